@@ -1,0 +1,33 @@
+/** Naming rules for rooms and people, shared by the Worker and the room. */
+
+const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const MAX_NAME_CHARS = 32;
+
+// C0/C1 controls, and the bidi overrides and isolates that can make a name
+// display as something it is not.
+const FORBIDDEN_IN_NAME = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+export function isRoomName(room: string): boolean {
+  return ROOM_NAME.test(room);
+}
+
+export type NameCheck = { ok: true; name: string } | { ok: false; message: string };
+
+/** Trims a display name and checks it; the length counts code points. */
+export function checkDisplayName(raw: string): NameCheck {
+  const name = raw.trim();
+  const length = [...name].length;
+  if (length === 0) return { ok: false, message: "name must not be empty" };
+  if (length > MAX_NAME_CHARS) {
+    return { ok: false, message: `name must be at most ${MAX_NAME_CHARS} characters` };
+  }
+  if (FORBIDDEN_IN_NAME.test(name)) {
+    return { ok: false, message: "name must not contain control or bidi-override characters" };
+  }
+  return { ok: true, name };
+}
+
+export function defaultName(connectionNumber: number): string {
+  return `User #${connectionNumber}`;
+}

@@ -1,0 +1,76 @@
+import type { Format, User } from "./protocol";
+
+/**
+ * A connected user, stored as its socket's attachment so it survives
+ * hibernation. Kept to a few short fields: attachments are capped at 2 KB.
+ */
+export interface Member {
+  id: string;
+  name: string;
+  format: Format;
+  joinedAt: number;
+  /** When the socket last sent a frame that reached the room; pings do not count here. */
+  seenAt: number;
+}
+
+/**
+ * The user set: every socket that joined and has not left. It lives in
+ * memory as a cache of the attachments and is rebuilt from them on wake.
+ * A socket whose attachment was cleared has been announced as gone.
+ */
+export class Roster {
+  readonly #members = new Map<WebSocket, Member>();
+
+  static restore(sockets: Iterable<WebSocket>): Roster {
+    const roster = new Roster();
+    for (const ws of sockets) {
+      const member = ws.deserializeAttachment() as Member | null;
+      if (member) roster.#members.set(ws, member);
+    }
+    return roster;
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  add(ws: WebSocket, member: Member): void {
+    ws.serializeAttachment(member);
+    this.#members.set(ws, member);
+  }
+
+  get(ws: WebSocket): Member | undefined {
+    return this.#members.get(ws);
+  }
+
+  /** Records activity on the socket, in its attachment too, for the heartbeat sweep. */
+  touch(ws: WebSocket, member: Member, now: number): void {
+    member.seenAt = now;
+    ws.serializeAttachment(member);
+  }
+
+  /** Removes the socket; returns its member only the first time, so a leave is announced once. */
+  remove(ws: WebSocket): Member | undefined {
+    const member = this.#members.get(ws);
+    if (member === undefined) return undefined;
+    this.#members.delete(ws);
+    try {
+      ws.serializeAttachment(null);
+    } catch {
+      // The socket is already gone; the attachment goes with it.
+    }
+    return member;
+  }
+
+  users(): User[] {
+    return Array.from(this.#members.values(), toUser);
+  }
+
+  entries(): IterableIterator<[WebSocket, Member]> {
+    return this.#members.entries();
+  }
+}
+
+export function toUser(member: Member): User {
+  return { id: member.id, name: member.name };
+}

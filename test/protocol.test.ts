@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/config";
+import { isSilent } from "../src/heartbeat";
+import { parseJoin, roomSegment } from "../src/join";
+import { Outgoing, parseClientFrame, toText, type ServerFrame } from "../src/protocol";
+
+describe("parseClientFrame", () => {
+  it.each([
+    ["plain text", "hello", "hello"],
+    ["text around spaces", "  hi there \n", "hi there"],
+    ["JSON that is not an object", "[1,2]", "[1,2]"],
+    ["a JSON string", '"quoted"', '"quoted"'],
+    ["an object without a type", '{"text":"x"}', '{"text":"x"}'],
+    ["an object whose type is not a string", '{"type":7}', '{"type":7}'],
+    ["broken JSON", '{"type":"message",', '{"type":"message",'],
+  ])("treats %s as a chat message as typed", (_, data, text) => {
+    expect(parseClientFrame(data)).toEqual({ ok: true, frame: { type: "message", text } });
+  });
+
+  it("reads a JSON message with and without a client id", () => {
+    expect(parseClientFrame('{"type":"message","text":"hi","id":"m1"}')).toEqual({
+      ok: true,
+      frame: { type: "message", text: "hi", id: "m1" },
+    });
+    expect(parseClientFrame('{"type":"message","text":"hi"}')).toEqual({ ok: true, frame: { type: "message", text: "hi" } });
+  });
+
+  it.each([
+    ["text is missing", { type: "message" }],
+    ["text is a number", { type: "message", text: 5 }],
+    ["id is empty", { type: "message", text: "x", id: "" }],
+    ["id is too long", { type: "message", text: "x", id: "i".repeat(65) }],
+    ["id is a number", { type: "message", text: "x", id: 1 }],
+  ])("refuses a message whose %s with bad_message", (_, frame) => {
+    const parsed = parseClientFrame(JSON.stringify(frame));
+    expect(parsed.ok ? null : parsed.error.code).toBe("bad_message");
+  });
+
+  it("refuses empty messages, typed or in JSON", () => {
+    for (const data of ["", "   ", '{"type":"message","text":" "}']) {
+      const parsed = parseClientFrame(data);
+      expect(parsed.ok ? null : parsed.error.code).toBe("empty_message");
+    }
+  });
+
+  it("reads who and refuses unknown types", () => {
+    expect(parseClientFrame('{"type":"who"}')).toEqual({ ok: true, frame: { type: "who" } });
+    const parsed = parseClientFrame('{"type":"shout","text":"x"}');
+    expect(parsed.ok ? null : parsed.error).toEqual({ type: "error", code: "unknown_type", message: 'unknown frame type "shout"' });
+  });
+});
+
+describe("text format", () => {
+  const ann = { id: "1", name: "ann" };
+  const bob = { id: "2", name: "bob" };
+  it.each<[ServerFrame, string]>([
+    [
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, at: 0 },
+      "Welcome to the chat room lobby! You are ann. Online: ann, bob",
+    ],
+    [{ type: "join", user: bob, online: 2, at: 0 }, "bob entered the chat room."],
+    [{ type: "message", user: bob, text: "hi", at: 0 }, "bob: hi"],
+    [{ type: "leave", user: bob, online: 1, reason: "closed", at: 0 }, "bob left the chat room."],
+    [{ type: "tick", now: Date.UTC(2026, 10, 22, 9, 30), online: 3 }, "Time: 2026-11-22T09:30:00.000Z. Online: 3"],
+    [{ type: "users", users: [ann, bob], online: 2 }, "Online: ann, bob"],
+    [{ type: "ack", id: "m1" }, "ack: m1"],
+    [{ type: "error", code: "unsupported", message: "no binary" }, "error: no binary"],
+  ])("writes %j in the original's words", (frame, line) => {
+    expect(toText(frame)).toBe(line);
+  });
+
+  it("encodes a broadcast once per format", () => {
+    const out = new Outgoing({ type: "join", user: bob, online: 2, at: 0 });
+    expect(out.in("json")).toBe(out.in("json"));
+    expect(out.in("json")).toBe('{"type":"join","user":{"id":"2","name":"bob"},"online":2,"at":0}');
+    expect(out.in("text")).toBe("bob entered the chat room.");
+  });
+});
+
+describe("parseJoin", () => {
+  it("finds the room segment of room paths only", () => {
+    expect(roomSegment("/rooms/lobby")).toBe("lobby");
+    expect(roomSegment("/rooms/")).toBe("");
+    expect(roomSegment("/rooms/a/b")).toBeNull();
+    expect(roomSegment("/api/rooms/a")).toBeNull();
+  });
+
+  it("defaults to JSON and the room's own name for the user", () => {
+    expect(parseJoin("lobby", new URLSearchParams())).toEqual({ ok: true, join: { room: "lobby", name: null, format: "json" } });
+    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text"))).toEqual({
+      ok: true,
+      join: { room: "lobby", name: "ann", format: "text" },
+    });
+  });
+});
+
+describe("config", () => {
+  it("reads numbers and strings, and defaults what is missing", () => {
+    expect(readConfig({})).toEqual(DEFAULTS);
+    expect(readConfig({ TICK_SECONDS: 5, HEARTBEAT_TIMEOUT_SECONDS: "0" })).toEqual({ tickSeconds: 5, heartbeatTimeoutSeconds: 0 });
+  });
+
+  it.each(["-1", "1.5", "soon"])("refuses %s seconds rather than guessing", (value) => {
+    expect(() => readConfig({ TICK_SECONDS: value })).toThrow(/TICK_SECONDS/);
+  });
+
+  it("runs the alarm at the tick period, else the heartbeat timeout, else never", () => {
+    expect(alarmPeriodMs({ tickSeconds: 30, heartbeatTimeoutSeconds: 60 })).toBe(30_000);
+    expect(alarmPeriodMs({ tickSeconds: 0, heartbeatTimeoutSeconds: 60 })).toBe(60_000);
+    expect(alarmPeriodMs({ tickSeconds: 0, heartbeatTimeoutSeconds: 0 })).toBeNull();
+  });
+});
+
+describe("isSilent", () => {
+  it("never judges a socket that has not pinged", () => {
+    expect(isSilent(null, 0, 1_000_000, 60_000)).toBe(false);
+  });
+
+  it("counts the later of the last ping and the last frame", () => {
+    expect(isSilent(0, 0, 60_000, 60_000)).toBe(true);
+    expect(isSilent(0, 59_999, 60_000, 60_000)).toBe(false);
+    expect(isSilent(1, 0, 60_000, 60_000)).toBe(false);
+  });
+
+  it("is off with a zero timeout", () => {
+    expect(isSilent(0, 0, 1_000_000, 0)).toBe(false);
+  });
+});

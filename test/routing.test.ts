@@ -1,0 +1,95 @@
+import { exports } from "cloudflare:workers";
+import { env, listDurableObjectIds } from "cloudflare:test";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { Room } from "../src/room";
+import { Client } from "./client";
+
+const upgrade = { headers: { Upgrade: "websocket" } };
+const roomFetch = vi.spyOn(Room.prototype, "fetch");
+
+async function errorOf(response: Response): Promise<{ status: number; code: string; message: string }> {
+  expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+  const body = (await response.json()) as { code: string; message: string };
+  expect(body.message).toEqual(expect.any(String));
+  return { status: response.status, code: body.code, message: body.message };
+}
+
+describe("rejected requests never reach a room", () => {
+  // Everything in this block is refused by the Worker; the check at the end
+  // proves that no room object was created or called for any of it.
+  afterAll(async () => {
+    expect(roomFetch).not.toHaveBeenCalled();
+    expect(await listDurableObjectIds(env.ROOMS)).toEqual([]);
+  });
+
+  it.each([
+    ["empty", "/rooms/"],
+    ["an encoded slash", "/rooms/a%2Fb"],
+    ["a leading dash", "/rooms/-lobby"],
+    ["a leading dot", "/rooms/.hidden"],
+    ["65 characters", `/rooms/${"a".repeat(65)}`],
+    ["a space", "/rooms/my%20room"],
+    ["non-ASCII", "/rooms/caf%C3%A9"],
+    ["broken percent-encoding", "/rooms/%zz"],
+  ])("a room name with %s is 400 bad_room", async (_, path) => {
+    const response = await exports.default.fetch(`http://chat.test${path}`, upgrade);
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "bad_room" });
+  });
+
+  it.each([
+    ["empty", ""],
+    ["only spaces", "%20%20"],
+    ["33 characters", "x".repeat(33)],
+    ["a control character", "bob%07"],
+    ["a newline", "bob%0Aalice"],
+    ["a bidi override", "bob%E2%80%AEevil"],
+  ])("a display name that is %s is 400 bad_name", async (_, name) => {
+    const response = await exports.default.fetch(`http://chat.test/rooms/lobby?name=${name}`, upgrade);
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "bad_name" });
+  });
+
+  it("an unknown format is 400 bad_format", async () => {
+    const response = await exports.default.fetch("http://chat.test/rooms/lobby?format=xml", upgrade);
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "bad_format" });
+  });
+
+  it.each(["/", "/rooms", "/room/lobby", "/rooms/lobby/extra", "/favicon.ico"])("%s is 404 not_found", async (path) => {
+    const response = await exports.default.fetch(`http://chat.test${path}`);
+    expect(await errorOf(response)).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it.each(["POST", "PUT", "DELETE", "HEAD"])("%s on a room is 405 with Allow: GET", async (method) => {
+    const response = await exports.default.fetch("http://chat.test/rooms/lobby", { method });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("Allow")).toBe("GET");
+    if (method !== "HEAD") expect((await errorOf(response)).code).toBe("method_not_allowed");
+  });
+
+  it("a room URL without an upgrade is 426 with a hint showing how to connect", async () => {
+    const response = await exports.default.fetch("http://chat.test/rooms/lobby?name=ann");
+    expect(response.status).toBe(426);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/plain/);
+    expect(await response.text()).toContain("npx wscat -c ws://chat.test/rooms/lobby?name=ann");
+  });
+});
+
+describe("accepted room URLs", () => {
+  it("are case-sensitive: Lobby and lobby are different rooms", async () => {
+    const upper = await Client.connect("/rooms/Lobby");
+    const lower = await Client.connect("/rooms/lobby");
+    expect((await upper.next("welcome")).room).toBe("Lobby");
+    expect((await lower.next("welcome")).users).toHaveLength(1);
+  });
+
+  it("accept every character the rule allows, at the longest length", async () => {
+    const room = `A0_.-${"z".repeat(59)}`;
+    const client = await Client.connect(`/rooms/${room}`);
+    expect((await client.next("welcome")).room).toBe(room);
+  });
+
+  it("take a trimmed display name, counted in characters rather than bytes", async () => {
+    const name = "ünïcödé ".repeat(4).slice(0, 32);
+    const client = await Client.connect(`/rooms/names?name=${encodeURIComponent(`  ${name}  `)}`);
+    expect((await client.next("welcome")).you.name).toBe(name.trim());
+  });
+});

@@ -1,0 +1,25 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Inside workerd, with the Worker and its Durable Objects in the same isolate as the tests.
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        test: { name: "runtime", include: ["test/*.test.ts"] },
+      },
+      {
+        // From Node, with a real `ws` client against `wrangler dev`.
+        test: {
+          name: "e2e",
+          include: ["test/e2e/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/e2e/wrangler-dev.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
