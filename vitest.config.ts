@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // The room's structured log lines are shown only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         // Inside workerd, with the Worker and its Durable Objects in the same isolate as the tests.

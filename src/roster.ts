@@ -22,11 +22,15 @@ export class Roster {
   readonly #members = new Map<WebSocket, Member>();
 
   static restore(sockets: Iterable<WebSocket>): Roster {
-    const roster = new Roster();
+    const found: Array<[WebSocket, Member]> = [];
     for (const ws of sockets) {
       const member = ws.deserializeAttachment() as Member | null;
-      if (member) roster.#members.set(ws, member);
+      if (member) found.push([ws, member]);
     }
+    // The runtime hands sockets back in no particular order; users are listed in join order.
+    found.sort(([, a], [, b]) => Number(a.id) - Number(b.id));
+    const roster = new Roster();
+    for (const [ws, member] of found) roster.#members.set(ws, member);
     return roster;
   }
 

@@ -1,5 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Client, uniqueRoom } from "./client";
 
 describe("joining", () => {
@@ -179,5 +179,43 @@ describe("leaving", () => {
     ann.close();
     await ann.closed();
     await expect.poll(() => runInDurableObject(stub, (_, state) => state.storage.getAlarm())).toBeNull();
+  });
+});
+
+describe("logs", () => {
+  it("writes one JSON line per connect and close, and none per message", async () => {
+    const room = uniqueRoom("logs");
+    const lines = vi.spyOn(console, "log");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    for (let i = 0; i < 5; i++) ann.send(`message ${i}`);
+    for (let i = 0; i < 5; i++) await ann.next("message");
+    ann.close(4001, "going");
+    await ann.closed();
+    await expect.poll(() => lines.mock.calls.length).toBe(2);
+    expect(lines.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      { event: "connect", room, id: "1", format: "json", online: 1 },
+      { event: "close", room, id: "1", code: 4001, reason: "closed", online: 0 },
+    ]);
+    lines.mockRestore();
+  });
+
+  it("catches a handler's error, logs it and answers with an error frame", async () => {
+    const room = uniqueRoom("handler-error");
+    const errors = vi.spyOn(console, "error");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    await runInDurableObject(env.ROOMS.getByName(room), (_, state) => {
+      state.getWebSockets()[0]!.serializeAttachment = () => {
+        throw new Error("attachment store failed");
+      };
+    });
+    ann.send("this frame fails");
+    expect(await ann.next("error")).toEqual({ type: "error", code: "internal", message: "the room could not handle that frame" });
+    expect(JSON.parse(String(errors.mock.calls[0]?.[0]))).toEqual({
+      event: "error",
+      room,
+      handler: "webSocketMessage",
+      message: "Error: attachment store failed",
+    });
+    errors.mockRestore();
   });
 });

@@ -31,10 +31,10 @@ export class Client {
     return new Client(response.webSocket);
   }
 
-  /** Connects and reads the welcome, so the next frame is whatever follows it. */
+  /** Connects and reads the welcome (in either format), so the next frame is whatever follows it. */
   static async join(path: string): Promise<Client> {
     const client = await Client.connect(path);
-    await client.next("welcome");
+    await client.nextText();
     return client;
   }
 

@@ -1,0 +1,121 @@
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Room } from "../src/room";
+import { Client, uniqueRoom } from "./client";
+
+const alarmOf = (room: string) => runInDurableObject(env.ROOMS.getByName(room), (_, state) => state.storage.getAlarm());
+
+const realNow = Date.now.bind(Date);
+
+/** Moves the clock the room reads (it runs in this isolate) to `ms` after the real time. */
+function clockAhead(ms: number): void {
+  vi.spyOn(Date, "now").mockReturnValue(realNow() + ms);
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("the tick", () => {
+  it("reaches every socket in its format and schedules the next one", async () => {
+    const room = uniqueRoom("tick");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
+    await ann.next("join");
+    const before = Date.now();
+
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+
+    const tick = await ann.next("tick");
+    expect(tick.online).toBe(2);
+    expect(tick.now).toBeGreaterThanOrEqual(before);
+    expect(await tex.nextText()).toMatch(/^Time: \d{4}-\d\d-\d\dT[\d:.]+Z\. Online: 2$/);
+    const next = await alarmOf(room);
+    expect(next).toBeGreaterThanOrEqual(before + 30_000);
+    expect(next).toBeLessThanOrEqual(Date.now() + 30_000);
+  });
+
+  it("is scheduled when the first socket joins", async () => {
+    const room = uniqueRoom("first-join");
+    const before = Date.now();
+    await Client.join(`/rooms/${room}`);
+    expect(await alarmOf(room)).toBeGreaterThanOrEqual(before + 30_000);
+  });
+});
+
+describe("the sweep", () => {
+  it("closes a pinging socket that went silent with 4000 and announces it; spares the rest", async () => {
+    const room = uniqueRoom("sweep");
+    const ann = await Client.join(`/rooms/${room}?name=ann`); // pings, then goes silent
+    const bob = await Client.join(`/rooms/${room}?name=bob`); // never pings: a raw client
+    const cat = await Client.join(`/rooms/${room}?name=cat`); // pings, then keeps talking
+    await ann.next("join");
+    await ann.next("join");
+    await bob.next("join");
+    for (const client of [ann, cat]) {
+      client.send("ping");
+      expect(await client.nextText()).toBe("pong");
+    }
+
+    clockAhead(40_000);
+    cat.send("still here");
+    for (const client of [ann, bob, cat]) await client.next("message");
+    // The time of cat's last frame must survive hibernation, or cat would be swept too.
+    await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
+
+    clockAhead(70_000);
+    await runDurableObjectAlarm(env.ROOMS.getByName(room));
+
+    const closed = await ann.closed();
+    expect(closed.code).toBe(4000);
+    for (const client of [bob, cat]) {
+      expect(await client.next("leave")).toMatchObject({ user: { id: "1", name: "ann" }, online: 2, reason: "timeout" });
+      expect(await client.next("tick")).toMatchObject({ online: 2 });
+    }
+    cat.send({ type: "who" });
+    expect((await cat.next("users")).users.map((u) => u.name)).toEqual(["bob", "cat"]);
+  });
+
+  it("is idempotent: a retried alarm announces nothing twice", async () => {
+    const room = uniqueRoom("retry");
+    const stub = env.ROOMS.getByName(room);
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    await ann.next("join");
+    ann.send("ping");
+    expect(await ann.nextText()).toBe("pong");
+
+    clockAhead(61_000);
+    await runDurableObjectAlarm(stub);
+    // The runtime retries an alarm it thinks failed; the room does not know which run is which.
+    await runInDurableObject(stub, (instance: Room) => instance.alarm());
+
+    expect((await ann.closed()).code).toBe(4000);
+    expect(await bob.next("leave")).toMatchObject({ user: { name: "ann" } });
+    expect(await bob.next("tick")).toMatchObject({ online: 1 });
+    expect(await bob.next("tick")).toMatchObject({ online: 1 });
+    bob.send({ type: "who" });
+    expect(await bob.next("users")).toMatchObject({ online: 1 });
+  });
+});
+
+describe("an empty room", () => {
+  it("does not reschedule the alarm", async () => {
+    const room = uniqueRoom("empty");
+    const stub = env.ROOMS.getByName(room);
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now() + 1_000));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await alarmOf(room)).toBeNull();
+  });
+
+  it("has no alarm once the last socket was swept", async () => {
+    const room = uniqueRoom("swept-empty");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    ann.send("ping");
+    expect(await ann.nextText()).toBe("pong");
+    clockAhead(61_000);
+    await runDurableObjectAlarm(env.ROOMS.getByName(room));
+    expect((await ann.closed()).code).toBe(4000);
+    expect(await alarmOf(room)).toBeNull();
+  });
+});

@@ -1,0 +1,89 @@
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { Room } from "../src/room";
+import { Client, uniqueRoom } from "./client";
+
+/** Evicts the room as the runtime does when it hibernates, and proves a new instance took over. */
+async function hibernate(room: string): Promise<void> {
+  const stub = env.ROOMS.getByName(room);
+  const marker = Symbol("before eviction");
+  await runInDurableObject(stub, (instance: Room) => {
+    Object.assign(instance, { [marker]: true });
+  });
+  await evictDurableObject(stub, { webSockets: "hibernate" });
+  expect(await runInDurableObject(stub, (instance: Room) => marker in instance)).toBe(false);
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("a room that hibernated", () => {
+  it("keeps names, ids, the user list, the counter and broadcasting", async () => {
+    const room = uniqueRoom("sleepy");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const bob = await Client.join(`/rooms/${room}?name=bob&format=text`);
+    await ann.next("join");
+
+    await hibernate(room);
+
+    bob.send("good morning");
+    expect(await ann.next("message")).toMatchObject({ user: { id: "2", name: "bob" }, text: "good morning" });
+    expect(await bob.nextText()).toBe("bob: good morning");
+
+    ann.send({ type: "who" });
+    expect((await ann.next("users")).users).toEqual([
+      { id: "1", name: "ann" },
+      { id: "2", name: "bob" },
+    ]);
+
+    await hibernate(room);
+
+    const cat = await Client.connect(`/rooms/${room}`);
+    expect(await cat.next("welcome")).toMatchObject({
+      you: { id: "3", name: "User #3" },
+      users: [
+        { id: "1", name: "ann" },
+        { id: "2", name: "bob" },
+        { id: "3", name: "User #3" },
+      ],
+    });
+    expect(await ann.next("join")).toMatchObject({ user: { id: "3" }, online: 3 });
+    expect(await bob.nextText()).toBe("User #3 entered the chat room.");
+  });
+
+  it("answers a close after waking and announces the leave once", async () => {
+    const room = uniqueRoom("sleepy-close");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    await ann.next("join");
+
+    await hibernate(room);
+
+    bob.close(1000, "done");
+    expect((await bob.closed()).code).toBe(1000);
+    expect(await ann.next("leave")).toMatchObject({ user: { id: "2", name: "bob" }, online: 1 });
+    ann.send({ type: "who" });
+    expect(await ann.next("users")).toMatchObject({ online: 1 });
+  });
+});
+
+describe("heartbeats", () => {
+  it("answers ping with pong without running the room's handler", async () => {
+    const room = uniqueRoom("ping");
+    const handler = vi.spyOn(Room.prototype, "webSocketMessage");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    ann.send("ping");
+    expect(await ann.nextText()).toBe("pong");
+
+    await hibernate(room);
+    ann.send("ping");
+    expect(await ann.nextText()).toBe("pong");
+    expect(handler).not.toHaveBeenCalled();
+
+    // Only the exact frame is a heartbeat; anything else is chat.
+    ann.send("ping!");
+    expect(await ann.next("message")).toMatchObject({ text: "ping!" });
+    expect(handler).toHaveBeenCalledTimes(1);
+  });
+});
