@@ -10,33 +10,44 @@ export interface Config {
    * closed with 4000; 0 turns the sweep off. Default 60.
    */
   heartbeatTimeoutSeconds: number;
+  /** Messages a fresh join receives in its `history` frame. Default 50. */
+  historyOnJoin: number;
+  /** Messages the room keeps; the alarm trims older ones. At least 1. Default 1000. */
+  historyLimit: number;
 }
 
 export interface ConfigVars {
   TICK_SECONDS?: string | number;
   HEARTBEAT_TIMEOUT_SECONDS?: string | number;
+  HISTORY_ON_JOIN?: string | number;
+  HISTORY_LIMIT?: string | number;
 }
 
 export const DEFAULTS: Config = {
   tickSeconds: 30,
   heartbeatTimeoutSeconds: 60,
+  historyOnJoin: 50,
+  historyLimit: 1000,
 };
 
 export function readConfig(vars: ConfigVars): Config {
   return {
-    tickSeconds: seconds(vars, "TICK_SECONDS", DEFAULTS.tickSeconds),
-    heartbeatTimeoutSeconds: seconds(vars, "HEARTBEAT_TIMEOUT_SECONDS", DEFAULTS.heartbeatTimeoutSeconds),
+    tickSeconds: whole(vars, "TICK_SECONDS", DEFAULTS.tickSeconds, 0),
+    heartbeatTimeoutSeconds: whole(vars, "HEARTBEAT_TIMEOUT_SECONDS", DEFAULTS.heartbeatTimeoutSeconds, 0),
+    historyOnJoin: whole(vars, "HISTORY_ON_JOIN", DEFAULTS.historyOnJoin, 0),
+    // The newest message is never trimmed: its seq is where the next one counts from.
+    historyLimit: whole(vars, "HISTORY_LIMIT", DEFAULTS.historyLimit, 1),
   };
 }
 
 // A misspelt setting must not silently fall back to a default that bills
-// differently, so anything that is not a whole number of seconds throws.
-function seconds(vars: ConfigVars, key: keyof ConfigVars, fallback: number): number {
+// differently, so anything that is not a whole number in range throws.
+function whole(vars: ConfigVars, key: keyof ConfigVars, fallback: number, min: number): number {
   const raw = vars[key];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`${key} must be a whole number of seconds (0 or more), got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new Error(`${key} must be a whole number of at least ${min}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }

@@ -1,25 +1,43 @@
+import { getMessages, getRoom, postMessage } from "./api";
 import type { Env } from "./env";
 import { isWebSocketUpgrade, jsonError } from "./http";
-import { parseJoin, roomSegment } from "./join";
+import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 
 export { Room } from "./room";
 
+/** Each route: its path, the methods it answers, and which handler. */
+const ROUTES = [
+  { pattern: ROOM_PATH, methods: ["GET"], name: "socket" },
+  { pattern: /^\/api\/rooms\/([^/]*)$/, methods: ["GET"], name: "room" },
+  { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
+] as const;
+
 /**
- * The Worker: checks every request, and only a well-formed room upgrade
- * reaches (and bills) a room's Durable Object.
+ * The Worker: checks every request, and only a well-formed one reaches (and
+ * bills) a room's Durable Object.
  */
 export default {
   async fetch(request, env): Promise<Response> {
     const url = new URL(request.url);
-    const segment = roomSegment(url.pathname);
-    if (segment === null) return jsonError(404, "not_found", `no route for ${url.pathname}`);
-    if (request.method !== "GET") {
-      return jsonError(405, "method_not_allowed", "room URLs only answer GET", { Allow: "GET" });
+    const route = ROUTES.find((r) => r.pattern.test(url.pathname));
+    if (route === undefined) return jsonError(404, "not_found", `no route for ${url.pathname}`);
+    const methods: readonly string[] = route.methods;
+    if (!methods.includes(request.method)) {
+      return jsonError(405, "method_not_allowed", `${url.pathname} answers ${methods.join(" and ")}`, { Allow: methods.join(", ") });
     }
-    const parsed = parseJoin(segment, url.searchParams);
-    if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
-    if (!isWebSocketUpgrade(request)) return upgradeHint(url);
-    return env.ROOMS.getByName(parsed.join.room).fetch(request);
+    const segment = route.pattern.exec(url.pathname)![1]!;
+
+    if (route.name === "socket") {
+      const parsed = parseJoin(segment, url.searchParams);
+      if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
+      if (!isWebSocketUpgrade(request)) return upgradeHint(url);
+      return env.ROOMS.getByName(parsed.join.room).fetch(request);
+    }
+
+    const room = parseRoom(segment);
+    if (room === null) return jsonError(400, BAD_ROOM.code, BAD_ROOM.message);
+    if (route.name === "room") return getRoom(env, room);
+    return request.method === "POST" ? postMessage(env, room, request, url.searchParams) : getMessages(env, room, url.searchParams);
   },
 } satisfies ExportedHandler<Env>;
 

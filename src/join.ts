@@ -1,4 +1,4 @@
-import { checkDisplayName, isRoomName } from "./names";
+import { checkDisplayName, isClientId, isRoomName } from "./names";
 import type { Format } from "./protocol";
 
 /** What a room URL asks for: `/rooms/<room>?name=…&format=…`. */
@@ -7,13 +7,21 @@ export interface Join {
   /** The chosen display name, or null for the room's `User #<n>` default. */
   name: string | null;
   format: Format;
+  /** Resume after this seq, or null for the recent history. */
+  since: number | null;
+  /** The client's stable id, or null to scope message ids to this connection. */
+  client: string | null;
 }
 
-export type JoinError = { code: "bad_room" | "bad_name" | "bad_format"; message: string };
+export type JoinError = {
+  code: "bad_room" | "bad_name" | "bad_format" | "bad_since" | "bad_client";
+  message: string;
+};
 
 export type JoinResult = { ok: true; join: Join } | ({ ok: false } & JoinError);
 
-const ROOM_PATH = /^\/rooms\/([^/]*)$/;
+/** `/rooms/<room>`, where the segment is still percent-encoded. */
+export const ROOM_PATH = /^\/rooms\/([^/]*)$/;
 
 /** The still-encoded room segment of a room URL's path, or null if the path is not one. */
 export function roomSegment(pathname: string): string | null {
@@ -25,15 +33,8 @@ export function roomSegment(pathname: string): string | null {
  * name `a/b` rather than another path) and the query parameters.
  */
 export function parseJoin(segment: string, query: URLSearchParams): JoinResult {
-  const room = decode(segment);
-  if (room === null || !isRoomName(room)) {
-    return {
-      ok: false,
-      code: "bad_room",
-      message:
-        "room names are 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-', starting with a letter or digit",
-    };
-  }
+  const room = parseRoom(segment);
+  if (room === null) return { ok: false, ...BAD_ROOM };
 
   let name: string | null = null;
   const rawName = query.get("name");
@@ -47,7 +48,33 @@ export function parseJoin(segment: string, query: URLSearchParams): JoinResult {
   if (format !== "json" && format !== "text") {
     return { ok: false, code: "bad_format", message: "format must be 'json' or 'text'" };
   }
-  return { ok: true, join: { room, name, format } };
+
+  const since = parseSeq(query.get("since"));
+  if (since === undefined) return { ok: false, code: "bad_since", message: "since must be a message seq: a whole number, 0 or more" };
+
+  const client = query.get("client");
+  if (client !== null && !isClientId(client)) {
+    return { ok: false, code: "bad_client", message: "client must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'" };
+  }
+  return { ok: true, join: { room, name, format, since, client } };
+}
+
+export const BAD_ROOM = {
+  code: "bad_room",
+  message: "room names are 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-', starting with a letter or digit",
+} as const;
+
+/** The room named by a still-encoded path segment, or null if it is not a valid name. */
+export function parseRoom(segment: string): string | null {
+  const room = decode(segment);
+  return room !== null && isRoomName(room) ? room : null;
+}
+
+/** A seq from a query parameter: null when absent, undefined when malformed. */
+export function parseSeq(raw: string | null): number | null | undefined {
+  if (raw === null) return null;
+  if (!/^\d{1,15}$/.test(raw)) return undefined;
+  return Number(raw);
 }
 
 function decode(segment: string): string | null {

@@ -1,6 +1,7 @@
 /** Naming rules for rooms and people, shared by the Worker and the room. */
 
 const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const MAX_NAME_CHARS = 32;
 
@@ -10,6 +11,11 @@ const FORBIDDEN_IN_NAME = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 
 export function isRoomName(room: string): boolean {
   return ROOM_NAME.test(room);
+}
+
+/** A client's stable id (`?client=`), which scopes its message ids across reconnects. */
+export function isClientId(client: string): boolean {
+  return CLIENT_ID.test(client);
 }
 
 export type NameCheck = { ok: true; name: string } | { ok: false; message: string };

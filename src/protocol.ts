@@ -27,12 +27,29 @@ export type WelcomeFrame = {
   you: User;
   users: User[];
   tickSeconds: number;
+  /** The newest message's seq; 0 in a room that never had one. */
+  lastSeq: number;
   at: number;
 };
 export type JoinFrame = { type: "join"; user: User; online: number; at: number };
 export type LeaveFrame = { type: "leave"; user: User; online: number; reason: LeaveReason; at: number };
-export type MessageFrame = { type: "message"; user: User; text: string; at: number };
-export type AckFrame = { type: "ack"; id: string };
+/** `seq` counts the room's messages: 1, 2, 3, … with no gaps, the same order for everyone. */
+export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number };
+/**
+ * Sent after the welcome: the recent messages, or on a resume every message
+ * after `since`. `gap`: some of those were already trimmed (the oldest kept is
+ * `oldestSeq`). `reset`: `since` was ahead of the room, whose history was lost;
+ * the frame carries the recent messages instead.
+ */
+export type HistoryFrame = {
+  type: "history";
+  messages: MessageFrame[];
+  oldestSeq: number;
+  lastSeq: number;
+  gap: boolean;
+  reset: boolean;
+};
+export type AckFrame = { type: "ack"; id: string; seq: number };
 export type UsersFrame = { type: "users"; users: User[]; online: number };
 export type TickFrame = { type: "tick"; now: number; online: number };
 export type ErrorFrame = { type: "error"; code: ErrorCode; message: string };
@@ -42,6 +59,7 @@ export type ServerFrame =
   | JoinFrame
   | LeaveFrame
   | MessageFrame
+  | HistoryFrame
   | AckFrame
   | UsersFrame
   | TickFrame
@@ -51,7 +69,7 @@ export type ClientFrame = { type: "message"; text: string; id?: string } | { typ
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
-export const MAX_CLIENT_ID_CHARS = 64;
+export const MAX_MESSAGE_ID_CHARS = 64;
 
 /**
  * Reads one client text frame. Only a JSON object with a string `type` is a
@@ -65,9 +83,7 @@ export function parseClientFrame(data: string): Parsed {
     case "message": {
       const { text, id } = command;
       if (typeof text !== "string") return fail("bad_message", "a message needs a string `text`");
-      if (id !== undefined && !isClientId(id)) {
-        return fail("bad_message", `\`id\` must be a string of 1 to ${MAX_CLIENT_ID_CHARS} characters`);
-      }
+      if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
       return chat(text, id);
     }
     case "who":
@@ -92,14 +108,25 @@ function asCommand(data: string): (Record<string, unknown> & { type: string }) |
 }
 
 function chat(raw: string, id?: string): Parsed {
-  const text = raw.trim();
-  if (text === "") return fail("empty_message", "empty messages are not sent");
+  const checked = checkText(raw);
+  if (!checked.ok) return checked;
+  const { text } = checked;
   return { ok: true, frame: id === undefined ? { type: "message", text } : { type: "message", text, id } };
 }
 
-function isClientId(id: unknown): id is string {
-  return typeof id === "string" && id.length >= 1 && id.length <= MAX_CLIENT_ID_CHARS;
+/** The rules for a message's text, wherever it comes from: trimmed, and not empty. */
+export function checkText(raw: string): { ok: true; text: string } | { ok: false; error: ErrorFrame } {
+  const text = raw.trim();
+  if (text === "") return { ok: false, error: errorFrame("empty_message", "empty messages are not sent") };
+  return { ok: true, text };
 }
+
+/** A client's own id for one message, echoed in its `ack` and used to drop resends. */
+export function isMessageId(id: unknown): id is string {
+  return typeof id === "string" && id.length >= 1 && id.length <= MAX_MESSAGE_ID_CHARS;
+}
+
+export const BAD_MESSAGE_ID = errorFrame("bad_message", `\`id\` must be a string of 1 to ${MAX_MESSAGE_ID_CHARS} characters`);
 
 function fail(code: ErrorCode, message: string): Parsed {
   return { ok: false, error: { type: "error", code, message } };
@@ -109,8 +136,11 @@ export function errorFrame(code: ErrorCode, message: string): ErrorFrame {
   return { type: "error", code, message };
 }
 
-/** Renders a frame as a line for people in a terminal, in the original chat's words. */
-export function toText(frame: ServerFrame): string {
+/**
+ * Renders a frame as a line for people in a terminal, in the original chat's
+ * words; a history is one line per message, and an empty one is not sent.
+ */
+export function toText(frame: ServerFrame): string | null {
   switch (frame.type) {
     case "welcome":
       return `Welcome to the chat room ${frame.room}! You are ${frame.you.name}. Online: ${names(frame.users)}`;
@@ -120,8 +150,10 @@ export function toText(frame: ServerFrame): string {
       return `${frame.user.name} left the chat room.`;
     case "message":
       return `${frame.user.name}: ${frame.text}`;
+    case "history":
+      return historyText(frame);
     case "ack":
-      return `ack: ${frame.id}`;
+      return `ack: ${frame.id} (#${frame.seq})`;
     case "users":
       return `Online: ${names(frame.users)}`;
     case "tick":
@@ -129,6 +161,13 @@ export function toText(frame: ServerFrame): string {
     case "error":
       return `error: ${frame.message}`;
   }
+}
+
+function historyText(frame: HistoryFrame): string | null {
+  const lines = frame.messages.map((m) => `${m.user.name}: ${m.text}`);
+  if (frame.reset) lines.unshift("(the room's history was reset; here are its latest messages)");
+  else if (frame.gap) lines.unshift("(some messages you missed are no longer kept)");
+  return lines.length === 0 ? null : lines.join("\n");
 }
 
 function names(users: User[]): string {
@@ -141,12 +180,14 @@ function names(users: User[]): string {
  */
 export class Outgoing {
   #json: string | undefined;
-  #text: string | undefined;
+  #text: string | null | undefined;
 
   constructor(readonly frame: ServerFrame) {}
 
-  in(format: Format): string {
+  /** The frame's wire text in `format`, or null when there is nothing to send in it. */
+  in(format: Format): string | null {
     if (format === "json") return (this.#json ??= JSON.stringify(this.frame));
-    return (this.#text ??= toText(this.frame));
+    if (this.#text === undefined) this.#text = toText(this.frame);
+    return this.#text;
   }
 }

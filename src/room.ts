@@ -2,31 +2,69 @@ import { DurableObject } from "cloudflare:workers";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { isSilent } from "./heartbeat";
+import { History, replay, type NewMessage } from "./history";
 import { isWebSocketUpgrade, jsonError } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { describe, log } from "./log";
 import { defaultName } from "./names";
-import { errorFrame, Outgoing, parseClientFrame, type LeaveReason, type ServerFrame } from "./protocol";
-import { Roster, toUser, type Member } from "./roster";
+import {
+  errorFrame,
+  Outgoing,
+  parseClientFrame,
+  type LeaveReason,
+  type MessageFrame,
+  type ServerFrame,
+  type User,
+} from "./protocol";
+import { Roster, senderOf, toUser, type Member } from "./roster";
 import { RoomStore } from "./store";
 
 const OPEN = 1;
 /** Close code for a socket the heartbeat sweep found silent. */
 export const CLOSE_TIMEOUT = 4000;
+/** Rows one alarm run deletes at most, so trimming never holds the room for long. */
+export const TRIM_BATCH = 1000;
+/** How soon trimming runs, or its next batch, when history outgrew its limit and no tick is due sooner. */
+const TRIM_DELAY_MS = 5_000;
+/** The user that messages posted over HTTP appear from. */
+const HTTP_USER_ID = "http";
+
+/** What `post` and a socket's message both come to: the message's seq, and whether it was a resend. */
+export interface Published {
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface RoomInfo {
+  room: string;
+  online: number;
+  users: User[];
+  lastSeq: number;
+}
+
+export interface MessagePage {
+  messages: MessageFrame[];
+  oldestSeq: number;
+  lastSeq: number;
+  gap: boolean;
+}
 
 /**
  * One chat room. It accepts sockets through the Hibernation API, so it sleeps
- * between frames; identity lives in attachments and counters in SQLite.
+ * between frames; identity lives in attachments, messages and counters in
+ * SQLite. The Worker calls the typed methods below for the HTTP API.
  */
 export class Room extends DurableObject<Env> {
   readonly #config: Config;
   readonly #store: RoomStore;
+  readonly #history: History;
   readonly #roster: Roster;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#config = readConfig(env);
     this.#store = new RoomStore(ctx.storage.sql);
+    this.#history = new History(ctx.storage.sql);
     this.#roster = Roster.restore(ctx.getWebSockets());
     // Answered by the runtime itself, so heartbeats never wake the room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -50,25 +88,31 @@ export class Room extends DurableObject<Env> {
     const parsed = parseJoin(roomSegment(url.pathname) ?? "", url.searchParams);
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
     if (!isWebSocketUpgrade(request)) return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
-    const { room, name, format } = parsed.join;
+    const { room, name, format, since, client } = parsed.join;
 
     const number = this.#store.nextConnectionNumber();
     const now = Date.now();
     const member: Member = { id: String(number), name: name ?? defaultName(number), format, joinedAt: now, seenAt: now };
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    if (client !== null) member.client = client;
+    const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     this.#roster.add(server, member);
 
+    // Welcome, history and the join go out in this one synchronous section:
+    // every message after the history's lastSeq reaches this socket live, so
+    // there is no gap and no duplicate at the seam.
     const users = this.#roster.users();
-    this.#send(server, { type: "welcome", room, you: toUser(member), users, tickSeconds: this.#config.tickSeconds, at: now });
+    const lastSeq = this.#history.lastSeq;
+    this.#send(server, { type: "welcome", room, you: toUser(member), users, tickSeconds: this.#config.tickSeconds, lastSeq, at: now });
+    this.#send(server, replay(this.#history, since, this.#config.historyOnJoin));
     this.#broadcast({ type: "join", user: toUser(member), online: users.length, at: now }, server);
     log({ event: "connect", room, id: member.id, format, online: users.length });
 
-    await this.#scheduleAlarm();
-    return new Response(null, { status: 101, webSocket: client });
+    await this.#armAlarm();
+    return new Response(null, { status: 101, webSocket: socket });
   }
 
-  override webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): void {
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     try {
       const member = this.#roster.get(ws);
       if (member === undefined) return;
@@ -85,10 +129,12 @@ export class Room extends DurableObject<Env> {
       }
       const frame = parsed.frame;
       switch (frame.type) {
-        case "message":
-          this.#broadcast({ type: "message", user: toUser(member), text: frame.text, at: now });
-          if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id });
+        case "message": {
+          const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
+          if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
+          await this.#armAlarmForTrim();
           return;
+        }
         case "who": {
           const users = this.#roster.users();
           this.#send(ws, { type: "users", users, online: users.length });
@@ -125,8 +171,9 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Ticks and sweeps. Alarms are at-least-once, so a retry only repeats a
-   * tick with the current time and sweeps sockets that are already gone.
+   * Ticks, sweeps and trims. Alarms are at-least-once, so a retry only
+   * repeats a tick with the current time, sweeps sockets that are already
+   * gone and trims what is already trimmed.
    */
   override async alarm(): Promise<void> {
     try {
@@ -134,12 +181,54 @@ export class Room extends DurableObject<Env> {
       if (this.#roster.size > 0 && this.#config.tickSeconds > 0) {
         this.#broadcast({ type: "tick", now: Date.now(), online: this.#roster.size });
       }
+      this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
     }
     // Outside the try: if scheduling fails, throwing makes the runtime retry.
-    const period = alarmPeriodMs(this.#config);
-    if (this.#roster.size > 0 && period !== null) await this.ctx.storage.setAlarm(Date.now() + period);
+    const due = this.#alarmDue(Date.now());
+    if (due !== null) await this.ctx.storage.setAlarm(due);
+  }
+
+  /** The room's state for `GET /api/rooms/<room>`. */
+  info(): RoomInfo {
+    const users = this.#roster.users();
+    return { room: this.#room, online: users.length, users, lastSeq: this.#history.lastSeq };
+  }
+
+  /**
+   * A page of messages for `GET /api/rooms/<room>/messages`: the latest
+   * `limit`, or the first `limit` after `since`.
+   */
+  messages(since: number | null, limit: number): MessagePage {
+    const { oldestSeq, lastSeq } = this.#history;
+    const messages = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
+    return { messages, oldestSeq, lastSeq, gap: since !== null && since < lastSeq && oldestSeq > since + 1 };
+  }
+
+  /**
+   * Stores and broadcasts a message posted over HTTP, exactly as if a socket
+   * had sent it. `sender` scopes `id` for deduplication.
+   */
+  async post(name: string, text: string, sender: string, id?: string): Promise<Published> {
+    const published = this.#publish({ user: { id: HTTP_USER_ID, name }, text, at: Date.now(), sender, id });
+    await this.#armAlarmForTrim();
+    return published;
+  }
+
+  /**
+   * Stores, then broadcasts, in one synchronous section: the seq is taken
+   * before anything can interleave, and if the write throws nothing is sent.
+   * A resend of a kept message is answered with its seq and not stored again.
+   */
+  #publish(message: NewMessage): Published {
+    if (message.id !== undefined) {
+      const seq = this.#history.seqOf(message.sender, message.id);
+      if (seq !== null) return { seq, duplicate: true };
+    }
+    const frame = this.#history.append(message);
+    this.#broadcast(frame);
+    return { seq: frame.seq, duplicate: false };
   }
 
   #sweep(now: number): void {
@@ -161,8 +250,8 @@ export class Room extends DurableObject<Env> {
 
   async #leave(ws: WebSocket, reason: LeaveReason, code: number): Promise<void> {
     this.#announceLeave(ws, reason, code);
-    // An empty room keeps no alarm, so it costs nothing until someone joins.
-    if (this.#roster.size === 0) await this.ctx.storage.deleteAlarm();
+    // An empty room with nothing to trim keeps no alarm, so it costs nothing.
+    if (this.#alarmDue(Date.now()) === null) await this.ctx.storage.deleteAlarm();
   }
 
   #announceLeave(ws: WebSocket, reason: LeaveReason, code: number): void {
@@ -173,11 +262,26 @@ export class Room extends DurableObject<Env> {
     log({ event: "close", room: this.#room, id: member.id, code, reason, online });
   }
 
-  async #scheduleAlarm(): Promise<void> {
+  /**
+   * When the alarm must run next, or null when it has nothing to do: ticks
+   * and sweeps while anyone is connected, trimming while history is too long.
+   */
+  #alarmDue(now: number): number | null {
+    const due: number[] = [];
     const period = alarmPeriodMs(this.#config);
-    if (period === null) return;
-    // Also re-arms an alarm that a local code reload dropped.
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + period);
+    if (this.#roster.size > 0 && period !== null) due.push(now + period);
+    if (this.#history.size > this.#config.historyLimit) due.push(now + TRIM_DELAY_MS);
+    return due.length === 0 ? null : Math.min(...due);
+  }
+
+  /** Schedules the alarm unless one is pending; also re-arms one that a local code reload dropped. */
+  async #armAlarm(): Promise<void> {
+    const due = this.#alarmDue(Date.now());
+    if (due !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
+  }
+
+  async #armAlarmForTrim(): Promise<void> {
+    if (this.#history.size > this.#config.historyLimit) await this.#armAlarm();
   }
 
   #broadcast(frame: ServerFrame, except?: WebSocket): void {
@@ -193,8 +297,8 @@ export class Room extends DurableObject<Env> {
   }
 
   /** A socket that fails to take a frame never stops the others from getting it. */
-  #deliver(ws: WebSocket, data: string): void {
-    if (ws.readyState !== OPEN) return;
+  #deliver(ws: WebSocket, data: string | null): void {
+    if (data === null || ws.readyState !== OPEN) return;
     try {
       ws.send(data);
     } catch {

@@ -11,6 +11,8 @@ export interface Member {
   joinedAt: number;
   /** When the socket last sent a frame that reached the room; pings do not count here. */
   seenAt: number;
+  /** The stable id from `?client=`, if the client gave one. */
+  client?: string;
 }
 
 /**
@@ -73,6 +75,15 @@ export class Roster {
   entries(): IterableIterator<[WebSocket, Member]> {
     return this.#members.entries();
   }
+}
+
+/**
+ * Whose namespace a member's message ids live in: its stable client id, so a
+ * resend after a reconnect is recognised, or else its connection. The `#`
+ * cannot occur in a client id, so the two never collide.
+ */
+export function senderOf(member: Member): string {
+  return member.client ?? `#${member.id}`;
 }
 
 export function toUser(member: Member): User {

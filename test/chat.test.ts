@@ -7,8 +7,9 @@ describe("joining", () => {
     const room = uniqueRoom("join");
     const ann = await Client.connect(`/rooms/${room}?name=ann`);
     const welcomeAnn = await ann.next("welcome");
-    expect(welcomeAnn).toMatchObject({ room, you: { id: "1", name: "ann" }, users: [{ id: "1", name: "ann" }], tickSeconds: 30 });
+    expect(welcomeAnn).toMatchObject({ room, you: { id: "1", name: "ann" }, users: [{ id: "1", name: "ann" }], tickSeconds: 30, lastSeq: 0 });
     expect(welcomeAnn.at).toBeTypeOf("number");
+    await ann.next("history");
 
     const bob = await Client.connect(`/rooms/${room}?name=bob`);
     expect(await bob.next("welcome")).toMatchObject({
@@ -19,6 +20,7 @@ describe("joining", () => {
       ],
     });
     expect(await ann.next("join")).toMatchObject({ user: { id: "2", name: "bob" }, online: 2 });
+    await bob.next("history");
     expect(bob.unread()).toEqual([]);
   });
 
@@ -62,7 +64,7 @@ describe("messages", () => {
     await ann.next("join");
     ann.send({ type: "message", text: "with id", id: "m-1" });
     expect(await ann.next("message")).toMatchObject({ text: "with id" });
-    expect(await ann.next("ack")).toEqual({ type: "ack", id: "m-1" });
+    expect(await ann.next("ack")).toEqual({ type: "ack", id: "m-1", seq: 1 });
     bob.send({ type: "message", text: "without id" });
     expect(await bob.next("message")).toMatchObject({ text: "with id" });
     expect(await bob.next("message")).toMatchObject({ text: "without id" });

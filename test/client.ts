@@ -31,10 +31,14 @@ export class Client {
     return new Client(response.webSocket);
   }
 
-  /** Connects and reads the welcome (in either format), so the next frame is whatever follows it. */
+  /**
+   * Connects and reads the welcome and, in JSON, the history, so the next
+   * frame is whatever follows them. (In text, an empty history sends nothing.)
+   */
   static async join(path: string): Promise<Client> {
     const client = await Client.connect(path);
-    await client.nextText();
+    const welcome = await client.nextText();
+    if (welcome.startsWith("{")) await client.next("history");
     return client;
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/config";
 import { isSilent } from "../src/heartbeat";
 import { parseJoin, roomSegment } from "../src/join";
-import { Outgoing, parseClientFrame, toText, type ServerFrame } from "../src/protocol";
+import { Outgoing, parseClientFrame, toText, type HistoryFrame, type ServerFrame } from "../src/protocol";
 
 describe("parseClientFrame", () => {
   it.each([
@@ -55,18 +55,38 @@ describe("text format", () => {
   const bob = { id: "2", name: "bob" };
   it.each<[ServerFrame, string]>([
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, at: 0 },
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, lastSeq: 0, at: 0 },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob",
     ],
     [{ type: "join", user: bob, online: 2, at: 0 }, "bob entered the chat room."],
-    [{ type: "message", user: bob, text: "hi", at: 0 }, "bob: hi"],
+    [{ type: "message", seq: 1, user: bob, text: "hi", at: 0 }, "bob: hi"],
     [{ type: "leave", user: bob, online: 1, reason: "closed", at: 0 }, "bob left the chat room."],
     [{ type: "tick", now: Date.UTC(2026, 10, 22, 9, 30), online: 3 }, "Time: 2026-11-22T09:30:00.000Z. Online: 3"],
     [{ type: "users", users: [ann, bob], online: 2 }, "Online: ann, bob"],
-    [{ type: "ack", id: "m1" }, "ack: m1"],
+    [{ type: "ack", id: "m1", seq: 7 }, "ack: m1 (#7)"],
     [{ type: "error", code: "unsupported", message: "no binary" }, "error: no binary"],
   ])("writes %j in the original's words", (frame, line) => {
     expect(toText(frame)).toBe(line);
+  });
+
+  it("writes a history as one line per message, with a notice for a gap or a reset", () => {
+    const history = (over: Partial<HistoryFrame>): HistoryFrame => ({
+      type: "history",
+      messages: [
+        { type: "message", seq: 4, user: ann, text: "one", at: 0 },
+        { type: "message", seq: 5, user: bob, text: "two", at: 0 },
+      ],
+      oldestSeq: 4,
+      lastSeq: 5,
+      gap: false,
+      reset: false,
+      ...over,
+    });
+    expect(toText(history({}))).toBe("ann: one\nbob: two");
+    expect(toText(history({ gap: true }))).toBe("(some messages you missed are no longer kept)\nann: one\nbob: two");
+    expect(toText(history({ reset: true }))).toMatch(/^\(the room's history was reset; here are its latest messages\)\n/);
+    expect(toText(history({ messages: [] }))).toBeNull();
+    expect(new Outgoing(history({ messages: [] })).in("text")).toBeNull();
   });
 
   it("encodes a broadcast once per format", () => {
@@ -86,28 +106,52 @@ describe("parseJoin", () => {
   });
 
   it("defaults to JSON and the room's own name for the user", () => {
-    expect(parseJoin("lobby", new URLSearchParams())).toEqual({ ok: true, join: { room: "lobby", name: null, format: "json" } });
-    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text"))).toEqual({
+    expect(parseJoin("lobby", new URLSearchParams())).toEqual({
       ok: true,
-      join: { room: "lobby", name: "ann", format: "text" },
+      join: { room: "lobby", name: null, format: "json", since: null, client: null },
     });
+    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text&since=12&client=tab-1"))).toEqual({
+      ok: true,
+      join: { room: "lobby", name: "ann", format: "text", since: 12, client: "tab-1" },
+    });
+  });
+
+  it.each([
+    ["since=-1", "bad_since"],
+    ["since=1.5", "bad_since"],
+    ["since=", "bad_since"],
+    ["since=1e3", "bad_since"],
+    ["client=", "bad_client"],
+    ["client=a%20b", "bad_client"],
+    [`client=${"c".repeat(65)}`, "bad_client"],
+  ])("refuses %s with %s", (query, code) => {
+    expect(parseJoin("lobby", new URLSearchParams(query))).toMatchObject({ ok: false, code });
   });
 });
 
 describe("config", () => {
   it("reads numbers and strings, and defaults what is missing", () => {
     expect(readConfig({})).toEqual(DEFAULTS);
-    expect(readConfig({ TICK_SECONDS: 5, HEARTBEAT_TIMEOUT_SECONDS: "0" })).toEqual({ tickSeconds: 5, heartbeatTimeoutSeconds: 0 });
+    expect(readConfig({ TICK_SECONDS: 5, HEARTBEAT_TIMEOUT_SECONDS: "0", HISTORY_LIMIT: "20" })).toEqual({
+      ...DEFAULTS,
+      tickSeconds: 5,
+      heartbeatTimeoutSeconds: 0,
+      historyLimit: 20,
+    });
   });
 
-  it.each(["-1", "1.5", "soon"])("refuses %s seconds rather than guessing", (value) => {
+  it("keeps at least one message, since the newest carries the sequence on", () => {
+    expect(() => readConfig({ HISTORY_LIMIT: 0 })).toThrow(/HISTORY_LIMIT must be a whole number of at least 1/);
+  });
+
+  it.each(["-1", "1.5", "soon", "1e99"])("refuses %s seconds rather than guessing", (value) => {
     expect(() => readConfig({ TICK_SECONDS: value })).toThrow(/TICK_SECONDS/);
   });
 
   it("runs the alarm at the tick period, else the heartbeat timeout, else never", () => {
-    expect(alarmPeriodMs({ tickSeconds: 30, heartbeatTimeoutSeconds: 60 })).toBe(30_000);
-    expect(alarmPeriodMs({ tickSeconds: 0, heartbeatTimeoutSeconds: 60 })).toBe(60_000);
-    expect(alarmPeriodMs({ tickSeconds: 0, heartbeatTimeoutSeconds: 0 })).toBeNull();
+    expect(alarmPeriodMs({ ...DEFAULTS, tickSeconds: 30, heartbeatTimeoutSeconds: 60 })).toBe(30_000);
+    expect(alarmPeriodMs({ ...DEFAULTS, tickSeconds: 0, heartbeatTimeoutSeconds: 60 })).toBe(60_000);
+    expect(alarmPeriodMs({ ...DEFAULTS, tickSeconds: 0, heartbeatTimeoutSeconds: 0 })).toBeNull();
   });
 });
 
