@@ -18,8 +18,10 @@ describe("a room served by wrangler dev", () => {
   it("lets two clients chat while a third follows in text format", async () => {
     const ann = await connect("/rooms/e2e-chat?name=ann");
     expect(await ann.next("welcome")).toMatchObject({ room: "e2e-chat", you: { name: "ann" } });
+    await ann.next("history");
     const bob = await connect("/rooms/e2e-chat?name=bob");
     expect((await bob.next("welcome")).users.map((u) => u.name)).toEqual(["ann", "bob"]);
+    await bob.next("history");
     expect(await ann.next("join")).toMatchObject({ user: { name: "bob" }, online: 2 });
 
     const tex = await connect("/rooms/e2e-chat?name=tex&format=text");
@@ -34,7 +36,7 @@ describe("a room served by wrangler dev", () => {
     for (const client of [ann, bob]) {
       expect(await client.next("message")).toMatchObject({ user: { name: "bob" }, text: "hi ann" });
     }
-    expect(await bob.next("ack")).toEqual({ type: "ack", id: "b-1" });
+    expect(await bob.next("ack")).toEqual({ type: "ack", id: "b-1", seq: 2 });
     expect(await tex.nextText()).toBe("ann: hi bob");
     expect(await tex.nextText()).toBe("bob: hi ann");
 
@@ -52,6 +54,7 @@ describe("a room served by wrangler dev", () => {
   it("answers ping with pong", async () => {
     const ann = await connect("/rooms/e2e-ping");
     await ann.next("welcome");
+    await ann.next("history");
     ann.send("ping");
     expect(await ann.nextText()).toBe("pong");
   });

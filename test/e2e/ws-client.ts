@@ -53,6 +53,14 @@ export class WsClient {
     return frame as Extract<ServerFrame, { type: T }>;
   }
 
+  /** Reads frames until one of the given type, which it returns. */
+  async skipTo<T extends ServerFrame["type"]>(type: T): Promise<Extract<ServerFrame, { type: T }>> {
+    for (;;) {
+      const frame = JSON.parse(await this.nextText()) as ServerFrame;
+      if (frame.type === type) return frame as Extract<ServerFrame, { type: T }>;
+    }
+  }
+
   async closed(): Promise<{ code: number; reason: string }> {
     await waitFor(() => this.close !== null, () => "the close");
     return this.close!;

@@ -1,0 +1,129 @@
+import { exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_PAGE } from "../src/api";
+import type { MessagePage, RoomInfo } from "../src/room";
+import { Room } from "../src/room";
+import { Client, uniqueRoom } from "./client";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const api = (path: string, init?: RequestInit) => exports.default.fetch(`http://chat.test/api/rooms/${path}`, init);
+
+function post(room: string, body: unknown, query = "", type = "application/json"): Promise<Response> {
+  return api(`${room}/messages${query}`, {
+    method: "POST",
+    headers: { "Content-Type": type },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+async function page(room: string, query = ""): Promise<MessagePage> {
+  const response = await api(`${room}/messages${query}`);
+  expect(response.status).toBe(200);
+  return response.json();
+}
+
+describe("GET /api/rooms/<room>", () => {
+  it("tells who is online and the newest seq", async () => {
+    const room = uniqueRoom("info");
+    await Client.join(`/rooms/${room}?name=ann`);
+    await post(room, { name: "bot", text: "hello" });
+    const response = await api(room);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ room, online: 1, users: [{ id: "1", name: "ann" }], lastSeq: 1 } satisfies RoomInfo);
+  });
+});
+
+describe("POST /api/rooms/<room>/messages", () => {
+  it("stores and broadcasts a JSON message like a socket's, and answers 201 with its seq", async () => {
+    const room = uniqueRoom("post");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const response = await post(room, { name: " deploy-bot ", text: " shipped v2 " });
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({ seq: 1, duplicate: false });
+    expect(await ann.next("message")).toMatchObject({ seq: 1, user: { id: "http", name: "deploy-bot" }, text: "shipped v2" });
+  });
+
+  it("takes plain text with the name in the query", async () => {
+    const room = uniqueRoom("post-text");
+    const response = await post(room, "from curl", "?name=curl", "text/plain; charset=utf-8");
+    expect(response.status).toBe(201);
+    expect((await page(room)).messages).toMatchObject([{ user: { name: "curl" }, text: "from curl" }]);
+  });
+
+  it("is idempotent per sender and id: a retry answers 200 with the original seq", async () => {
+    const room = uniqueRoom("post-retry");
+    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" })).json()).toEqual({ seq: 1, duplicate: false });
+    const retry = await post(room, { name: "bot", text: "once", id: "evt-1" });
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual({ seq: 1, duplicate: true });
+    // Another poster's id of the same name is another message, as is one under an explicit client.
+    expect(await (await post(room, { name: "other", text: "once", id: "evt-1" })).json()).toMatchObject({ seq: 2 });
+    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" }, "?client=svc")).json()).toMatchObject({ seq: 3 });
+    expect((await page(room)).lastSeq).toBe(3);
+  });
+
+  it("shares a client's id namespace with its socket", async () => {
+    const room = uniqueRoom("post-shared");
+    const ann = await Client.join(`/rooms/${room}?name=ann&client=ann-1`);
+    ann.send({ type: "message", text: "sent on the socket", id: "x" });
+    await ann.skipTo("ack");
+    expect(await (await post(room, { name: "ann", text: "sent on the socket", id: "x" }, "?client=ann-1")).json()).toEqual({
+      seq: 1,
+      duplicate: true,
+    });
+  });
+});
+
+describe("GET /api/rooms/<room>/messages", () => {
+  it("pages: the latest by default, forward from since, clamped to 500", async () => {
+    const room = uniqueRoom("pages");
+    for (let i = 1; i <= 8; i++) await post(room, { name: "bot", text: `m${i}` });
+    expect(await page(room, "?limit=3")).toMatchObject({ oldestSeq: 1, lastSeq: 8, gap: false });
+    expect((await page(room, "?limit=3")).messages.map((m) => m.seq)).toEqual([6, 7, 8]);
+    expect((await page(room, "?since=2&limit=3")).messages.map((m) => m.seq)).toEqual([3, 4, 5]);
+    expect((await page(room, "?since=5&limit=3")).messages.map((m) => m.seq)).toEqual([6, 7, 8]);
+    expect((await page(room, "?since=8")).messages).toEqual([]);
+    expect((await page(room)).messages).toHaveLength(8);
+
+    const spy = vi.spyOn(Room.prototype, "messages");
+    await page(room, "?limit=100000");
+    expect(spy).toHaveBeenCalledWith(null, MAX_PAGE);
+  });
+});
+
+describe("bad requests are refused before they reach a room", () => {
+  it.each<[string, () => Promise<Response>, number, string]>([
+    ["a bad room name", () => api("a%2Fb"), 400, "bad_room"],
+    ["a bad room name on messages", () => post("-x", { name: "a", text: "b" }), 400, "bad_room"],
+    ["since that is not a seq", () => api("ok/messages?since=abc"), 400, "bad_since"],
+    ["a zero limit", () => api("ok/messages?limit=0"), 400, "bad_limit"],
+    ["a negative limit", () => api("ok/messages?limit=-5"), 400, "bad_limit"],
+    ["malformed JSON", () => post("ok", "{nope"), 400, "bad_json"],
+    ["a JSON array", () => post("ok", "[1]"), 400, "bad_json"],
+    ["no name", () => post("ok", { text: "hi" }), 400, "bad_name"],
+    ["a name with a control character", () => post("ok", { name: "a\u0007", text: "hi" }), 400, "bad_name"],
+    ["plain text without ?name=", () => post("ok", "hi", "", "text/plain"), 400, "bad_name"],
+    ["no text", () => post("ok", { name: "a" }), 400, "bad_message"],
+    ["text that is a number", () => post("ok", { name: "a", text: 1 }), 400, "bad_message"],
+    ["empty text", () => post("ok", { name: "a", text: "  " }), 400, "empty_message"],
+    ["an id that is too long", () => post("ok", { name: "a", text: "b", id: "i".repeat(65) }), 400, "bad_message"],
+    ["a bad client", () => post("ok", { name: "a", text: "b" }, "?client=a%20b"), 400, "bad_client"],
+    ["a form body", () => post("ok", "name=a&text=b", "", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"],
+    ["PUT", () => api("ok/messages", { method: "PUT" }), 405, "method_not_allowed"],
+    ["POST on the room", () => api("ok", { method: "POST" }), 405, "method_not_allowed"],
+    ["an unknown API path", () => api("ok/members"), 404, "not_found"],
+  ])("%s", async (_, request, status, code) => {
+    const reached = (["post", "messages", "info"] as const).map((method) => vi.spyOn(Room.prototype, method));
+    const response = await request();
+    expect(response.status).toBe(status);
+    expect(await response.json()).toMatchObject({ code, message: expect.any(String) });
+    for (const spy of reached) expect(spy).not.toHaveBeenCalled();
+  });
+
+  it("lists the allowed methods on a 405", async () => {
+    expect((await api("ok/messages", { method: "DELETE" })).headers.get("Allow")).toBe("GET, POST");
+  });
+});

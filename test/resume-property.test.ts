@@ -1,0 +1,134 @@
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { expect, it } from "vitest";
+import type { MessageFrame, ServerFrame } from "../src/protocol";
+import type { Room } from "../src/room";
+import { Client } from "./client";
+
+/** A small seeded generator (mulberry32), so a failing run can be replayed exactly. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A person's app: one stable client id, a log of every message it has shown,
+ * the messages it sent but has no ack for, and at most one socket at a time.
+ * It resumes with `since` and resends unacknowledged messages, as a client
+ * should.
+ */
+class App {
+  readonly log: MessageFrame[] = [];
+  readonly pending = new Map<string, string>();
+  socket: Client | null = null;
+  #read = 0;
+  #sent = 0;
+
+  constructor(
+    readonly room: string,
+    readonly name: string,
+  ) {}
+
+  get lastSeq(): number {
+    return this.log.at(-1)?.seq ?? 0;
+  }
+
+  get connected(): boolean {
+    return this.socket !== null && this.socket.closeEvent === null;
+  }
+
+  async connect(): Promise<void> {
+    this.socket = await Client.connect(`/rooms/${this.room}?name=${this.name}&client=${this.name}&since=${this.lastSeq}`);
+    this.#read = 0;
+    await this.socket.next("welcome");
+    for (const [id, text] of this.pending) this.socket.send({ type: "message", text, id });
+  }
+
+  send(): void {
+    const id = `${this.name}-${++this.#sent}`;
+    const text = `${this.name} says ${this.#sent}`;
+    this.pending.set(id, text);
+    this.socket!.send({ type: "message", text, id });
+  }
+
+  /** Takes in every frame that has arrived; a message it already has would be a duplicate. */
+  drain(): void {
+    const frames = this.socket?.frames ?? [];
+    for (; this.#read < frames.length; this.#read++) {
+      const frame = JSON.parse(frames[this.#read]!) as ServerFrame;
+      if (frame.type === "history") for (const m of frame.messages) this.#show(m);
+      if (frame.type === "message") this.#show(frame);
+      if (frame.type === "ack") this.pending.delete(frame.id);
+    }
+  }
+
+  #show(message: MessageFrame): void {
+    expect(message.seq, `${this.name} got seq ${message.seq} after ${this.lastSeq}`).toBe(this.lastSeq + 1);
+    this.log.push(message);
+  }
+
+  async disconnect(): Promise<void> {
+    this.socket!.close();
+    await this.socket!.closed();
+    this.drain();
+  }
+}
+
+/** Evicts the room if it is running; one that already hibernated has nothing to evict. */
+async function evict(stub: DurableObjectStub, webSockets: "hibernate" | "close"): Promise<boolean> {
+  try {
+    await evictDurableObject(stub, { webSockets });
+    return true;
+  } catch (error) {
+    if (String(error).includes("not currently running")) return false;
+    throw error;
+  }
+}
+
+it("every client's log equals the room's, through random sends, drops, reconnects and evictions", async () => {
+  const seed = 20261122;
+  const next = random(seed);
+  const room = `property-${seed}`;
+  const stub = env.ROOMS.getByName(room);
+  const apps = ["ann", "bob", "cat", "dan"].map((name) => new App(room, name));
+  for (const app of apps) await app.connect();
+
+  for (let step = 0; step < 300; step++) {
+    const app = apps[Math.floor(next() * apps.length)]!;
+    const roll = next();
+    if (roll < 0.6) {
+      if (app.connected) app.send();
+      else await app.connect();
+    } else if (roll < 0.75) {
+      if (app.connected) await app.disconnect();
+      else await app.connect();
+    } else if (roll < 0.85) {
+      await evict(stub, "hibernate");
+    } else if (roll < 0.9) {
+      // A reset: every socket is dropped, and what was in flight may or may not have been stored.
+      if (await evict(stub, "close")) for (const other of apps) if (other.socket) await other.socket.closed();
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    for (const other of apps) other.drain();
+  }
+
+  // Everyone comes back and waits until nothing is pending and all is seen.
+  for (const app of apps) if (!app.connected) await app.connect();
+  const done = () => apps.every((app) => (app.drain(), app.pending.size === 0));
+  await expect.poll(done, { timeout: 10_000 }).toBe(true);
+  const lastSeq = await runInDurableObject(stub, (instance: Room) => instance.info().lastSeq);
+  await expect.poll(() => apps.every((app) => (app.drain(), app.lastSeq === lastSeq)), { timeout: 10_000 }).toBe(true);
+
+  const roomLog = await runInDurableObject(stub, (instance: Room) => instance.messages(0, lastSeq).messages);
+  expect(roomLog.map((m) => m.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
+  for (const app of apps) expect(app.log).toEqual(roomLog);
+
+  // Every message a client sent was stored exactly once, whatever was resent.
+  const texts = roomLog.map((m) => m.text);
+  expect(new Set(texts).size).toBe(texts.length);
+  expect(lastSeq).toBeGreaterThan(100);
+});
