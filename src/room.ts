@@ -59,6 +59,8 @@ export class Room extends DurableObject<Env> {
   readonly #store: RoomStore;
   readonly #history: History;
   readonly #roster: Roster;
+  /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
+  #alarmPending = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -132,7 +134,7 @@ export class Room extends DurableObject<Env> {
         case "message": {
           const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
           if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
-          await this.#armAlarmForTrim();
+          await this.#armAlarm();
           return;
         }
         case "who": {
@@ -176,6 +178,7 @@ export class Room extends DurableObject<Env> {
    * gone and trims what is already trimmed.
    */
   override async alarm(): Promise<void> {
+    this.#alarmPending = false;
     try {
       this.#sweep(Date.now());
       if (this.#roster.size > 0 && this.#config.tickSeconds > 0) {
@@ -188,6 +191,7 @@ export class Room extends DurableObject<Env> {
     // Outside the try: if scheduling fails, throwing makes the runtime retry.
     const due = this.#alarmDue(Date.now());
     if (due !== null) await this.ctx.storage.setAlarm(due);
+    this.#alarmPending = due !== null;
   }
 
   /** The room's state for `GET /api/rooms/<room>`. */
@@ -212,7 +216,7 @@ export class Room extends DurableObject<Env> {
    */
   async post(name: string, text: string, sender: string, id?: string): Promise<Published> {
     const published = this.#publish({ user: { id: HTTP_USER_ID, name }, text, at: Date.now(), sender, id });
-    await this.#armAlarmForTrim();
+    await this.#armAlarm();
     return published;
   }
 
@@ -251,7 +255,10 @@ export class Room extends DurableObject<Env> {
   async #leave(ws: WebSocket, reason: LeaveReason, code: number): Promise<void> {
     this.#announceLeave(ws, reason, code);
     // An empty room with nothing to trim keeps no alarm, so it costs nothing.
-    if (this.#alarmDue(Date.now()) === null) await this.ctx.storage.deleteAlarm();
+    if (this.#alarmDue(Date.now()) === null) {
+      await this.ctx.storage.deleteAlarm();
+      this.#alarmPending = false;
+    }
   }
 
   #announceLeave(ws: WebSocket, reason: LeaveReason, code: number): void {
@@ -274,14 +281,17 @@ export class Room extends DurableObject<Env> {
     return due.length === 0 ? null : Math.min(...due);
   }
 
-  /** Schedules the alarm unless one is pending; also re-arms one that a local code reload dropped. */
+  /**
+   * Schedules the alarm if it has work and none is pending. A fresh instance
+   * asks storage once, which also re-arms an alarm that a local code reload
+   * dropped.
+   */
   async #armAlarm(): Promise<void> {
+    if (this.#alarmPending) return;
     const due = this.#alarmDue(Date.now());
-    if (due !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
-  }
-
-  async #armAlarmForTrim(): Promise<void> {
-    if (this.#history.size > this.#config.historyLimit) await this.#armAlarm();
+    if (due === null) return;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
+    this.#alarmPending = true;
   }
 
   #broadcast(frame: ServerFrame, except?: WebSocket): void {
