@@ -1,18 +1,5 @@
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { WsClient } from "./ws-client";
-
-const base = inject("devUrl").replace(/^http/, "ws");
-const open: WsClient[] = [];
-
-async function connect(path: string): Promise<WsClient> {
-  const client = await WsClient.open(`${base}${path}`);
-  open.push(client);
-  return client;
-}
-
-afterEach(() => {
-  for (const client of open.splice(0)) client.ws.terminate();
-});
+import { describe, expect, it } from "vitest";
+import { connect, WsClient, wsBase } from "./ws-client";
 
 describe("a room served by wrangler dev", () => {
   it("lets two clients chat while a third follows in text format", async () => {
@@ -60,7 +47,7 @@ describe("a room served by wrangler dev", () => {
   });
 
   it("refuses a bad room name with a JSON error before upgrading", async () => {
-    const refusal = await WsClient.refusal(`${base}/rooms/a%2Fb`);
+    const refusal = await WsClient.refusal(`${wsBase}/rooms/a%2Fb`);
     expect(refusal.status).toBe(400);
     expect(JSON.parse(refusal.body)).toMatchObject({ code: "bad_room" });
   });

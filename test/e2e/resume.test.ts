@@ -1,19 +1,6 @@
-import { afterEach, expect, inject, it } from "vitest";
+import { expect, it } from "vitest";
 import type { MessageFrame } from "../../src/protocol";
-import { WsClient } from "./ws-client";
-
-const base = inject("devUrl").replace(/^http/, "ws");
-const open: WsClient[] = [];
-
-async function connect(path: string): Promise<WsClient> {
-  const client = await WsClient.open(`${base}${path}`);
-  open.push(client);
-  return client;
-}
-
-afterEach(() => {
-  for (const client of open.splice(0)) client.ws.terminate();
-});
+import { connect } from "./ws-client";
 
 it("a client that drops and resumes with since has every message once, in order", async () => {
   const room = "/rooms/e2e-resume";

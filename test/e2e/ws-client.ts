@@ -1,15 +1,19 @@
+import { afterEach, inject } from "vitest";
 import WebSocket from "ws";
-import type { ServerFrame } from "../../src/protocol";
+import { FrameReader, waitFor } from "../frames";
 
 /** A real `ws` client that records every frame and the close it ended with. */
-export class WsClient {
-  readonly frames: string[] = [];
+export class WsClient extends FrameReader {
   close: { code: number; reason: string } | null = null;
-  #read = 0;
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on("message", (data, isBinary) => this.frames.push(isBinary ? "<binary>" : data.toString()));
     ws.on("close", (code, reason) => (this.close = { code, reason: reason.toString() }));
+  }
+
+  protected get ended(): boolean {
+    return this.close !== null;
   }
 
   static async open(url: string): Promise<WsClient> {
@@ -41,37 +45,24 @@ export class WsClient {
     this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
   }
 
-  async nextText(): Promise<string> {
-    await waitFor(() => this.#read < this.frames.length, () => `a frame (closed: ${JSON.stringify(this.close)})`);
-    return this.frames[this.#read++]!;
-  }
-
-  async next<T extends ServerFrame["type"]>(type: T): Promise<Extract<ServerFrame, { type: T }>> {
-    const text = await this.nextText();
-    const frame = JSON.parse(text) as ServerFrame;
-    if (frame.type !== type) throw new Error(`expected a ${type} frame, got ${text}`);
-    return frame as Extract<ServerFrame, { type: T }>;
-  }
-
-  /** Reads frames until one of the given type, which it returns. */
-  async skipTo<T extends ServerFrame["type"]>(type: T): Promise<Extract<ServerFrame, { type: T }>> {
-    for (;;) {
-      const frame = JSON.parse(await this.nextText()) as ServerFrame;
-      if (frame.type === type) return frame as Extract<ServerFrame, { type: T }>;
-    }
-  }
-
   async closed(): Promise<{ code: number; reason: string }> {
     await waitFor(() => this.close !== null, () => "the close");
     return this.close!;
   }
 }
 
-/** Polls until `ready` holds; generous, since a shared 2-core machine can be slow. */
-export async function waitFor(ready: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** `ws://127.0.0.1:<port>` of the `wrangler dev` that the global setup started. */
+export const wsBase = inject("devUrl").replace(/^http/, "ws");
+
+const opened: WsClient[] = [];
+
+/** Opens a client on a path of the dev server; it is dropped after the test. */
+export async function connect(path: string): Promise<WsClient> {
+  const client = await WsClient.open(`${wsBase}${path}`);
+  opened.push(client);
+  return client;
 }
+
+afterEach(() => {
+  for (const client of opened.splice(0)) client.ws.terminate();
+});
