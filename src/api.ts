@@ -1,8 +1,8 @@
 import type { Env } from "./env";
 import { jsonError } from "./http";
-import { parseSeq } from "./join";
+import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId } from "./names";
-import { checkText, isMessageId } from "./protocol";
+import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
 export const DEFAULT_PAGE = 50;
@@ -16,7 +16,7 @@ export async function getRoom(env: Env, room: string): Promise<Response> {
 /** `GET /api/rooms/<room>/messages?since=&limit=`: one page of history. */
 export async function getMessages(env: Env, room: string, query: URLSearchParams): Promise<Response> {
   const since = parseSeq(query.get("since"));
-  if (since === undefined) return jsonError(400, "bad_since", "since must be a message seq: a whole number, 0 or more");
+  if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
   const limit = parseSeq(query.get("limit"));
   if (limit === undefined || limit === 0) return jsonError(400, "bad_limit", "limit must be a whole number, 1 or more");
   const page = await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE));
@@ -31,9 +31,7 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
  */
 export async function postMessage(env: Env, room: string, request: Request, query: URLSearchParams): Promise<Response> {
   const client = query.get("client");
-  if (client !== null && !isClientId(client)) {
-    return jsonError(400, "bad_client", "client must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
-  }
+  if (client !== null && !isClientId(client)) return jsonError(400, BAD_CLIENT.code, BAD_CLIENT.message);
   const body = await readBody(request, query);
   if (body instanceof Response) return body;
 
@@ -43,7 +41,7 @@ export async function postMessage(env: Env, room: string, request: Request, quer
   if (typeof body.text !== "string") return jsonError(400, "bad_message", "a string `text` is required");
   const text = checkText(body.text);
   if (!text.ok) return jsonError(400, text.error.code, text.error.message);
-  if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, "bad_message", "`id` must be a string of 1 to 64 characters");
+  if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, BAD_MESSAGE_ID.code, BAD_MESSAGE_ID.message);
 
   // Without a client id, message ids are scoped to the poster's name; the ':'
   // keeps that apart from client ids and connections.

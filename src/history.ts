@@ -52,6 +52,11 @@ export class History {
     return this.#oldestSeq === 0 ? 0 : this.#lastSeq - this.#oldestSeq + 1;
   }
 
+  /** Whether some of the messages after `since` were already trimmed. */
+  trimmedAfter(since: number): boolean {
+    return since < this.#lastSeq && this.#oldestSeq > since + 1;
+  }
+
   /** The seq a sender's message with this id was stored under, while it is kept. */
   seqOf(sender: string, id: string): number | null {
     const row = this.sql
@@ -126,7 +131,7 @@ export function replay(history: History, since: number | null, recent: number): 
     messages: resume ? history.after(since, Number.MAX_SAFE_INTEGER) : history.latest(recent),
     oldestSeq,
     lastSeq,
-    gap: resume && oldestSeq > since + 1,
+    gap: resume && history.trimmedAfter(since),
     reset,
   };
 }

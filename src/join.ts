@@ -50,19 +50,20 @@ export function parseJoin(segment: string, query: URLSearchParams): JoinResult {
   }
 
   const since = parseSeq(query.get("since"));
-  if (since === undefined) return { ok: false, code: "bad_since", message: "since must be a message seq: a whole number, 0 or more" };
+  if (since === undefined) return { ok: false, ...BAD_SINCE };
 
   const client = query.get("client");
-  if (client !== null && !isClientId(client)) {
-    return { ok: false, code: "bad_client", message: "client must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'" };
-  }
+  if (client !== null && !isClientId(client)) return { ok: false, ...BAD_CLIENT };
   return { ok: true, join: { room, name, format, since, client } };
 }
 
+// Shared with the HTTP API, which checks the same parameters.
 export const BAD_ROOM = {
   code: "bad_room",
   message: "room names are 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-', starting with a letter or digit",
 } as const;
+export const BAD_SINCE = { code: "bad_since", message: "since must be a message seq: a whole number, 0 or more" } as const;
+export const BAD_CLIENT = { code: "bad_client", message: "client must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'" } as const;
 
 /** The room named by a still-encoded path segment, or null if it is not a valid name. */
 export function parseRoom(segment: string): string | null {

@@ -207,7 +207,7 @@ export class Room extends DurableObject<Env> {
   messages(since: number | null, limit: number): MessagePage {
     const { oldestSeq, lastSeq } = this.#history;
     const messages = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
-    return { messages, oldestSeq, lastSeq, gap: since !== null && since < lastSeq && oldestSeq > since + 1 };
+    return { messages, oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since) };
   }
 
   /**
