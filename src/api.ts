@@ -1,5 +1,6 @@
+import { readConfig } from "./config";
 import type { Env } from "./env";
-import { jsonError } from "./http";
+import { json, jsonError, readText } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId } from "./names";
 import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
@@ -8,9 +9,18 @@ import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
 
+/** `POST /api/rooms`: a new room with an unguessable name (128 random bits). */
+export function createRoom(url: URL): Response {
+  const room = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const http = new URL(`/rooms/${room}`, url.origin);
+  const ws = new URL(http);
+  ws.protocol = http.protocol === "https:" ? "wss:" : "ws:";
+  return json({ room, url: http.href, wsUrl: ws.href }, 201);
+}
+
 /** `GET /api/rooms/<room>`: who is online and the newest seq. */
 export async function getRoom(env: Env, room: string): Promise<Response> {
-  return Response.json(await env.ROOMS.getByName(room).info());
+  return json(await env.ROOMS.getByName(room).info());
 }
 
 /** `GET /api/rooms/<room>/messages?since=&limit=`: one page of history. */
@@ -19,48 +29,69 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
   if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
   const limit = parseSeq(query.get("limit"));
   if (limit === undefined || limit === 0) return jsonError(400, "bad_limit", "limit must be a whole number, 1 or more");
-  const page = await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE));
-  return Response.json(page);
+  return json(await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE)));
 }
 
 /**
  * `POST /api/rooms/<room>/messages`: JSON `{ name, text, id? }`, or plain
  * text with the name in `?name=`. Checked here in full, so a bad request
- * never reaches the room. Answers 201 with the new seq, or 200 with the
- * original seq when `id` was already posted by the same sender.
+ * never reaches the room; the room itself limits each address's rate.
+ * Answers 201 with the new seq, or 200 with the original seq when `id` was
+ * already posted by the same sender. `boundName` is the name a room token
+ * grants, which the poster must use.
  */
-export async function postMessage(env: Env, room: string, request: Request, query: URLSearchParams): Promise<Response> {
+export async function postMessage(
+  env: Env,
+  room: string,
+  request: Request,
+  query: URLSearchParams,
+  boundName: string | null,
+): Promise<Response> {
+  const config = readConfig(env);
   const client = query.get("client");
   if (client !== null && !isClientId(client)) return jsonError(400, BAD_CLIENT.code, BAD_CLIENT.message);
-  const body = await readBody(request, query);
+  const body = await readBody(request, query, config.maxFrameBytes);
   if (body instanceof Response) return body;
 
   if (typeof body.name !== "string") return jsonError(400, "bad_name", "a name is required");
   const name = checkDisplayName(body.name);
   if (!name.ok) return jsonError(400, "bad_name", name.message);
+  if (boundName !== null && name.name !== boundName) return jsonError(403, "bad_token", "the token is for another name");
   if (typeof body.text !== "string") return jsonError(400, "bad_message", "a string `text` is required");
-  const text = checkText(body.text);
+  const text = checkText(body.text, config.maxMessageChars);
   if (!text.ok) return jsonError(400, text.error.code, text.error.message);
   if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, BAD_MESSAGE_ID.code, BAD_MESSAGE_ID.message);
 
   // Without a client id, message ids are scoped to the poster's name; the ':'
   // keeps that apart from client ids and connections.
   const sender = client ?? `name:${name.name}`;
-  const published = await env.ROOMS.getByName(room).post(name.name, text.text, sender, body.id);
-  return Response.json(published, { status: published.duplicate ? 200 : 201 });
+  const address = request.headers.get("CF-Connecting-IP") ?? "unknown";
+  const result = await env.ROOMS.getByName(room).post({ name: name.name, text: text.text, sender, id: body.id, address });
+  if (!result.ok) {
+    return jsonError(
+      429,
+      "rate_limited",
+      "too many messages from this address; try again later",
+      { "Retry-After": String(Math.ceil(result.retryAfterMs / 1000)) },
+      { retryAfterMs: result.retryAfterMs },
+    );
+  }
+  return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
 }
 
 type Body = { name?: unknown; text?: unknown; id?: unknown };
 
-async function readBody(request: Request, query: URLSearchParams): Promise<Body | Response> {
+async function readBody(request: Request, query: URLSearchParams, maxBytes: number): Promise<Body | Response> {
   const type = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type === "text/plain") return { name: query.get("name") ?? undefined, text: await request.text() };
-  if (type !== "application/json") {
+  if (type !== "application/json" && type !== "text/plain") {
     return jsonError(415, "unsupported_media_type", "send application/json { name, text, id? } or text/plain with ?name=");
   }
+  const raw = await readText(request, maxBytes);
+  if (raw === null) return jsonError(413, "too_large", `bodies are at most ${maxBytes} bytes`);
+  if (type === "text/plain") return { name: query.get("name") ?? undefined, text: raw };
   let value: unknown;
   try {
-    value = await request.json();
+    value = JSON.parse(raw);
   } catch {
     return jsonError(400, "bad_json", "the body is not valid JSON");
   }

@@ -14,6 +14,14 @@ export interface Config {
   historyOnJoin: number;
   /** Messages the room keeps; the alarm trims older ones. At least 1. Default 1000. */
   historyLimit: number;
+  /** Characters (code points) a message's text may have after trimming. Default 2000. */
+  maxMessageChars: number;
+  /** Bytes a WebSocket frame or HTTP body may have; larger ones are refused unread. Default 16 KiB. */
+  maxFrameBytes: number;
+  /** Frames a socket (or HTTP posts an address) may send per 10 s, and the burst; 0 turns limiting off. Default 20. */
+  rateLimitPer10s: number;
+  /** Sockets a room accepts; one more is refused with 503. Default 1000. */
+  maxConnectionsPerRoom: number;
 }
 
 export interface ConfigVars {
@@ -21,6 +29,10 @@ export interface ConfigVars {
   HEARTBEAT_TIMEOUT_SECONDS?: string | number;
   HISTORY_ON_JOIN?: string | number;
   HISTORY_LIMIT?: string | number;
+  MAX_MESSAGE_CHARS?: string | number;
+  MAX_FRAME_BYTES?: string | number;
+  RATE_LIMIT_PER_10S?: string | number;
+  MAX_CONNECTIONS_PER_ROOM?: string | number;
 }
 
 export const DEFAULTS: Config = {
@@ -28,6 +40,10 @@ export const DEFAULTS: Config = {
   heartbeatTimeoutSeconds: 60,
   historyOnJoin: 50,
   historyLimit: 1000,
+  maxMessageChars: 2000,
+  maxFrameBytes: 16 * 1024,
+  rateLimitPer10s: 20,
+  maxConnectionsPerRoom: 1000,
 };
 
 export function readConfig(vars: ConfigVars): Config {
@@ -37,6 +53,10 @@ export function readConfig(vars: ConfigVars): Config {
     historyOnJoin: whole(vars, "HISTORY_ON_JOIN", DEFAULTS.historyOnJoin, 0),
     // The newest message is never trimmed: its seq is where the next one counts from.
     historyLimit: whole(vars, "HISTORY_LIMIT", DEFAULTS.historyLimit, 1),
+    maxMessageChars: whole(vars, "MAX_MESSAGE_CHARS", DEFAULTS.maxMessageChars, 1),
+    maxFrameBytes: whole(vars, "MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 1),
+    rateLimitPer10s: whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0),
+    maxConnectionsPerRoom: whole(vars, "MAX_CONNECTIONS_PER_ROOM", DEFAULTS.maxConnectionsPerRoom, 1),
   };
 }
 

@@ -1,6 +1,42 @@
-/** Every HTTP error the project returns: a status and `{ code, message }`. */
-export function jsonError(status: number, code: string, message: string, headers?: HeadersInit): Response {
-  return Response.json({ code, message }, { status, headers });
+/** A JSON answer; `nosniff` keeps browsers from reading user text in it as anything but JSON. */
+export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
+  const response = Response.json(body, { status, headers });
+  response.headers.set("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
+/** Every HTTP error the project returns: a status and `{ code, message }`, plus details for some codes. */
+export function jsonError(status: number, code: string, message: string, headers?: HeadersInit, details?: object): Response {
+  return json({ code, message, ...details }, status, headers);
+}
+
+/**
+ * Reads a request body as text, refusing (with null) one over `maxBytes`
+ * without reading more than that, whatever its Content-Length claims.
+ */
+export async function readText(request: Request, maxBytes: number): Promise<string | null> {
+  const declared = Number(request.headers.get("Content-Length") ?? "0");
+  if (declared > maxBytes || request.body === null) return declared > maxBytes ? null : "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 export function isWebSocketUpgrade(request: Request): boolean {

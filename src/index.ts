@@ -1,20 +1,23 @@
-import { getMessages, getRoom, postMessage } from "./api";
+import { createRoom, getMessages, getRoom, postMessage } from "./api";
 import type { Env } from "./env";
 import { isWebSocketUpgrade, jsonError } from "./http";
 import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
+import { isAllowedOrigin } from "./origin";
+import { requiresToken, verifyToken } from "./token";
 
 export { Room } from "./room";
 
 /** Each route: its path, the methods it answers, and which handler. */
 const ROUTES = [
   { pattern: ROOM_PATH, methods: ["GET"], name: "socket" },
+  { pattern: /^\/api\/rooms$/, methods: ["POST"], name: "create" },
   { pattern: /^\/api\/rooms\/([^/]*)$/, methods: ["GET"], name: "room" },
   { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
 ] as const;
 
 /**
- * The Worker: checks every request, and only a well-formed one reaches (and
- * bills) a room's Durable Object.
+ * The Worker: checks every request, and only a well-formed, allowed one
+ * reaches (and bills) a room's Durable Object.
  */
 export default {
   async fetch(request, env): Promise<Response> {
@@ -25,27 +28,51 @@ export default {
     if (!methods.includes(request.method)) {
       return jsonError(405, "method_not_allowed", `${url.pathname} answers ${methods.join(" and ")}`, { Allow: methods.join(", ") });
     }
+    if (route.name === "create") return createRoom(url);
     const segment = route.pattern.exec(url.pathname)![1]!;
 
     if (route.name === "socket") {
       const parsed = parseJoin(segment, url.searchParams);
       if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
       if (!isWebSocketUpgrade(request)) return upgradeHint(url);
+      if (!isAllowedOrigin(request.headers.get("Origin"), env.ALLOWED_ORIGINS, url)) {
+        return jsonError(403, "bad_origin", "this origin may not open sockets here; see ALLOWED_ORIGINS");
+      }
+      const access = await checkToken(env, parsed.join.room, url);
+      if (access instanceof Response) return access;
+      if (access !== null) {
+        if (parsed.join.name !== null && parsed.join.name !== access) return jsonError(403, "bad_token", "the token is for another name");
+        // The room reads the name from the URL: give it the one the token grants.
+        url.searchParams.set("name", access);
+        request = new Request(url, request);
+      }
       return env.ROOMS.getByName(parsed.join.room).fetch(request);
     }
 
     const room = parseRoom(segment);
     if (room === null) return jsonError(400, BAD_ROOM.code, BAD_ROOM.message);
+    const access = await checkToken(env, room, url);
+    if (access instanceof Response) return access;
     if (route.name === "room") return getRoom(env, room);
-    return request.method === "POST" ? postMessage(env, room, request, url.searchParams) : getMessages(env, room, url.searchParams);
+    return request.method === "POST" ? postMessage(env, room, request, url.searchParams, access) : getMessages(env, room, url.searchParams);
   },
 } satisfies ExportedHandler<Env>;
+
+/**
+ * For a room that needs a token, checks `?token=` and returns the name it
+ * grants (or the refusal); for any other room, null.
+ */
+async function checkToken(env: Env, room: string, url: URL): Promise<string | null | Response> {
+  if (!requiresToken(room, env.ROOM_SECRET)) return null;
+  const check = await verifyToken(env.ROOM_SECRET!, url.searchParams.get("token"), room, Date.now());
+  return check.ok ? check.name : jsonError(check.status, check.code, check.message);
+}
 
 function upgradeHint(url: URL): Response {
   const ws = new URL(url);
   ws.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  return new Response(
-    `This is a chat room. Connect with a WebSocket client, for example:\n\n  npx wscat -c ${ws}\n`,
-    { status: 426, headers: { "Content-Type": "text/plain; charset=utf-8", Upgrade: "websocket" } },
-  );
+  return new Response(`This is a chat room. Connect with a WebSocket client, for example:\n\n  npx wscat -c ${ws}\n`, {
+    status: 426,
+    headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", Upgrade: "websocket" },
+  });
 }

@@ -23,6 +23,7 @@ export type NameCheck = { ok: true; name: string } | { ok: false; message: strin
 /** Trims a display name and checks it; the length counts code points. */
 export function checkDisplayName(raw: string): NameCheck {
   const name = raw.trim();
+  if (!name.isWellFormed()) return { ok: false, message: "name is not valid Unicode" };
   const length = [...name].length;
   if (length === 0) return { ok: false, message: "name must not be empty" };
   if (length > MAX_NAME_CHARS) {

@@ -4,6 +4,8 @@
  * is the only place that knows the protocol; docs/protocol.md describes it.
  */
 
+import { checkDisplayName } from "./names";
+
 export type Format = "json" | "text";
 
 export interface User {
@@ -11,12 +13,17 @@ export interface User {
   name: string;
 }
 
-/** Why a user left: they closed, the heartbeat sweep closed them, or their socket failed. */
-export type LeaveReason = "closed" | "timeout" | "error";
+/** Why a user left: they closed, the heartbeat sweep or the flood guard closed them, or their socket failed. */
+export type LeaveReason = "closed" | "timeout" | "flood" | "error";
 
 export type ErrorCode =
   | "bad_message"
   | "empty_message"
+  | "too_long"
+  | "too_large"
+  | "bad_name"
+  | "rename_not_allowed"
+  | "rate_limited"
   | "unknown_type"
   | "unsupported"
   | "internal";
@@ -50,9 +57,11 @@ export type HistoryFrame = {
   reset: boolean;
 };
 export type AckFrame = { type: "ack"; id: string; seq: number };
+export type RenameFrame = { type: "rename"; user: User; from: string; at: number };
 export type UsersFrame = { type: "users"; users: User[]; online: number };
 export type TickFrame = { type: "tick"; now: number; online: number };
-export type ErrorFrame = { type: "error"; code: ErrorCode; message: string };
+/** `retryAfterMs` comes with `rate_limited` only. */
+export type ErrorFrame = { type: "error"; code: ErrorCode; message: string; retryAfterMs?: number };
 
 export type ServerFrame =
   | WelcomeFrame
@@ -61,30 +70,41 @@ export type ServerFrame =
   | MessageFrame
   | HistoryFrame
   | AckFrame
+  | RenameFrame
   | UsersFrame
   | TickFrame
   | ErrorFrame;
 
-export type ClientFrame = { type: "message"; text: string; id?: string } | { type: "who" };
+export type ClientFrame =
+  | { type: "message"; text: string; id?: string }
+  | { type: "rename"; name: string }
+  | { type: "who" };
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
 export const MAX_MESSAGE_ID_CHARS = 64;
 
 /**
- * Reads one client text frame. Only a JSON object with a string `type` is a
- * command; any other text, JSON or not, is a chat message as typed, so raw
- * WebSocket clients can chat without knowing the protocol.
+ * Reads one client text frame (already checked for size). Only a JSON object
+ * with a string `type` is a command; any other text, JSON or not, is a chat
+ * message as typed, so raw WebSocket clients can chat without knowing the
+ * protocol.
  */
-export function parseClientFrame(data: string): Parsed {
+export function parseClientFrame(data: string, maxMessageChars: number): Parsed {
   const command = asCommand(data);
-  if (command === null) return chat(data);
+  if (command === null) return chat(data, maxMessageChars);
   switch (command.type) {
     case "message": {
       const { text, id } = command;
       if (typeof text !== "string") return fail("bad_message", "a message needs a string `text`");
       if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
-      return chat(text, id);
+      return chat(text, maxMessageChars, id);
+    }
+    case "rename": {
+      if (typeof command.name !== "string") return fail("bad_name", "a rename needs a string `name`");
+      const checked = checkDisplayName(command.name);
+      if (!checked.ok) return fail("bad_name", checked.message);
+      return { ok: true, frame: { type: "rename", name: checked.name } };
     }
     case "who":
       return { ok: true, frame: { type: "who" } };
@@ -107,17 +127,32 @@ function asCommand(data: string): (Record<string, unknown> & { type: string }) |
   return typeof type === "string" ? (value as Record<string, unknown> & { type: string }) : null;
 }
 
-function chat(raw: string, id?: string): Parsed {
-  const checked = checkText(raw);
+function chat(raw: string, maxChars: number, id?: string): Parsed {
+  const checked = checkText(raw, maxChars);
   if (!checked.ok) return checked;
   const { text } = checked;
   return { ok: true, frame: id === undefined ? { type: "message", text } : { type: "message", text, id } };
 }
 
-/** The rules for a message's text, wherever it comes from: trimmed, and not empty. */
-export function checkText(raw: string): { ok: true; text: string } | { ok: false; error: ErrorFrame } {
+// Controls other than tab and line breaks: ESC in particular would let a
+// message drive the terminals of people reading the text format.
+const FORBIDDEN_IN_TEXT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+
+/**
+ * The rules for a message's text, wherever it comes from: trimmed, not
+ * empty, at most `maxChars` code points, well-formed Unicode, and no control
+ * characters but tab and line breaks.
+ */
+export function checkText(raw: string, maxChars: number): { ok: true; text: string } | { ok: false; error: ErrorFrame } {
   const text = raw.trim();
   if (text === "") return { ok: false, error: errorFrame("empty_message", "empty messages are not sent") };
+  if (text.length > maxChars && [...text].length > maxChars) {
+    return { ok: false, error: errorFrame("too_long", `messages are at most ${maxChars} characters`) };
+  }
+  if (!text.isWellFormed()) return { ok: false, error: errorFrame("bad_message", "the text is not valid Unicode") };
+  if (FORBIDDEN_IN_TEXT.test(text)) {
+    return { ok: false, error: errorFrame("bad_message", "the text must not contain control characters") };
+  }
   return { ok: true, text };
 }
 
@@ -129,7 +164,7 @@ export function isMessageId(id: unknown): id is string {
 export const BAD_MESSAGE_ID = errorFrame("bad_message", `\`id\` must be a string of 1 to ${MAX_MESSAGE_ID_CHARS} characters`);
 
 function fail(code: ErrorCode, message: string): Parsed {
-  return { ok: false, error: { type: "error", code, message } };
+  return { ok: false, error: errorFrame(code, message) };
 }
 
 export function errorFrame(code: ErrorCode, message: string): ErrorFrame {
@@ -154,6 +189,8 @@ export function toText(frame: ServerFrame): string | null {
       return historyText(frame);
     case "ack":
       return `ack: ${frame.id} (#${frame.seq})`;
+    case "rename":
+      return `${frame.from} is now known as ${frame.user.name}.`;
     case "users":
       return `Online: ${names(frame.users)}`;
     case "tick":

@@ -5,6 +5,7 @@ import { isSilent } from "./heartbeat";
 import { History, replay, type NewMessage } from "./history";
 import { isWebSocketUpgrade, jsonError } from "./http";
 import { parseJoin, roomSegment } from "./join";
+import { Buckets, exceedsBytes, fullBucket, take } from "./limits";
 import { describe, log } from "./log";
 import { defaultName } from "./names";
 import {
@@ -18,10 +19,13 @@ import {
 } from "./protocol";
 import { Roster, senderOf, toUser, type Member } from "./roster";
 import { RoomStore } from "./store";
+import { requiresToken } from "./token";
 
 const OPEN = 1;
 /** Close code for a socket the heartbeat sweep found silent. */
 export const CLOSE_TIMEOUT = 4000;
+/** Close code (policy violation) for a socket that kept flooding. */
+export const CLOSE_FLOOD = 1008;
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
 /** How soon trimming runs, or its next batch, when history outgrew its limit and no tick is due sooner. */
@@ -34,6 +38,19 @@ export interface Published {
   seq: number;
   duplicate: boolean;
 }
+
+/** A message posted over HTTP, already checked by the Worker. */
+export interface Post {
+  name: string;
+  text: string;
+  /** Scopes `id` for deduplication. */
+  sender: string;
+  id?: string;
+  /** The poster's address, which the room rate-limits. */
+  address: string;
+}
+
+export type PostResult = ({ ok: true } & Published) | { ok: false; retryAfterMs: number };
 
 export interface RoomInfo {
   room: string;
@@ -61,6 +78,7 @@ export class Room extends DurableObject<Env> {
   readonly #roster: Roster;
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
+  readonly #postBuckets = new Buckets();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -91,10 +109,20 @@ export class Room extends DurableObject<Env> {
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
     if (!isWebSocketUpgrade(request)) return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
     const { room, name, format, since, client } = parsed.join;
+    if (this.#roster.size >= this.#config.maxConnectionsPerRoom) {
+      return jsonError(503, "room_full", `this room holds at most ${this.#config.maxConnectionsPerRoom} connections`);
+    }
 
     const number = this.#store.nextConnectionNumber();
     const now = Date.now();
-    const member: Member = { id: String(number), name: name ?? defaultName(number), format, joinedAt: now, seenAt: now };
+    const member: Member = {
+      id: String(number),
+      name: name ?? defaultName(number),
+      format,
+      joinedAt: now,
+      seenAt: now,
+      bucket: fullBucket(this.#config.rateLimitPer10s, now),
+    };
     if (client !== null) member.client = client;
     const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
@@ -119,12 +147,25 @@ export class Room extends DurableObject<Env> {
       const member = this.#roster.get(ws);
       if (member === undefined) return;
       const now = Date.now();
-      this.#roster.touch(ws, member, now);
+      member.seenAt = now;
+      // Every frame counts against the limit, refused ones too.
+      const verdict = take(member.bucket, this.#config.rateLimitPer10s, now);
+      this.#roster.save(ws, member);
+      if (!verdict.ok) {
+        this.#send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: verdict.retryAfterMs });
+        if (verdict.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+        return;
+      }
+      const max = this.#config.maxFrameBytes;
+      if (typeof data === "string" ? exceedsBytes(data, max) : data.byteLength > max) {
+        this.#send(ws, errorFrame("too_large", `frames are at most ${max} bytes`));
+        return;
+      }
       if (typeof data !== "string") {
         this.#send(ws, errorFrame("unsupported", "binary frames are not supported; send text"));
         return;
       }
-      const parsed = parseClientFrame(data);
+      const parsed = parseClientFrame(data, this.#config.maxMessageChars);
       if (!parsed.ok) {
         this.#send(ws, parsed.error);
         return;
@@ -135,6 +176,17 @@ export class Room extends DurableObject<Env> {
           const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
           if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
           await this.#armAlarm();
+          return;
+        }
+        case "rename": {
+          if (requiresToken(this.#room, this.env.ROOM_SECRET)) {
+            this.#send(ws, errorFrame("rename_not_allowed", "names in this room are set by its tokens"));
+            return;
+          }
+          const from = member.name;
+          member.name = frame.name;
+          this.#roster.save(ws, member);
+          this.#broadcast({ type: "rename", user: toUser(member), from, at: now });
           return;
         }
         case "who": {
@@ -212,12 +264,15 @@ export class Room extends DurableObject<Env> {
 
   /**
    * Stores and broadcasts a message posted over HTTP, exactly as if a socket
-   * had sent it. `sender` scopes `id` for deduplication.
+   * had sent it, unless its address is over the rate limit.
    */
-  async post(name: string, text: string, sender: string, id?: string): Promise<Published> {
-    const published = this.#publish({ user: { id: HTTP_USER_ID, name }, text, at: Date.now(), sender, id });
+  async post(post: Post): Promise<PostResult> {
+    const now = Date.now();
+    const verdict = this.#postBuckets.take(post.address, this.#config.rateLimitPer10s, now);
+    if (!verdict.ok) return { ok: false, retryAfterMs: verdict.retryAfterMs };
+    const published = this.#publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
     await this.#armAlarm();
-    return published;
+    return { ok: true, ...published };
   }
 
   /**
@@ -242,13 +297,16 @@ export class Room extends DurableObject<Env> {
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
       if (isSilent(lastPing, member.seenAt, now, timeoutMs)) silent.push(ws);
     }
-    for (const ws of silent) {
-      this.#announceLeave(ws, "timeout", CLOSE_TIMEOUT);
-      try {
-        ws.close(CLOSE_TIMEOUT, "heartbeat timeout");
-      } catch {
-        // Already closing.
-      }
+    for (const ws of silent) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
+  }
+
+  /** Closes a socket from the room's side, announcing the leave now: no close event may follow. */
+  #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
+    this.#announceLeave(ws, reason, code);
+    try {
+      ws.close(code, why);
+    } catch {
+      // Already closing.
     }
   }
 

@@ -1,3 +1,4 @@
+import type { Bucket } from "./limits";
 import type { Format, User } from "./protocol";
 
 /**
@@ -13,6 +14,8 @@ export interface Member {
   seenAt: number;
   /** The stable id from `?client=`, if the client gave one. */
   client?: string;
+  /** The socket's rate limit, here so that hibernation does not refill it. */
+  bucket: Bucket;
 }
 
 /**
@@ -49,9 +52,8 @@ export class Roster {
     return this.#members.get(ws);
   }
 
-  /** Records activity on the socket, in its attachment too, for the heartbeat sweep. */
-  touch(ws: WebSocket, member: Member, now: number): void {
-    member.seenAt = now;
+  /** Writes a member's changes through to its socket's attachment. */
+  save(ws: WebSocket, member: Member): void {
     ws.serializeAttachment(member);
   }
 

@@ -41,11 +41,14 @@ export abstract class FrameReader {
   }
 }
 
-/** Polls until `ready` holds; generous, since a shared 2-core machine can be slow. */
+/**
+ * Polls until `ready` holds; generous, since a shared 2-core machine can be
+ * slow. It reads `performance.now()`, which tests do not mock, unlike `Date.now()`.
+ */
 export async function waitFor(ready: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -14,15 +14,15 @@ describe("parseClientFrame", () => {
     ["an object whose type is not a string", '{"type":7}', '{"type":7}'],
     ["broken JSON", '{"type":"message",', '{"type":"message",'],
   ])("treats %s as a chat message as typed", (_, data, text) => {
-    expect(parseClientFrame(data)).toEqual({ ok: true, frame: { type: "message", text } });
+    expect(parseClientFrame(data, 2000)).toEqual({ ok: true, frame: { type: "message", text } });
   });
 
   it("reads a JSON message with and without a client id", () => {
-    expect(parseClientFrame('{"type":"message","text":"hi","id":"m1"}')).toEqual({
+    expect(parseClientFrame('{"type":"message","text":"hi","id":"m1"}', 2000)).toEqual({
       ok: true,
       frame: { type: "message", text: "hi", id: "m1" },
     });
-    expect(parseClientFrame('{"type":"message","text":"hi"}')).toEqual({ ok: true, frame: { type: "message", text: "hi" } });
+    expect(parseClientFrame('{"type":"message","text":"hi"}', 2000)).toEqual({ ok: true, frame: { type: "message", text: "hi" } });
   });
 
   it.each([
@@ -32,20 +32,20 @@ describe("parseClientFrame", () => {
     ["id is too long", { type: "message", text: "x", id: "i".repeat(65) }],
     ["id is a number", { type: "message", text: "x", id: 1 }],
   ])("refuses a message whose %s with bad_message", (_, frame) => {
-    const parsed = parseClientFrame(JSON.stringify(frame));
+    const parsed = parseClientFrame(JSON.stringify(frame), 2000);
     expect(parsed.ok ? null : parsed.error.code).toBe("bad_message");
   });
 
   it("refuses empty messages, typed or in JSON", () => {
     for (const data of ["", "   ", '{"type":"message","text":" "}']) {
-      const parsed = parseClientFrame(data);
+      const parsed = parseClientFrame(data, 2000);
       expect(parsed.ok ? null : parsed.error.code).toBe("empty_message");
     }
   });
 
   it("reads who and refuses unknown types", () => {
-    expect(parseClientFrame('{"type":"who"}')).toEqual({ ok: true, frame: { type: "who" } });
-    const parsed = parseClientFrame('{"type":"shout","text":"x"}');
+    expect(parseClientFrame('{"type":"who"}', 2000)).toEqual({ ok: true, frame: { type: "who" } });
+    const parsed = parseClientFrame('{"type":"shout","text":"x"}', 2000);
     expect(parsed.ok ? null : parsed.error).toEqual({ type: "error", code: "unknown_type", message: 'unknown frame type "shout"' });
   });
 });

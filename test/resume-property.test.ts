@@ -2,7 +2,7 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client } from "./client";
+import { Client, fastClock } from "./client";
 
 /** A small seeded generator (mulberry32), so a failing run can be replayed exactly. */
 function random(seed: number): () => number {
@@ -89,6 +89,7 @@ async function evict(stub: DurableObjectStub, webSockets: "hibernate" | "close")
 }
 
 it("every client's log equals the room's, through random sends, drops, reconnects and evictions", async () => {
+  fastClock();
   const seed = 20261122;
   const next = random(seed);
   const room = `property-${seed}`;
