@@ -8,7 +8,19 @@ export default defineConfig({
     projects: [
       {
         // Inside workerd, with the Worker and its Durable Objects in the same isolate as the tests.
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                // A test-only secret, as `.dev.vars` would give, so that `private-` rooms need tokens.
+                ROOM_SECRET: "runtime-test-secret",
+                // Small enough to fill a room in a test; no test puts more sockets in one room.
+                MAX_CONNECTIONS_PER_ROOM: "8",
+              },
+            },
+          }),
+        ],
         test: { name: "runtime", include: ["test/*.test.ts"] },
       },
       {
