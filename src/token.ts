@@ -60,7 +60,7 @@ function readGrant(payload: string): Grant | null {
   }
 }
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+function hmacKey(secret: string) {
   return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 

@@ -16,8 +16,8 @@ export class WsClient extends FrameReader {
     return this.close !== null;
   }
 
-  static async open(url: string): Promise<WsClient> {
-    const ws = new WebSocket(url);
+  static async open(url: string, origin?: string): Promise<WsClient> {
+    const ws = new WebSocket(url, { origin });
     const client = new WsClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
@@ -28,8 +28,8 @@ export class WsClient extends FrameReader {
   }
 
   /** Opens a socket that the server must refuse, and returns the refusal. */
-  static async refusal(url: string): Promise<{ status: number; body: string }> {
-    const ws = new WebSocket(url);
+  static async refusal(url: string, origin?: string): Promise<{ status: number; body: string }> {
+    const ws = new WebSocket(url, { origin });
     return new Promise((resolve, reject) => {
       ws.once("open", () => reject(new Error("the upgrade was accepted")));
       ws.once("error", reject);
@@ -57,8 +57,8 @@ export const wsBase = inject("devUrl").replace(/^http/, "ws");
 const opened: WsClient[] = [];
 
 /** Opens a client on a path of the dev server; it is dropped after the test. */
-export async function connect(path: string): Promise<WsClient> {
-  const client = await WsClient.open(`${wsBase}${path}`);
+export async function connect(path: string, origin?: string): Promise<WsClient> {
+  const client = await WsClient.open(`${wsBase}${path}`, origin);
   opened.push(client);
   return client;
 }

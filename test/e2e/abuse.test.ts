@@ -1,0 +1,59 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+import { E2E_ROOM_SECRET } from "./wrangler-dev";
+import { connect, WsClient, wsBase } from "./ws-client";
+
+const httpBase = inject("devUrl");
+
+describe("abuse, against wrangler dev", () => {
+  it("refuses a browser upgrade from another origin, and lets the server's own in", async () => {
+    const refused = await WsClient.refusal(`${wsBase}/rooms/e2e-origin`, "https://evil.example");
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "bad_origin" });
+    const own = await connect("/rooms/e2e-origin?name=ann", httpBase);
+    expect(await own.next("welcome")).toMatchObject({ you: { name: "ann" } });
+  });
+
+  it("lets into a private- room only with a token from `npm run token`", async () => {
+    const { stdout } = await promisify(execFile)("npm", ["run", "-s", "token", "--", "private-e2e", "ann", "60"], {
+      env: { ...process.env, ROOM_SECRET: E2E_ROOM_SECRET },
+    });
+    const token = stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+$/);
+
+    const refused = await WsClient.refusal(`${wsBase}/rooms/private-e2e?name=ann`);
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "token_required" });
+    const ann = await connect(`/rooms/private-e2e?token=${token}`);
+    expect(await ann.next("welcome")).toMatchObject({ room: "private-e2e", you: { name: "ann" } });
+  });
+
+  it("creates an unguessable room whose wsUrl works", async () => {
+    const response = await fetch(`${httpBase}/api/rooms`, { method: "POST" });
+    expect(response.status).toBe(201);
+    const { room, wsUrl } = (await response.json()) as { room: string; wsUrl: string };
+    expect(room).toMatch(/^[0-9a-f]{32}$/);
+    const ann = await WsClient.open(`${wsUrl}?name=ann`);
+    expect(await ann.next("welcome")).toMatchObject({ room });
+    ann.ws.terminate();
+  });
+
+  it("refuses an oversized frame and keeps the socket, then closes a flooder with 1008 while others talk", async () => {
+    const flooder = await connect("/rooms/e2e-flood?name=flooder");
+    const ann = await connect("/rooms/e2e-flood?name=ann");
+    await flooder.skipTo("history");
+    await ann.skipTo("history");
+
+    flooder.send("x".repeat(20_000));
+    expect(await flooder.skipTo("error")).toMatchObject({ code: "too_large" });
+
+    for (let i = 0; i < 200; i++) flooder.send(`spam ${i}`);
+    expect((await flooder.closed()).code).toBe(1008);
+    expect(flooder.frames.some((f) => f.includes('"rate_limited"'))).toBe(true);
+
+    ann.send("still talking");
+    expect(await ann.skipTo("leave")).toMatchObject({ user: { name: "flooder" }, reason: "flood" });
+    while ((await ann.skipTo("message")).text !== "still talking");
+  });
+});

@@ -1,0 +1,114 @@
+import { afterEach, expect, it, vi } from "vitest";
+import type { ServerFrame } from "../src/protocol";
+import { Client, fastClock } from "./client";
+
+/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "message" | "either" };
+
+/** Hostile frames of many kinds, each with what the room must do with it. */
+function fuzzFrame(next: () => number): Fuzz {
+  const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
+  const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
+  switch (Math.floor(next() * 12)) {
+    case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
+      return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
+    case 1:
+      return { frame: new Uint8Array(bytes(1 + Math.floor(next() * 64))).buffer, expect: "error" };
+    case 2:
+      return { frame: "z".repeat(16 * 1024 + 1 + Math.floor(next() * 4096)), expect: "error" };
+    case 3: {
+      const depth = 10 + Math.floor(next() * 5000);
+      return { frame: `{"type":"message","text":${"[".repeat(depth)}1${"]".repeat(depth)}}`, expect: "error" };
+    }
+    case 4:
+      return { frame: JSON.stringify({ type: "message", text: pick([1, null, true, {}, ["x"]]) }), expect: "error" };
+    case 5:
+      return { frame: JSON.stringify({ type: pick(["shout", "admin", "__proto__", "constructor", "MESSAGE", ""]) }), expect: "error" };
+    case 6:
+      return { frame: `{"type":"message","text":"bad \\ud83d half"}`, expect: "error" };
+    case 7:
+      return { frame: `{"type":"message","text":"fine","__proto__":{"admin":true},"id":{"toString":1}}`, expect: "error" };
+    case 8:
+      return { frame: JSON.stringify({ type: "message", text: `esc \u001b[31m red ${next()}` }), expect: "error" };
+    case 9:
+      return { frame: pick(["", " ", "\n\t "]), expect: "error" };
+    case 10:
+      return { frame: JSON.stringify({ type: "rename", name: pick(["", "\u202eevil", "x".repeat(40), 7]) }), expect: "error" };
+    default:
+      return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
+  }
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+it("survives thousands of hostile frames, delivering every valid message exactly once, in order", async () => {
+  fastClock(); // rate limits are tested elsewhere; here every frame must reach the parser
+  const errors = vi.spyOn(console, "error");
+  const next = random(7);
+  const room = "fuzz";
+  const fuzzer = await Client.join(`/rooms/${room}?name=fuzzer`);
+  const ann = await Client.join(`/rooms/${room}?name=ann`);
+  const bob = await Client.join(`/rooms/${room}?name=bob`);
+  await fuzzer.next("join");
+  await fuzzer.next("join");
+  await ann.next("join");
+
+  const sent: Fuzz[] = [];
+  const valid: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const fuzz = fuzzFrame(next);
+    sent.push(fuzz);
+    fuzzer.send(fuzz.frame);
+    if (i % 50 === 0) {
+      const speaker = i % 100 === 0 ? ann : bob;
+      const text = `${speaker === ann ? "ann" : "bob"} ${i}`;
+      valid.push(text);
+      speaker.send(text);
+    }
+  }
+
+  // The fuzzer gets, for each frame in order, either one error or its message (then an ack if it had an id).
+  const echoed: string[] = [];
+  for (const [i, fuzz] of sent.entries()) {
+    let frame = JSON.parse(await fuzzer.nextText()) as ServerFrame;
+    while (frame.type === "message" && frame.user.name !== "fuzzer") frame = JSON.parse(await fuzzer.nextText()) as ServerFrame;
+    const got = frame.type === "error" ? "error" : "message";
+    if (fuzz.expect !== "either") expect(got, `frame ${i}: ${String(fuzz.frame).slice(0, 80)}`).toBe(fuzz.expect);
+    if (frame.type === "message") {
+      echoed.push(frame.text);
+      if (String(fuzz.frame).includes('"id"')) {
+        let ack = JSON.parse(await fuzzer.nextText()) as ServerFrame;
+        while (ack.type === "message") ack = JSON.parse(await fuzzer.nextText()) as ServerFrame;
+        expect(ack.type).toBe("ack");
+      }
+    }
+  }
+
+  // The room still answers, and the others saw exactly the valid messages, each once, in order.
+  ann.send({ type: "who" });
+  const annLog: string[] = [];
+  const fuzzLog: string[] = [];
+  for (;;) {
+    const frame = JSON.parse(await ann.nextText()) as ServerFrame;
+    if (frame.type === "users") break;
+    if (frame.type !== "message") continue;
+    (frame.user.name === "fuzzer" ? fuzzLog : annLog).push(frame.text);
+  }
+  expect(annLog).toEqual(valid);
+  expect(fuzzLog).toEqual(echoed);
+  expect(echoed.length).toBeGreaterThan(100);
+  expect(fuzzLog.every((t) => t.isWellFormed() && !/[\u0000-\u0008\u001b\u007f]/.test(t))).toBe(true);
+  expect(errors).not.toHaveBeenCalled();
+  expect(bob.closeEvent).toBeNull();
+});
