@@ -75,6 +75,22 @@ export type ServerFrame =
   | TickFrame
   | ErrorFrame;
 
+/** `GET /api/rooms/<room>` */
+export interface RoomInfo {
+  room: string;
+  online: number;
+  users: User[];
+  lastSeq: number;
+}
+
+/** `GET /api/rooms/<room>/messages` */
+export interface MessagePage {
+  messages: MessageFrame[];
+  oldestSeq: number;
+  lastSeq: number;
+  gap: boolean;
+}
+
 export type ClientFrame =
   | { type: "message"; text: string; id?: string }
   | { type: "rename"; name: string }

@@ -13,9 +13,9 @@ import {
   Outgoing,
   parseClientFrame,
   type LeaveReason,
-  type MessageFrame,
+  type MessagePage,
+  type RoomInfo,
   type ServerFrame,
-  type User,
 } from "./protocol";
 import { Roster, senderOf, toUser, type Member } from "./roster";
 import { RoomStore } from "./store";
@@ -51,20 +51,6 @@ export interface Post {
 }
 
 export type PostResult = ({ ok: true } & Published) | { ok: false; retryAfterMs: number };
-
-export interface RoomInfo {
-  room: string;
-  online: number;
-  users: User[];
-  lastSeq: number;
-}
-
-export interface MessagePage {
-  messages: MessageFrame[];
-  oldestSeq: number;
-  lastSeq: number;
-  gap: boolean;
-}
 
 /**
  * One chat room. It accepts sockets through the Hibernation API, so it sleeps

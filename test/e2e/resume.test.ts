@@ -1,6 +1,5 @@
 import { expect, inject, it } from "vitest";
-import type { MessageFrame } from "../../src/protocol";
-import type { MessagePage } from "../../src/room";
+import type { MessageFrame, MessagePage } from "../../src/protocol";
 import { connect } from "./ws-client";
 
 it("a client that drops, misses 20 messages and resumes with since has every message once, in order", async () => {
