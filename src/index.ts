@@ -3,12 +3,14 @@ import type { Env } from "./env";
 import { isWebSocketUpgrade, jsonError } from "./http";
 import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 import { isAllowedOrigin } from "./origin";
+import { servePage, wantsHtml } from "./pages";
 import { requiresToken, verifyToken } from "./token";
 
 export { Room } from "./room";
 
 /** Each route: its path, the methods it answers, and which handler. */
 const ROUTES = [
+  { pattern: /^\/$/, methods: ["GET"], name: "lobby" },
   { pattern: ROOM_PATH, methods: ["GET"], name: "socket" },
   { pattern: /^\/api\/rooms$/, methods: ["POST"], name: "create" },
   { pattern: /^\/api\/rooms\/([^/]*)$/, methods: ["GET"], name: "room" },
@@ -29,12 +31,13 @@ export default {
       return jsonError(405, "method_not_allowed", `${url.pathname} answers ${methods.join(" and ")}`, { Allow: methods.join(", ") });
     }
     if (route.name === "create") return createRoom(url);
+    if (route.name === "lobby") return servePage(env, url, "lobby");
     const segment = route.pattern.exec(url.pathname)![1]!;
 
     if (route.name === "socket") {
       const parsed = parseJoin(segment, url.searchParams);
       if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
-      if (!isWebSocketUpgrade(request)) return upgradeHint(url);
+      if (!isWebSocketUpgrade(request)) return wantsHtml(request) ? servePage(env, url, "room") : upgradeHint(url);
       if (!isAllowedOrigin(request.headers.get("Origin"), env.ALLOWED_ORIGINS, url)) {
         return jsonError(403, "bad_origin", "this origin may not open sockets here; see ALLOWED_ORIGINS");
       }

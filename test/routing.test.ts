@@ -53,7 +53,7 @@ describe("rejected requests never reach a room", () => {
     expect(await errorOf(response)).toMatchObject({ status: 400, code: "bad_format" });
   });
 
-  it.each(["/", "/rooms", "/room/lobby", "/rooms/lobby/extra", "/favicon.ico"])("%s is 404 not_found", async (path) => {
+  it.each(["/rooms", "/room/lobby", "/rooms/lobby/extra", "/favicon.ico"])("%s is 404 not_found", async (path) => {
     const response = await exports.default.fetch(`http://chat.test${path}`);
     expect(await errorOf(response)).toMatchObject({ status: 404, code: "not_found" });
   });
@@ -91,5 +91,31 @@ describe("accepted room URLs", () => {
     const name = "ünïcödé ".repeat(4).slice(0, 32);
     const client = await Client.connect(`/rooms/names?name=${encodeURIComponent(`  ${name}  `)}`);
     expect((await client.next("welcome")).you.name).toBe(name.trim());
+  });
+});
+
+describe("pages for browsers", () => {
+  it("serve the chat page at a room URL to a browser, with a strict Content-Security-Policy", async () => {
+    const response = await exports.default.fetch("http://chat.test/rooms/lobby", { headers: { Accept: "text/html,*/*" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(response.headers.get("Content-Security-Policy")).toContain("script-src 'self'");
+    expect(response.headers.get("Content-Security-Policy")).toContain("default-src 'none'");
+    const html = await response.text();
+    expect(html).toContain('<script type="module" src="/app/chat-page.js"></script>');
+    expect(html).not.toMatch(/<script>|\son[a-z]+=/);
+  });
+
+  it("serve the lobby at /", async () => {
+    const response = await exports.default.fetch("http://chat.test/");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Security-Policy")).toContain("frame-ancestors 'none'");
+    expect(await response.text()).toContain("Create a private room");
+  });
+
+  it("keep the hint for tools that do not ask for HTML, and the upgrade for WebSocket clients", async () => {
+    expect((await exports.default.fetch("http://chat.test/rooms/lobby", { headers: { Accept: "*/*" } })).status).toBe(426);
+    const client = await Client.connect("/rooms/pages-upgrade");
+    expect(await client.next("welcome")).toMatchObject({ room: "pages-upgrade" });
   });
 });

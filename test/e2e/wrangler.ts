@@ -9,9 +9,10 @@ import { dirname, join } from "node:path";
 export interface DevServer {
   /** `http://127.0.0.1:<port>` */
   url: string;
-  pid: number;
   /** Everything wrangler printed so far, for failure messages. */
   output(): string;
+  /** Stops wrangler and starts it again on the same port and storage: every socket drops, nothing stored is lost. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -24,36 +25,44 @@ const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangle
  */
 export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
   const port = await freePort();
-  const inspectorPort = await freePort();
   const persist = await mkdtemp(join(tmpdir(), "edge-chat-dev-"));
-  const args = [
-    wranglerBin,
-    "dev",
-    "--ip=127.0.0.1",
-    `--port=${port}`,
-    `--inspector-port=${inspectorPort}`,
-    `--persist-to=${persist}`,
-    "--show-interactive-dev-session=false",
-    ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
-  ];
-  // The Node running this file (Node 24 under npm scripts) runs wrangler too.
-  // Its own process group lets stop() end workerd along with wrangler.
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const url = `http://127.0.0.1:${port}`;
   let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
+  let child: ChildProcess;
+
+  const start = async () => {
+    const args = [
+      wranglerBin,
+      "dev",
+      "--ip=127.0.0.1",
+      `--port=${port}`,
+      `--inspector-port=${await freePort()}`,
+      `--persist-to=${persist}`,
+      "--show-interactive-dev-session=false",
+      ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
+    ];
+    // The Node running this file (Node 24 under npm scripts) runs wrangler too.
+    // Its own process group lets stopGroup() end workerd along with wrangler.
+    child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.on("data", (chunk: Buffer) => (output += chunk));
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
+    await waitUntilServing(url, child, () => output);
+  };
 
   const server: DevServer = {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
+    url,
     output: () => output,
+    restart: async () => {
+      await stopGroup(child);
+      await start();
+    },
     stop: async () => {
       await stopGroup(child);
       await rm(persist, { recursive: true, force: true });
     },
   };
   try {
-    await waitUntilServing(server, child);
+    await start();
   } catch (error) {
     await server.stop();
     throw error;
@@ -61,12 +70,12 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
   return server;
 }
 
-async function waitUntilServing(server: DevServer, child: ChildProcess): Promise<void> {
+async function waitUntilServing(url: string, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${server.output()}`);
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output()}`);
     try {
-      const response = await fetch(`${server.url}/rooms/ready`);
+      const response = await fetch(`${url}/rooms/ready`);
       await response.body?.cancel();
       if (response.status === 426) return;
     } catch {
@@ -74,7 +83,7 @@ async function waitUntilServing(server: DevServer, child: ChildProcess): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`wrangler dev did not answer within 90 s:\n${server.output()}`);
+  throw new Error(`wrangler dev did not answer within 90 s:\n${output()}`);
 }
 
 async function stopGroup(child: ChildProcess): Promise<void> {

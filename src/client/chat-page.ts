@@ -1,0 +1,275 @@
+import { checkDisplayName, isRoomName } from "../names";
+import type { ErrorFrame, MessageFrame, User } from "../protocol";
+import { clientId, rememberName, storedName } from "./identity";
+import { ChatSession, type ChatView, type ConnectionState } from "./session";
+
+// Every piece of user content goes into the page through textContent, never as markup.
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const messages = $<HTMLOListElement>("messages");
+const log = messages.parentElement!;
+const composer = $<HTMLFormElement>("composer");
+const textarea = $<HTMLTextAreaElement>("text");
+const sendButton = composer.querySelector("button")!;
+const composerError = $<HTMLParagraphElement>("composer-error");
+
+/** Words for the room's error codes; anything else falls back to the room's own message. */
+function explain(error: ErrorFrame): string {
+  switch (error.code) {
+    case "rate_limited":
+      return `You are sending too fast. Wait ${Math.ceil((error.retryAfterMs ?? 1000) / 1000)} s and try again.`;
+    case "too_long":
+    case "too_large":
+      return "That message is too long to send.";
+    case "empty_message":
+      return "Write something first.";
+    case "bad_name":
+      return `That name can't be used: ${error.message}.`;
+    default:
+      return error.message.charAt(0).toUpperCase() + error.message.slice(1) + ".";
+  }
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function timeOf(at: number): HTMLTimeElement {
+  const time = element("time", "", new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  time.dateTime = new Date(at).toISOString();
+  return time;
+}
+
+/** Appends to the log, keeping it scrolled to the bottom if the reader was there. */
+function append(item: HTMLElement): void {
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  messages.append(item);
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+function notice(text: string, kind: "notice" | "warning" = "notice"): void {
+  append(element("li", kind, text));
+}
+
+function messageItem(from: string, text: string, at: number | null): HTMLLIElement {
+  const item = element("li", "message");
+  item.append(element("span", "who", from), element("span", "text", text));
+  if (at !== null) item.append(timeOf(at));
+  return item;
+}
+
+function showError(text: string | null): void {
+  composerError.hidden = text === null;
+  composerError.textContent = text ?? "";
+}
+
+class RoomView implements ChatView {
+  readonly #pending = new Map<string, HTMLLIElement>();
+  readonly #ownSeqs = new Set<number>();
+  readonly #bySeq = new Map<number, HTMLLIElement>();
+  #you: User | null = null;
+  #session: ChatSession | null = null;
+  #serverTime: number | null = null;
+
+  attach(session: ChatSession): void {
+    this.#session = session;
+  }
+
+  status(state: ConnectionState, retryInMs?: number): void {
+    const status = $("status");
+    status.dataset.state = state;
+    status.textContent =
+      state === "open" ? "Connected" : state === "connecting" ? "Connecting…" : `Reconnecting in ${Math.ceil((retryInMs ?? 0) / 1000)} s`;
+    const enabled = state === "open";
+    textarea.disabled = !enabled && this.#you === null;
+    sendButton.disabled = textarea.disabled;
+  }
+
+  welcome(frame: { you: User; users: User[]; room: string; at: number }): void {
+    const reconnect = this.#you !== null;
+    this.#you = frame.you;
+    this.#serverTime = frame.at;
+    this.users(frame.users);
+    textarea.disabled = false;
+    sendButton.disabled = false;
+    if (!reconnect) notice(`Welcome to ${frame.room}, ${frame.you.name}.`);
+    else notice("Reconnected.");
+  }
+
+  history(list: MessageFrame[], kind: "gap" | "reset" | null): void {
+    if (kind === "reset") {
+      messages.replaceChildren();
+      this.#bySeq.clear();
+      notice("The room's history was reset; these are its latest messages.", "warning");
+    }
+    if (kind === "gap") notice("Some messages you missed are no longer kept.", "warning");
+    for (const m of list) this.message(m);
+  }
+
+  message(frame: MessageFrame): void {
+    const item = messageItem(frame.user.name, frame.text, frame.at);
+    item.dataset.seq = String(frame.seq);
+    if (this.#ownSeqs.has(frame.seq)) item.classList.add("own");
+    this.#bySeq.set(frame.seq, item);
+    append(item);
+  }
+
+  presence(frame: { type: "join" | "leave" | "rename"; user: User; from?: string }): void {
+    if (frame.type === "join") {
+      notice(`${frame.user.name} entered the chat room.`);
+      this.#addUser(frame.user);
+    } else if (frame.type === "leave") {
+      notice(`${frame.user.name} left the chat room.`);
+      $("users").querySelector(`[data-id="${CSS.escape(frame.user.id)}"]`)?.remove();
+    } else {
+      notice(`${frame.from} is now known as ${frame.user.name}.`);
+      const entry = $("users").querySelector(`[data-id="${CSS.escape(frame.user.id)}"]`);
+      if (entry) entry.textContent = frame.user.name;
+    }
+    this.#count();
+  }
+
+  users(list: User[]): void {
+    $("users").replaceChildren();
+    for (const user of list) this.#addUser(user);
+    this.#count();
+  }
+
+  tick(frame: { now: number; online: number }): void {
+    this.#serverTime = frame.now;
+    this.#clock(frame.online);
+  }
+
+  #clock(online: number): void {
+    if (this.#serverTime === null) return;
+    $("clock").textContent = `Server time ${new Date(this.#serverTime).toLocaleTimeString()} · ${online} online`;
+  }
+
+  pending(id: string, text: string): void {
+    let item = this.#pending.get(id);
+    if (item === undefined) {
+      item = messageItem(this.#you?.name ?? "you", text, null);
+      this.#pending.set(id, item);
+      append(item);
+    }
+    item.className = "message own pending";
+    item.querySelector(".state")?.remove();
+    item.append(element("span", "state visually-hidden", "(sending)"));
+  }
+
+  acked(id: string, seq: number): void {
+    this.#ownSeqs.add(seq);
+    this.#bySeq.get(seq)?.classList.add("own");
+    this.#pending.get(id)?.remove();
+    this.#pending.delete(id);
+    showError(null);
+  }
+
+  failed(id: string, error: ErrorFrame): void {
+    const item = this.#pending.get(id);
+    const reason = explain(error);
+    showError(reason);
+    if (item === undefined) return;
+    item.className = "message own failed";
+    item.querySelector(".state")?.remove();
+    const state = element("span", "state", ` Not sent: ${reason} `);
+    const retry = element("button", "", "Retry");
+    retry.type = "button";
+    retry.addEventListener("click", () => this.#session?.retry(id));
+    state.append(retry);
+    item.append(state);
+  }
+
+  error(error: ErrorFrame): void {
+    showError(explain(error));
+  }
+
+  #addUser(user: User): void {
+    const list = $("users");
+    if (list.querySelector(`[data-id="${CSS.escape(user.id)}"]`)) return;
+    const entry = element("li", "", user.name);
+    entry.dataset.id = user.id;
+    if (user.id === this.#you?.id) entry.append(element("span", "hint", " (you)"));
+    list.append(entry);
+  }
+
+  #count(): void {
+    const online = $("users").children.length;
+    $("online-count").textContent = `(${online})`;
+    this.#clock(online);
+  }
+}
+
+function roomFromPath(): string | null {
+  const match = /^\/rooms\/([^/]+)$/.exec(location.pathname);
+  if (match === null) return null;
+  try {
+    const room = decodeURIComponent(match[1]!);
+    return isRoomName(room) ? room : null;
+  } catch {
+    return null;
+  }
+}
+
+function join(room: string, name: string): void {
+  rememberName(name);
+  $("name-form").hidden = true;
+  const view = new RoomView();
+  const url = new URL(`/rooms/${encodeURIComponent(room)}`, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const session = new ChatSession({ url: url.href, name, clientId: clientId() }, view);
+  view.attach(session);
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = textarea.value.trim();
+    if (text === "") return;
+    session.send(text);
+    textarea.value = "";
+    textarea.focus();
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  session.start();
+  textarea.focus();
+}
+
+function askForName(room: string, problem: string | null): void {
+  const form = $<HTMLFormElement>("name-form");
+  const input = $<HTMLInputElement>("name-input");
+  const error = $<HTMLParagraphElement>("name-error");
+  form.hidden = false;
+  error.hidden = problem === null;
+  error.textContent = problem ?? "";
+  input.focus();
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const checked = checkDisplayName(input.value);
+    if (!checked.ok) {
+      error.hidden = false;
+      error.textContent = `That name can't be used: ${checked.message}.`;
+      return;
+    }
+    join(room, checked.name);
+  });
+}
+
+const room = roomFromPath();
+if (room === null) {
+  $("room-name").textContent = "No such room";
+  notice("This address does not name a room. Go back to the lobby to pick one.", "warning");
+} else {
+  $("room-name").textContent = room;
+  document.title = `${room} · Edge chat`;
+  const given = new URLSearchParams(location.search).get("name") ?? storedName();
+  const checked = given === null ? null : checkDisplayName(given);
+  if (checked?.ok) join(room, checked.name);
+  else askForName(room, checked && !checked.ok ? `That name can't be used: ${checked.message}.` : null);
+}

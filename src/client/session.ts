@@ -1,0 +1,218 @@
+import type {
+  ErrorFrame,
+  JoinFrame,
+  LeaveFrame,
+  MessageFrame,
+  RenameFrame,
+  ServerFrame,
+  TickFrame,
+  User,
+  WelcomeFrame,
+} from "../protocol";
+import { backoffMs } from "./backoff";
+
+export type ConnectionState = "connecting" | "open" | "waiting";
+
+/** What a session tells the page; the page only renders. */
+export interface ChatView {
+  status(state: ConnectionState, retryInMs?: number): void;
+  welcome(frame: WelcomeFrame): void;
+  /** Messages to add, oldest first; after a `reset`, the page drops what it showed before. */
+  history(messages: MessageFrame[], notice: "gap" | "reset" | null): void;
+  message(frame: MessageFrame): void;
+  presence(frame: JoinFrame | LeaveFrame | RenameFrame): void;
+  users(users: User[]): void;
+  tick(frame: TickFrame): void;
+  /** A message the user sent that the room has not acknowledged yet. */
+  pending(id: string, text: string): void;
+  /** The room stored it as `seq` (the `message` frame for it came just before). */
+  acked(id: string, seq: number): void;
+  /** The room refused it; it was not stored. `retry(id)` sends it again. */
+  failed(id: string, error: ErrorFrame): void;
+  error(error: ErrorFrame): void;
+}
+
+export interface SessionOptions {
+  /** `ws:` or `wss:` URL of the room, without query. */
+  url: string;
+  name: string;
+  clientId: string;
+}
+
+/** How often an open socket pings, and how long a pong may take before the socket counts as dead. */
+const PING_EVERY_MS = 25_000;
+const PONG_WITHIN_MS = 10_000;
+
+/**
+ * One person's connection to a room, kept alive across drops: it reconnects
+ * with backoff, resumes after the last message it has (`since`), and resends
+ * messages the room has not acknowledged with their original ids, which the
+ * room deduplicates. Frames are answered in order, so the answers to what
+ * it sent (an `ack`, `users` or an `error`) are matched to a queue of
+ * requests in flight.
+ */
+export class ChatSession {
+  #ws: WebSocket | null = null;
+  #open = false;
+  #lastSeq = 0;
+  #resuming = false;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #pending = new Map<string, string>();
+  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" }> = [];
+
+  constructor(
+    private readonly options: SessionOptions,
+    private readonly view: ChatView,
+  ) {}
+
+  start(): void {
+    addEventListener("online", () => this.#reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.#reconnectNow();
+    });
+    this.#connect();
+  }
+
+  send(text: string): void {
+    const id = crypto.randomUUID();
+    this.#pending.set(id, text);
+    this.view.pending(id, text);
+    this.#transmit(id);
+  }
+
+  retry(id: string): void {
+    const text = this.#pending.get(id);
+    if (text === undefined) return;
+    this.view.pending(id, text);
+    this.#transmit(id);
+  }
+
+  #transmit(id: string): void {
+    const text = this.#pending.get(id);
+    if (text === undefined || !this.#open) return;
+    this.#inFlight.push({ kind: "message", id });
+    this.#ws!.send(JSON.stringify({ type: "message", text, id }));
+  }
+
+  #connect(): void {
+    clearTimeout(this.#retryTimer);
+    const url = new URL(this.options.url);
+    url.searchParams.set("name", this.options.name);
+    url.searchParams.set("client", this.options.clientId);
+    if (this.#resuming) url.searchParams.set("since", String(this.#lastSeq));
+    this.view.status("connecting");
+    const ws = new WebSocket(url);
+    this.#ws = ws;
+    ws.addEventListener("message", (event) => this.#receive(String(event.data)));
+    ws.addEventListener("close", () => this.#closed(ws));
+  }
+
+  #receive(data: string): void {
+    if (data === "pong") {
+      clearTimeout(this.#pongTimer);
+      return;
+    }
+    const frame = JSON.parse(data) as ServerFrame;
+    switch (frame.type) {
+      case "welcome":
+        this.#open = true;
+        this.#attempt = 0;
+        this.#inFlight = [];
+        this.view.status("open");
+        this.view.welcome(frame);
+        return;
+      case "history":
+        this.#history(frame.messages, frame.gap, frame.reset);
+        return;
+      case "message":
+        if (frame.seq <= this.#lastSeq) return;
+        this.#lastSeq = frame.seq;
+        this.view.message(frame);
+        return;
+      case "ack":
+        this.#inFlight.shift();
+        this.#pending.delete(frame.id);
+        this.view.acked(frame.id, frame.seq);
+        return;
+      case "users":
+        this.#inFlight.shift();
+        this.view.users(frame.users);
+        return;
+      case "error": {
+        const request = this.#inFlight.shift();
+        if (request?.kind === "message") this.view.failed(request.id, frame);
+        else this.view.error(frame);
+        return;
+      }
+      case "join":
+      case "leave":
+      case "rename":
+        this.view.presence(frame);
+        return;
+      case "tick":
+        this.view.tick(frame);
+        return;
+    }
+  }
+
+  #history(messages: MessageFrame[], gap: boolean, reset: boolean): void {
+    if (reset) this.#lastSeq = 0;
+    const fresh = messages.filter((m) => m.seq > this.#lastSeq);
+    this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((m) => m.seq));
+    this.view.history(fresh, reset ? "reset" : gap ? "gap" : null);
+    if (this.#resuming) {
+      // The welcome already carried the user list; asking again confirms it after the gap.
+      this.#inFlight.push({ kind: "who" });
+      this.#ws!.send(JSON.stringify({ type: "who" }));
+    }
+    this.#resuming = true;
+    for (const [id, text] of this.#pending) {
+      this.view.pending(id, text);
+      this.#transmit(id);
+    }
+    this.#startPinging();
+  }
+
+  #closed(ws: WebSocket): void {
+    if (ws !== this.#ws) return;
+    this.#ws = null;
+    this.#open = false;
+    this.#inFlight = [];
+    this.#stopPinging();
+    const delay = backoffMs(this.#attempt++);
+    this.view.status("waiting", delay);
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  /** Back online or back on screen: no point waiting out the backoff. */
+  #reconnectNow(): void {
+    if (this.#ws !== null) return;
+    this.#attempt = 0;
+    this.#connect();
+  }
+
+  #startPinging(): void {
+    this.#stopPinging();
+    this.#pingTimer = setInterval(() => {
+      if (!this.#open) return;
+      this.#ws!.send("ping");
+      this.#pongTimer = setTimeout(() => this.#drop(), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  #stopPinging(): void {
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+  }
+
+  /** A socket that stopped answering pings may never fire `close`: give up on it now. */
+  #drop(): void {
+    const ws = this.#ws;
+    if (ws === null) return;
+    this.#closed(ws);
+    ws.close();
+  }
+}

@@ -1,0 +1,195 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "./wrangler";
+import { WsClient } from "./ws-client";
+
+// Debian's Chromium, driven by playwright-core: no browser is downloaded.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const available = existsSync(CHROMIUM);
+if (!available) {
+  if (process.env.CI === "true") throw new Error(`Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt`);
+  console.warn(`\n  Browser tests SKIPPED: no Chromium at ${CHROMIUM}. Install it with: apt-get install chromium\n`);
+}
+
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+describe.skipIf(!available)("the web client in Chromium", () => {
+  let server: DevServer;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    // Its own wrangler dev, since one test restarts it.
+    server = await startDevServer();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    // Nothing the pages did may have broken the Content-Security-Policy or thrown.
+    expect(problems).toEqual([]);
+  });
+
+  async function openRoom(room: string, name: string): Promise<Page> {
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
+    page.on("console", (message) => {
+      // Dropped sockets during the restart are expected to be reported by the browser.
+      if (message.type() === "error" && !message.text().includes("WebSocket")) problems.push(`${name}: ${message.text()}`);
+    });
+    page.on("dialog", (dialog) => {
+      problems.push(`${name}: a dialog opened: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    await page.goto(`${server.url}/rooms/${room}?name=${encodeURIComponent(name)}`);
+    await page.locator("#status[data-state=open]").waitFor();
+    return page;
+  }
+
+  async function say(page: Page, text: string): Promise<void> {
+    await page.locator("#text").fill(text);
+    await page.locator("#text").press("Enter");
+  }
+
+  /** The texts of the messages a page shows, stored ones only, in order. */
+  const shown = (page: Page) => page.locator("#messages li.message:not(.pending):not(.failed) .text").allTextContents();
+
+  async function until(page: Page, ready: (texts: string[]) => boolean, what: string): Promise<string[]> {
+    let texts: string[] = [];
+    const deadline = performance.now() + 30_000;
+    while (!ready((texts = await shown(page)))) {
+      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; page shows ${JSON.stringify(texts)}`);
+      await page.waitForTimeout(50);
+    }
+    return texts;
+  }
+
+  it("carries a message typed in each of two pages and a ws client to the other two, once", async () => {
+    const ann = await openRoom("browser-chat", "ann");
+    const bob = await openRoom("browser-chat", "bob");
+    const cat = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/browser-chat?name=cat`);
+    await say(ann, "hello from ann");
+    await until(bob, (t) => t.includes("hello from ann"), "ann's message");
+    await say(bob, "hello from bob");
+    await until(ann, (t) => t.includes("hello from bob"), "bob's message");
+    cat.send("hello from cat");
+    const expected = ["hello from ann", "hello from bob", "hello from cat"];
+    for (const page of [ann, bob]) expect(await until(page, (t) => t.length === 3, "three messages")).toEqual(expected);
+    const catSaw: string[] = [];
+    while (catSaw.length < 3) catSaw.push((await cat.skipTo("message")).text);
+    expect(catSaw).toEqual(expected);
+    await expect.poll(() => ann.locator("#users li").allTextContents()).toEqual(["ann (you)", "bob", "cat"]);
+    cat.ws.close();
+    await ann.close();
+    await bob.close();
+  });
+
+  it("renders markup in names and texts as text", async () => {
+    const markup = "<img src=x onerror=alert(1)>";
+    const evil = await openRoom("browser-xss", markup);
+    const ann = await openRoom("browser-xss", "ann");
+    await say(evil, `<b>bold?</b> ${markup}`);
+    await until(ann, (t) => t.length === 1, "the message");
+    expect(await ann.locator("#messages li.message .who").first().textContent()).toBe(markup);
+    expect(await ann.locator("#messages li.message .text").first().textContent()).toBe(`<b>bold?</b> ${markup}`);
+    expect(await ann.locator("#messages img, #messages b, #users img").count()).toBe(0);
+    expect(await ann.locator("#users li").first().textContent()).toBe(markup);
+    await evil.close();
+    await ann.close();
+  });
+
+  it("reconnects by itself after the room is reset, showing what was sent meanwhile and pending messages once", async () => {
+    const ann = await openRoom("browser-reset", "ann");
+    const bob = await openRoom("browser-reset", "bob");
+    await say(ann, "before the reset");
+    await until(bob, (t) => t.includes("before the reset"), "the first message");
+
+    const restarted = server.restart();
+    await ann.locator("#status:not([data-state=open])").waitFor();
+    await say(ann, "typed while offline");
+    await restarted;
+
+    const cat = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/browser-reset?name=cat`);
+    for (let i = 1; i <= 3; i++) cat.send(`sent meanwhile ${i}`);
+
+    const expected = ["before the reset", "typed while offline", "sent meanwhile 1", "sent meanwhile 2", "sent meanwhile 3"];
+    for (const page of [ann, bob]) {
+      const texts = await until(page, (t) => expected.every((e) => t.includes(e)), "everything after the reset");
+      expect([...texts].sort()).toEqual([...expected].sort());
+      await page.locator("#status[data-state=open]").waitFor();
+    }
+    expect(await ann.locator("#messages li.pending, #messages li.failed").count()).toBe(0);
+    cat.ws.close();
+    await ann.close();
+    await bob.close();
+  }, 90_000);
+
+  it("shows a rate-limit error in words and keeps the refused message to retry", async () => {
+    const ann = await openRoom("browser-rate", "ann");
+    for (let i = 0; i < 22; i++) await say(ann, `quick ${i}`);
+    await ann.locator("#composer-error").filter({ hasText: "You are sending too fast" }).waitFor();
+    expect(await ann.locator("#messages li.failed").count()).toBeGreaterThan(0);
+    expect(await ann.locator("#messages li.failed button").first().textContent()).toBe("Retry");
+    await ann.close();
+  });
+
+  it("creates a private room from the lobby and goes there", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.locator("#name").fill("ann");
+    await page.locator("#create").click();
+    await page.waitForURL(/\/rooms\/[0-9a-f]{32}\?name=ann$/);
+    await page.locator("#status[data-state=open]").waitFor();
+    expect(await page.locator("#room-name").textContent()).toMatch(/^[0-9a-f]{32}$/);
+    await page.close();
+  });
+
+  it("asks for a name inline when none is known, and refuses a bad one in words", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/rooms/browser-name`);
+    await page.locator("#name-input").fill("bad\u202ename");
+    await page.locator("#name-input").press("Enter");
+    await page.locator("#name-error").filter({ hasText: "can't be used" }).waitFor();
+    await page.locator("#name-input").fill("dora");
+    await page.locator("#name-input").press("Enter");
+    await page.locator("#status[data-state=open]").waitFor();
+    await page.close();
+  });
+
+  it("fits a 360 px screen, and saves a screenshot of a chat page", async () => {
+    const ann = await openRoom("browser-look", "ann");
+    const bob = await openRoom("browser-look", "bob");
+    await say(bob, "Hi Ann! This room hibernates between messages.");
+    await say(ann, "And nothing is lost when we reconnect.");
+    await until(ann, (t) => t.length === 2, "two messages");
+
+    await mkdir("test/artifacts", { recursive: true });
+    await ann.setViewportSize({ width: 900, height: 560 });
+    await ann.screenshot({ path: "test/artifacts/chat-page.png" });
+    const png = await readFile("test/artifacts/chat-page.png");
+    expect(png.subarray(1, 4).toString()).toBe("PNG");
+    expect(png.byteLength).toBeGreaterThan(10_000);
+    expect(png.byteLength).toBeLessThan(2_000_000);
+
+    await ann.setViewportSize({ width: 360, height: 740 });
+    expect(await ann.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(360);
+    expect(await ann.locator("#text").isVisible()).toBe(true);
+    expect(await ann.locator("#name-form").isVisible()).toBe(false);
+    expect(await ann.locator("#clock").textContent()).toMatch(/^Server time .+ · 2 online$/);
+    await ann.screenshot({ path: "test/artifacts/chat-page-360.png" });
+    await ann.close();
+    await bob.close();
+  });
+});
+
