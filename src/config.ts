@@ -22,6 +22,11 @@ export interface Config {
   rateLimitPer10s: number;
   /** Sockets a room accepts; one more is refused with 503. Default 1000. */
   maxConnectionsPerRoom: number;
+  /**
+   * Logs a line each time the room runs a handler, so that `npm run bench`
+   * can count wake-ups. For local measurement only; off by default.
+   */
+  traceWakeups: boolean;
 }
 
 export interface ConfigVars {
@@ -33,6 +38,7 @@ export interface ConfigVars {
   MAX_FRAME_BYTES?: string | number;
   RATE_LIMIT_PER_10S?: string | number;
   MAX_CONNECTIONS_PER_ROOM?: string | number;
+  TRACE_WAKEUPS?: string;
 }
 
 export const DEFAULTS: Config = {
@@ -44,6 +50,7 @@ export const DEFAULTS: Config = {
   maxFrameBytes: 16 * 1024,
   rateLimitPer10s: 20,
   maxConnectionsPerRoom: 1000,
+  traceWakeups: false,
 };
 
 export function readConfig(vars: ConfigVars): Config {
@@ -57,6 +64,7 @@ export function readConfig(vars: ConfigVars): Config {
     maxFrameBytes: whole(vars, "MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 1),
     rateLimitPer10s: whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0),
     maxConnectionsPerRoom: whole(vars, "MAX_CONNECTIONS_PER_ROOM", DEFAULTS.maxConnectionsPerRoom, 1),
+    traceWakeups: vars.TRACE_WAKEUPS === "1",
   };
 }
 

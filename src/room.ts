@@ -76,11 +76,16 @@ export class Room extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
+  #trace(handler: string): void {
+    if (this.#config.traceWakeups) log({ event: "wake", room: this.#room, handler });
+  }
+
   get #room(): string {
     return this.ctx.id.name ?? this.ctx.id.toString();
   }
 
   override async fetch(request: Request): Promise<Response> {
+    this.#trace("fetch");
     try {
       return await this.#connect(request);
     } catch (error) {
@@ -129,6 +134,7 @@ export class Room extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    this.#trace("webSocketMessage");
     try {
       const member = this.#roster.get(ws);
       if (member === undefined) return;
@@ -187,6 +193,7 @@ export class Room extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.#trace("webSocketClose");
     try {
       // The runtime does not answer a close on a hibernatable socket; without
       // this the client waits in CLOSING and ends with 1006.
@@ -202,6 +209,7 @@ export class Room extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.#trace("webSocketError");
     try {
       log({ event: "error", room: this.#room, handler: "webSocketError", message: describe(error) });
       await this.#leave(ws, "error", 1006);
@@ -216,6 +224,7 @@ export class Room extends DurableObject<Env> {
    * gone and trims what is already trimmed.
    */
   override async alarm(): Promise<void> {
+    this.#trace("alarm");
     this.#alarmPending = false;
     try {
       this.#sweep(Date.now());
@@ -234,6 +243,7 @@ export class Room extends DurableObject<Env> {
 
   /** The room's state for `GET /api/rooms/<room>`. */
   info(): RoomInfo {
+    this.#trace("info");
     const users = this.#roster.users();
     return { room: this.#room, online: users.length, users, lastSeq: this.#history.lastSeq };
   }
@@ -243,6 +253,7 @@ export class Room extends DurableObject<Env> {
    * `limit`, or the first `limit` after `since`.
    */
   messages(since: number | null, limit: number): MessagePage {
+    this.#trace("messages");
     const { oldestSeq, lastSeq } = this.#history;
     const messages = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
     return { messages, oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since) };
@@ -253,6 +264,7 @@ export class Room extends DurableObject<Env> {
    * had sent it, unless its address is over the rate limit.
    */
   async post(post: Post): Promise<PostResult> {
+    this.#trace("post");
     const now = Date.now();
     const verdict = this.#postBuckets.take(post.address, this.#config.rateLimitPer10s, now);
     if (!verdict.ok) return { ok: false, retryAfterMs: verdict.retryAfterMs };

@@ -9,6 +9,8 @@ import { dirname, join } from "node:path";
 export interface DevServer {
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** The process group of wrangler and its workerd processes. */
+  pid(): number;
   /** Everything wrangler printed so far, for failure messages. */
   output(): string;
   /** Stops wrangler and starts it again on the same port and storage: every socket drops, nothing stored is lost. */
@@ -21,9 +23,10 @@ const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangle
 
 /**
  * Starts `wrangler dev` on a free loopback port with fresh local storage, and
- * resolves once the Worker answers. `vars` override `[vars]` from wrangler.toml.
+ * resolves once the Worker answers. `vars` override `[vars]` from the config,
+ * `config` is another Worker's wrangler.toml (the benchmark's baseline).
  */
-export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
+export async function startDevServer(vars: Record<string, string> = {}, config?: string): Promise<DevServer> {
   const port = await freePort();
   const persist = await mkdtemp(join(tmpdir(), "edge-chat-dev-"));
   const url = `http://127.0.0.1:${port}`;
@@ -39,6 +42,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
       `--inspector-port=${await freePort()}`,
       `--persist-to=${persist}`,
       "--show-interactive-dev-session=false",
+      ...(config === undefined ? [] : [`--config=${config}`]),
       ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
     ];
     // The Node running this file (Node 24 under npm scripts) runs wrangler too.
@@ -51,6 +55,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
 
   const server: DevServer = {
     url,
+    pid: () => child.pid!,
     output: () => output,
     restart: async () => {
       await stopGroup(child);
@@ -77,7 +82,7 @@ async function waitUntilServing(url: string, child: ChildProcess, output: () => 
     try {
       const response = await fetch(`${url}/rooms/ready`);
       await response.body?.cancel();
-      if (response.status === 426) return;
+      if (response.status < 500) return;
     } catch {
       // Not listening yet.
     }

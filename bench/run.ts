@@ -1,0 +1,270 @@
+// npm run bench [-- --scenarios=fanout,capacity,idle,churn --clients=200 ...]
+// Starts the chat room and the bare relay baseline (bench/relay) with
+// wrangler dev on loopback, runs each scenario against both, prints a table
+// and one JSON line per scenario, and stops everything it started.
+import { cpus } from "node:os";
+import { parseArgs } from "node:util";
+import { startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
+import { Client, pace, percentile, Receipts, workerdUsage, type Kind } from "./load.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    scenarios: { type: "string", default: "fanout,capacity,idle,churn" },
+    clients: { type: "string", default: "200" },
+    senders: { type: "string", default: "10" },
+    rate: { type: "string", default: "5" },
+    duration: { type: "string", default: "10" },
+    size: { type: "string", default: "100" },
+    "step-seconds": { type: "string", default: "4" },
+    "idle-clients": { type: "string", default: "1000" },
+    "idle-seconds": { type: "string", default: "60" },
+    churners: { type: "string", default: "100" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (opts.help) {
+  console.log(`npm run bench -- [options]
+  --scenarios=fanout,capacity,idle,churn   which to run (default: all)
+  --clients=200        clients in the room (fanout, capacity)
+  --senders=10         how many of them send (fanout, capacity)
+  --rate=5             messages per second per sender (fanout)
+  --duration=10        seconds of sending (fanout, churn)
+  --size=100           characters of message text
+  --step-seconds=4     seconds per rate step (capacity)
+  --idle-clients=1000  --idle-seconds=60   idle clients pinging every 25 s, and for how long
+  --churners=100       clients reconnecting in a loop (churn)`);
+  process.exit(0);
+}
+const n = (key: keyof typeof opts) => Number(opts[key]);
+const scenarios = String(opts.scenarios).split(",");
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Limits raised so that they do not shape the load; they stay switched on. */
+const ROOM_VARS = { RATE_LIMIT_PER_10S: "10000000", MAX_CONNECTIONS_PER_ROOM: "100000", MAX_FRAME_BYTES: "1048576" };
+
+let nextId = 0;
+const id = () => ++nextId;
+
+type Metrics = Record<string, number>;
+interface Result {
+  scenario: string;
+  room: Metrics;
+  relay: Metrics;
+}
+
+function wsUrl(server: DevServer, kind: Kind, room: string, name: string, since?: number): string {
+  const url = new URL(`/rooms/${room}`, server.url.replace("http", "ws"));
+  if (kind === "room") {
+    url.searchParams.set("name", name);
+    if (since !== undefined) url.searchParams.set("since", String(since));
+  }
+  return url.href;
+}
+
+async function until(ready: () => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!ready() && performance.now() < deadline) await sleep(20);
+}
+
+/** Opens `count` clients, `batch` at a time, and returns them with their connect times. */
+async function connectAll(count: number, batch: number, make: (i: number) => Client): Promise<{ clients: Client[]; times: number[] }> {
+  const clients: Client[] = [];
+  const times: number[] = [];
+  for (let i = 0; i < count; i += batch) {
+    const group = Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j));
+    times.push(...(await Promise.all(group.map((c) => c.ready()))));
+    clients.push(...group);
+  }
+  return { clients, times: times.sort((a, b) => a - b) };
+}
+
+function latencyMetrics(receipts: Receipts): Metrics {
+  const sorted = receipts.latencies.sort((a, b) => a - b);
+  return { p50_ms: percentile(sorted, 50), p90_ms: percentile(sorted, 90), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1) ?? NaN };
+}
+
+/** Sends at a steady rate through the room and measures every delivery. */
+async function burst(server: DevServer, clients: Client[], receipts: Receipts, senders: number, messagesPerSecond: number, seconds: number): Promise<Metrics> {
+  receipts.reset();
+  for (const client of clients) client.seen.clear();
+  const before = workerdUsage(server.pid());
+  const start = performance.now();
+  const sent = await pace(clients.slice(0, senders), messagesPerSecond, seconds, n("size"), id);
+  const expected = sent * clients.length;
+  await until(() => receipts.deliveries >= expected, 5_000);
+  const elapsed = (Math.max(receipts.last, start + seconds * 1000) - start) / 1000;
+  const after = workerdUsage(server.pid());
+  return {
+    offered_per_s: (sent * clients.length) / seconds,
+    delivered_per_s: receipts.deliveries / elapsed,
+    ...latencyMetrics(receipts),
+    loss: expected - receipts.deliveries,
+    duplicates: receipts.duplicates,
+    cpu_percent: ((after.cpuSeconds - before.cpuSeconds) / elapsed) * 100,
+    rss_mb: after.rssMb,
+  };
+}
+
+async function fanout(server: DevServer, kind: Kind): Promise<Metrics> {
+  const room = `fanout-${Date.now()}`;
+  const receipts = new Receipts();
+  const { clients, times } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
+  await sleep(1_000);
+  const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * n("rate"), n("duration"));
+  await Promise.all(clients.map((c) => c.close()));
+  return { connect_p50_ms: percentile(times, 50), connect_p99_ms: percentile(times, 99), ...metrics };
+}
+
+/** Steps the rate up until p99 passes 100 ms, a message is lost, or deliveries fall behind. */
+async function capacity(server: DevServer, kind: Kind): Promise<Metrics> {
+  const room = `capacity-${Date.now()}`;
+  const receipts = new Receipts();
+  const { clients } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
+  await sleep(1_000);
+  let best: Metrics = { delivered_per_s: 0 };
+  for (let offered = 5_000; offered <= 100_000; offered += 5_000) {
+    const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"));
+    const held = step.p99_ms! <= 100 && step.loss === 0 && step.delivered_per_s! >= 0.97 * step.offered_per_s!;
+    console.error(`  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`);
+    if (!held) break;
+    best = step;
+    await sleep(500);
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  return { sustained_per_s: best.delivered_per_s!, p99_ms_at_best: best.p99_ms ?? NaN, cpu_percent_at_best: best.cpu_percent ?? NaN };
+}
+
+/** Idle clients that only ping: how often does the object run a handler? */
+async function idle(server: DevServer, kind: Kind): Promise<Metrics> {
+  const room = `idle-${Date.now()}`;
+  const receipts = new Receipts();
+  const { clients } = await connectAll(n("idle-clients"), 100, (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
+  await sleep(2_000);
+  const wakes = () => server.output().split('"event":"wake"').length - 1;
+  const alarms = () => server.output().split('"handler":"alarm"').length - 1;
+  const [wakes0, alarms0] = [wakes(), alarms()];
+  const seconds = n("idle-seconds");
+  let pings = 0;
+  const timers = clients.map((client) => {
+    const ping = () => {
+      pings++;
+      client.ws.send("ping");
+    };
+    const first = setTimeout(() => {
+      ping();
+      timers.push(setInterval(ping, 25_000));
+    }, Math.random() * 25_000);
+    return first;
+  });
+  const before = workerdUsage(server.pid());
+  await sleep(seconds * 1000);
+  for (const timer of timers) clearInterval(timer);
+  const after = workerdUsage(server.pid());
+  await sleep(500);
+  const result = {
+    pings,
+    pongs: clients.reduce((sum, c) => sum + c.pongs, 0),
+    wakeups: wakes() - wakes0,
+    wakeups_from_alarms: alarms() - alarms0,
+    cpu_percent: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100,
+    rss_mb: after.rssMb,
+  };
+  await Promise.all(clients.map((c) => c.close()));
+  return result;
+}
+
+/**
+ * People dropping and coming back while others talk: each churner reconnects
+ * in a loop (resuming with `since` in the room; the relay has no such thing),
+ * and must end up with every message sent after it first joined.
+ */
+async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
+  const room = `churn-${Date.now()}`;
+  const talk = new Receipts();
+  const { clients: senders } = await connectAll(5, 5, (i) => new Client(wsUrl(server, kind, room, `s${i}`), kind, talk));
+  const sentAt = new Map<number, number>();
+  const tracked = () => {
+    const next = id();
+    sentAt.set(next, performance.now());
+    return next;
+  };
+  const stopAt = performance.now() + n("duration") * 1000;
+  let reconnects = 0;
+  const people = Array.from({ length: n("churners") }, async (_, i) => {
+    const seen = new Set<number>();
+    const receipts = new Receipts();
+    let since: number | undefined;
+    let firstJoined = Infinity;
+    const visit = async (stayMs: number) => {
+      const client = new Client(wsUrl(server, kind, room, `p${i}`, since), kind, receipts, seen);
+      await client.ready();
+      firstJoined = Math.min(firstJoined, performance.now());
+      await sleep(stayMs);
+      await client.close();
+      since = client.lastSeq;
+      reconnects++;
+    };
+    while (performance.now() < stopAt) await visit(100 + Math.random() * 500);
+    return { seen, receipts, firstJoined, visit };
+  });
+  const sent = await pace(senders, 25, n("duration"), n("size"), tracked);
+  const finished = await Promise.all(people);
+  // Everyone comes back once more and waits for what it missed.
+  const missing = () =>
+    finished.map((p) => [...sentAt].filter(([token, at]) => at > p.firstJoined && !p.seen.has(token)).length);
+  await Promise.all(finished.map((p) => p.visit(1_500)));
+  const lost = missing().reduce((a, b) => a + b, 0);
+  await Promise.all(senders.map((c) => c.close()));
+  return { sent, reconnects, lost, duplicates: finished.reduce((sum, p) => sum + p.receipts.duplicates, 0) };
+}
+
+const RUNNERS: Record<string, (server: DevServer, kind: Kind) => Promise<Metrics>> = { fanout, capacity, idle, churn };
+
+function row(label: string, room: number | undefined, relay: number | undefined): string {
+  const show = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(1));
+  const ratio = room !== undefined && relay !== undefined && relay !== 0 ? (room / relay).toFixed(2) : "—";
+  return `| ${label.padEnd(22)} | ${show(room).padStart(10)} | ${show(relay).padStart(10)} | ${ratio.padStart(6)} |`;
+}
+
+async function main(): Promise<void> {
+  const unknown = scenarios.filter((s) => !(s in RUNNERS));
+  if (unknown.length > 0) throw new Error(`unknown scenario: ${unknown.join(", ")}`);
+  console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);
+  const results: Result[] = [];
+  const busy = scenarios.filter((s) => s !== "idle");
+  const servers: DevServer[] = [];
+  try {
+    if (busy.length > 0) {
+      const room = await startDevServer(ROOM_VARS);
+      servers.push(room);
+      const relay = await startDevServer({}, "bench/relay/wrangler.toml");
+      servers.push(relay);
+      for (const scenario of busy) {
+        console.error(`${scenario}…`);
+        results.push({ scenario, room: await RUNNERS[scenario]!(room, "room"), relay: await RUNNERS[scenario]!(relay, "relay") });
+      }
+    }
+    if (scenarios.includes("idle")) {
+      // Separate servers that log each handler run, so wake-ups can be counted.
+      const room = await startDevServer({ ...ROOM_VARS, TRACE_WAKEUPS: "1" });
+      servers.push(room);
+      const relay = await startDevServer({ TRACE_WAKEUPS: "1" }, "bench/relay/wrangler.toml");
+      servers.push(relay);
+      console.error("idle…");
+      const [roomIdle, relayIdle] = await Promise.all([idle(room, "room"), idle(relay, "relay")]);
+      results.push({ scenario: "idle", room: roomIdle, relay: relayIdle });
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+
+  for (const result of results) {
+    console.log(`\n${result.scenario}\n| metric                 |       room |      relay |  ratio |\n|---|---|---|---|`);
+    for (const key of Object.keys(result.room)) console.log(row(key, result.room[key], result.relay[key]));
+  }
+  console.log("");
+  const round = (metrics: Metrics) => Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+  for (const result of results) console.log(JSON.stringify({ scenario: result.scenario, room: round(result.room), relay: round(result.relay) }));
+}
+
+await main();
