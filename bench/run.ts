@@ -2,7 +2,8 @@
 // Starts the chat room and the bare relay baseline (bench/relay) with
 // wrangler dev on loopback, runs each scenario against both, prints a table
 // and one JSON line per scenario, and stops everything it started.
-import { cpus } from "node:os";
+import { existsSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, workerdUsage, type Kind } from "./load.ts";
@@ -13,12 +14,15 @@ const { values: opts } = parseArgs({
     clients: { type: "string", default: "200" },
     senders: { type: "string", default: "10" },
     rate: { type: "string", default: "5" },
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "6" },
+    rounds: { type: "string", default: "2" },
     size: { type: "string", default: "100" },
-    "step-seconds": { type: "string", default: "4" },
+    "step-seconds": { type: "string", default: "3" },
     "idle-clients": { type: "string", default: "1000" },
-    "idle-seconds": { type: "string", default: "60" },
+    "idle-seconds": { type: "string", default: "50" },
     churners: { type: "string", default: "100" },
+    // Local storage in memory when the machine has /dev/shm: see "Performance" in README.md.
+    "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
     help: { type: "boolean", default: false },
   },
 });
@@ -28,11 +32,13 @@ if (opts.help) {
   --clients=200        clients in the room (fanout, capacity)
   --senders=10         how many of them send (fanout, capacity)
   --rate=5             messages per second per sender (fanout)
-  --duration=10        seconds of sending (fanout, churn)
+  --duration=6         seconds of sending (fanout, churn)
+  --rounds=2           fanout runs per server, alternating; the table shows medians
   --size=100           characters of message text
-  --step-seconds=4     seconds per rate step (capacity)
-  --idle-clients=1000  --idle-seconds=60   idle clients pinging every 25 s, and for how long
-  --churners=100       clients reconnecting in a loop (churn)`);
+  --step-seconds=3     seconds per rate step (capacity)
+  --idle-clients=1000  --idle-seconds=50   idle clients pinging every 25 s, and for how long
+  --churners=100       clients reconnecting in a loop (churn)
+  --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
   process.exit(0);
 }
 const n = (key: keyof typeof opts) => Number(opts[key]);
@@ -122,7 +128,7 @@ async function capacity(server: DevServer, kind: Kind): Promise<Metrics> {
   const { clients } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
   await sleep(1_000);
   let best: Metrics = { delivered_per_s: 0 };
-  for (let offered = 5_000; offered <= 100_000; offered += 5_000) {
+  for (let offered = 10_000; offered <= 200_000; offered += 10_000) {
     const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"));
     const held = step.p99_ms! <= 100 && step.loss === 0 && step.delivered_per_s! >= 0.97 * step.offered_per_s!;
     console.error(`  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`);
@@ -220,6 +226,18 @@ async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
 
 const RUNNERS: Record<string, (server: DevServer, kind: Kind) => Promise<Metrics>> = { fanout, capacity, idle, churn };
 
+/** Runs a scenario `rounds` times on each server, alternating, and keeps each metric's median. */
+async function alternate(scenario: string, room: DevServer, relay: DevServer, rounds: number): Promise<Result> {
+  const runs: Record<Kind, Metrics[]> = { room: [], relay: [] };
+  for (let i = 0; i < rounds; i++) {
+    runs.room.push(await RUNNERS[scenario]!(room, "room"));
+    runs.relay.push(await RUNNERS[scenario]!(relay, "relay"));
+  }
+  const median = (list: Metrics[]): Metrics =>
+    Object.fromEntries(Object.keys(list[0]!).map((key) => [key, percentile(list.map((m) => m[key]!).sort((a, b) => a - b), 50)]));
+  return { scenario, room: median(runs.room), relay: median(runs.relay) };
+}
+
 function row(label: string, room: number | undefined, relay: number | undefined): string {
   const show = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(1));
   const ratio = room !== undefined && relay !== undefined && relay !== 0 ? (room / relay).toFixed(2) : "—";
@@ -231,29 +249,34 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new Error(`unknown scenario: ${unknown.join(", ")}`);
   console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);
   const results: Result[] = [];
-  const busy = scenarios.filter((s) => s !== "idle");
-  const servers: DevServer[] = [];
+  const stateDir = String(opts["state-dir"]);
+  const relayConfig = "bench/relay/wrangler.toml";
+  const started = await Promise.allSettled([
+    startDevServer({ vars: ROOM_VARS, stateDir }),
+    startDevServer({ config: relayConfig, stateDir }),
+    // For the idle scenario: servers that log each handler run, so wake-ups can be counted.
+    startDevServer({ vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1" }, stateDir }),
+    startDevServer({ vars: { TRACE_WAKEUPS: "1" }, config: relayConfig, stateDir }),
+  ]);
+  const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   try {
-    if (busy.length > 0) {
-      const room = await startDevServer(ROOM_VARS);
-      servers.push(room);
-      const relay = await startDevServer({}, "bench/relay/wrangler.toml");
-      servers.push(relay);
-      for (const scenario of busy) {
-        console.error(`${scenario}…`);
-        results.push({ scenario, room: await RUNNERS[scenario]!(room, "room"), relay: await RUNNERS[scenario]!(relay, "relay") });
-      }
+    if (servers.length < started.length) throw (started.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
+    const [room, relay, tracedRoom, tracedRelay] = servers as [DevServer, DevServer, DevServer, DevServer];
+    for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
+      console.error(`${scenario}…`);
+      results.push(await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1));
     }
+    // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
+    const waiting: Array<Promise<Result>> = [];
     if (scenarios.includes("idle")) {
-      // Separate servers that log each handler run, so wake-ups can be counted.
-      const room = await startDevServer({ ...ROOM_VARS, TRACE_WAKEUPS: "1" });
-      servers.push(room);
-      const relay = await startDevServer({ TRACE_WAKEUPS: "1" }, "bench/relay/wrangler.toml");
-      servers.push(relay);
       console.error("idle…");
-      const [roomIdle, relayIdle] = await Promise.all([idle(room, "room"), idle(relay, "relay")]);
-      results.push({ scenario: "idle", room: roomIdle, relay: relayIdle });
+      waiting.push(Promise.all([idle(tracedRoom, "room"), idle(tracedRelay, "relay")]).then(([r, b]) => ({ scenario: "idle", room: r, relay: b })));
     }
+    if (scenarios.includes("churn")) {
+      console.error("churn…");
+      waiting.push(alternate("churn", room, relay, 1));
+    }
+    results.push(...(await Promise.all(waiting)));
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }

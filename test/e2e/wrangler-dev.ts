@@ -12,7 +12,7 @@ export const E2E_ROOM_SECRET = "e2e-room-secret";
 
 /** One `wrangler dev` for the whole end-to-end project, stopped by PID when it ends. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const server = await startDevServer({ ROOM_SECRET: E2E_ROOM_SECRET });
+  const server = await startDevServer({ vars: { ROOM_SECRET: E2E_ROOM_SECRET } });
   project.provide("devUrl", server.url);
   return () => server.stop();
 }

@@ -21,14 +21,22 @@ export interface DevServer {
 // wrangler exports no subpath for its CLI, so find it beside the package's main module.
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler")), "..", "bin", "wrangler.js");
 
+export interface DevServerOptions {
+  /** Override `[vars]` from the config. */
+  vars?: Record<string, string>;
+  /** Another Worker's wrangler.toml (the benchmark's baseline); the project's by default. */
+  config?: string;
+  /** Where the fresh local storage goes; the system's temporary directory by default. */
+  stateDir?: string;
+}
+
 /**
  * Starts `wrangler dev` on a free loopback port with fresh local storage, and
- * resolves once the Worker answers. `vars` override `[vars]` from the config,
- * `config` is another Worker's wrangler.toml (the benchmark's baseline).
+ * resolves once the Worker answers.
  */
-export async function startDevServer(vars: Record<string, string> = {}, config?: string): Promise<DevServer> {
+export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }: DevServerOptions = {}): Promise<DevServer> {
   const port = await freePort();
-  const persist = await mkdtemp(join(tmpdir(), "edge-chat-dev-"));
+  const persist = await mkdtemp(join(stateDir, "edge-chat-dev-"));
   const url = `http://127.0.0.1:${port}`;
   let output = "";
   let child: ChildProcess;
