@@ -2,15 +2,9 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Room } from "../src/room";
 import { Client, uniqueRoom } from "./client";
+import { frozenClock } from "./clock";
 
 const alarmOf = (room: string) => runInDurableObject(env.ROOMS.getByName(room), (_, state) => state.storage.getAlarm());
-
-const realNow = Date.now.bind(Date);
-
-/** Moves the clock the room reads (it runs in this isolate) to `ms` after the real time. */
-function clockAhead(ms: number): void {
-  vi.spyOn(Date, "now").mockReturnValue(realNow() + ms);
-}
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -57,13 +51,14 @@ describe("the sweep", () => {
       expect(await client.nextText()).toBe("pong");
     }
 
-    clockAhead(40_000);
+    const clock = frozenClock();
+    clock.advance(40_000);
     cat.send("still here");
     for (const client of [ann, bob, cat]) await client.next("message");
     // The time of cat's last frame must survive hibernation, or cat would be swept too.
     await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
 
-    clockAhead(70_000);
+    clock.advance(30_000);
     await runDurableObjectAlarm(env.ROOMS.getByName(room));
 
     const closed = await ann.closed();
@@ -85,7 +80,7 @@ describe("the sweep", () => {
     ann.send("ping");
     expect(await ann.nextText()).toBe("pong");
 
-    clockAhead(61_000);
+    frozenClock().advance(61_000);
     await runDurableObjectAlarm(stub);
     // The runtime retries an alarm it thinks failed; the room does not know which run is which.
     await runInDurableObject(stub, (instance: Room) => instance.alarm());
@@ -113,7 +108,7 @@ describe("an empty room", () => {
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     ann.send("ping");
     expect(await ann.nextText()).toBe("pong");
-    clockAhead(61_000);
+    frozenClock().advance(61_000);
     await runDurableObjectAlarm(env.ROOMS.getByName(room));
     expect((await ann.closed()).code).toBe(4000);
     expect(await alarmOf(room)).toBeNull();

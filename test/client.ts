@@ -1,5 +1,4 @@
 import { exports } from "cloudflare:workers";
-import { vi } from "vitest";
 import { FrameReader, waitFor } from "./frames";
 
 /** A test client for a room, from inside the runtime, talking to the Worker as a browser would. */
@@ -52,16 +51,6 @@ export class Client extends FrameReader {
   close(code = 1000, reason = "bye"): void {
     this.ws.close(code, reason);
   }
-}
-
-/**
- * Makes the clock the room reads (it runs in this isolate) jump a second at
- * every reading, so that rate limits stay out of tests about something else.
- * Undone by `vi.restoreAllMocks()`.
- */
-export function fastClock(): void {
-  let now = Date.now();
-  vi.spyOn(Date, "now").mockImplementation(() => (now += 1000));
 }
 
 /** A room name no other test in the file uses, since storage is shared per file. */

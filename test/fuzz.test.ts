@@ -1,16 +1,7 @@
 import { afterEach, expect, it, vi } from "vitest";
 import type { ServerFrame } from "../src/protocol";
-import { Client, fastClock } from "./client";
-
-/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Client } from "./client";
+import { fastClock, seededRandom } from "./clock";
 
 type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "message" | "either" };
 
@@ -55,7 +46,7 @@ afterEach(() => {
 it("survives thousands of hostile frames, delivering every valid message exactly once, in order", async () => {
   fastClock(); // rate limits are tested elsewhere; here every frame must reach the parser
   const errors = vi.spyOn(console, "error");
-  const next = random(7);
+  const next = seededRandom(7);
   const room = "fuzz";
   const fuzzer = await Client.join(`/rooms/${room}?name=fuzzer`);
   const ann = await Client.join(`/rooms/${room}?name=ann`);

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { History } from "../src/history";
 import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client, fastClock, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./client";
+import { fastClock } from "./clock";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -2,15 +2,7 @@ import { env, evictDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Buckets, exceedsBytes, fullBucket, take } from "../src/limits";
 import { Client, uniqueRoom } from "./client";
-
-const realNow = Date.now.bind(Date);
-
-/** Stops the clock the room reads, so that a test decides when tokens refill. */
-function frozenClock(): { advance(ms: number): void } {
-  let now = realNow();
-  vi.spyOn(Date, "now").mockImplementation(() => now);
-  return { advance: (ms) => (now += ms) };
-}
+import { frozenClock } from "./clock";
 
 afterEach(() => {
   vi.restoreAllMocks();

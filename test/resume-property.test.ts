@@ -2,17 +2,8 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client, fastClock } from "./client";
-
-/** A small seeded generator (mulberry32), so a failing run can be replayed exactly. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Client } from "./client";
+import { fastClock, seededRandom } from "./clock";
 
 /**
  * A person's app: one stable client id, a log of every message it has shown,
@@ -91,7 +82,7 @@ async function evict(stub: DurableObjectStub, webSockets: "hibernate" | "close")
 it("every client's log equals the room's, through random sends, drops, reconnects and evictions", async () => {
   fastClock();
   const seed = 20261122;
-  const next = random(seed);
+  const next = seededRandom(seed);
   const room = `property-${seed}`;
   const stub = env.ROOMS.getByName(room);
   const apps = ["ann", "bob", "cat", "dan"].map((name) => new App(room, name));

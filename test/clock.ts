@@ -1,0 +1,29 @@
+import { vi } from "vitest";
+
+// The room runs in the tests' isolate, so mocking Date.now moves the clock it
+// reads too. Each of these is undone by `vi.restoreAllMocks()`.
+
+const realNow = Date.now.bind(Date);
+
+/** Stops the clock, so that a test decides when time passes. */
+export function frozenClock(): { advance(ms: number): void } {
+  let now = realNow();
+  vi.spyOn(Date, "now").mockImplementation(() => now);
+  return { advance: (ms) => void (now += ms) };
+}
+
+/** Makes the clock jump a second at every reading, so that rate limits stay out of tests about something else. */
+export function fastClock(): void {
+  let now = realNow();
+  vi.spyOn(Date, "now").mockImplementation(() => (now += 1000));
+}
+
+/** A small seeded generator (mulberry32), so that a failing random run can be replayed exactly. */
+export function seededRandom(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
