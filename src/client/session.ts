@@ -61,6 +61,8 @@ export class ChatSession {
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #pongTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #pending = new Map<string, string>();
+  /** Refused messages, kept for `retry` but not resent by themselves. */
+  readonly #failed = new Map<string, string>();
   #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" }> = [];
 
   constructor(
@@ -84,8 +86,10 @@ export class ChatSession {
   }
 
   retry(id: string): void {
-    const text = this.#pending.get(id);
+    const text = this.#failed.get(id);
     if (text === undefined) return;
+    this.#failed.delete(id);
+    this.#pending.set(id, text);
     this.view.pending(id, text);
     this.#transmit(id);
   }
@@ -143,8 +147,14 @@ export class ChatSession {
         return;
       case "error": {
         const request = this.#inFlight.shift();
-        if (request?.kind === "message") this.view.failed(request.id, frame);
-        else this.view.error(frame);
+        if (request?.kind !== "message") {
+          this.view.error(frame);
+          return;
+        }
+        const text = this.#pending.get(request.id);
+        this.#pending.delete(request.id);
+        if (text !== undefined) this.#failed.set(request.id, text);
+        this.view.failed(request.id, frame);
         return;
       }
       case "join":

@@ -141,6 +141,15 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await ann.locator("#composer-error").filter({ hasText: "You are sending too fast" }).waitFor();
     expect(await ann.locator("#messages li.failed").count()).toBeGreaterThan(0);
     expect(await ann.locator("#messages li.failed button").first().textContent()).toBe("Retry");
+
+    // Once the bucket has refilled, Retry sends the same message, and it is stored once.
+    const refused = (await ann.locator("#messages li.failed .text").first().textContent())!;
+    await ann.waitForTimeout(4_000);
+    const before = await ann.locator("#messages li.failed").count();
+    await ann.locator("#messages li.failed button").first().click();
+    const texts = await until(ann, (t) => t.includes(refused), "the retried message");
+    expect(texts.filter((t) => t === refused)).toHaveLength(1);
+    expect(await ann.locator("#messages li.failed").count()).toBe(before - 1);
     await ann.close();
   });
 
