@@ -247,7 +247,10 @@ function row(label: string, room: number | undefined, relay: number | undefined)
 
 async function main(): Promise<void> {
   const unknown = scenarios.filter((s) => !(s in RUNNERS));
-  if (unknown.length > 0) throw new Error(`unknown scenario: ${unknown.join(", ")}`);
+  if (unknown.length > 0) {
+    console.error(`unknown scenario: ${unknown.join(", ")} (choose from ${Object.keys(RUNNERS).join(", ")})`);
+    process.exit(2);
+  }
   console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);
   const results: Result[] = [];
   const stateDir = String(opts["state-dir"]);
