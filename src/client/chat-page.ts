@@ -214,13 +214,13 @@ function roomFromPath(): string | null {
   }
 }
 
-function join(room: string, name: string): void {
-  rememberName(name);
+function join(room: string, name: string | null, token: string | null): void {
+  if (name !== null) rememberName(name);
   $("name-form").hidden = true;
   const view = new RoomView();
   const url = new URL(`/rooms/${encodeURIComponent(room)}`, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const session = new ChatSession({ url: url.href, name, clientId: clientId() }, view);
+  const session = new ChatSession({ url: url.href, name, clientId: clientId(), token }, view);
   view.attach(session);
 
   composer.addEventListener("submit", (event) => {
@@ -257,7 +257,7 @@ function askForName(room: string, problem: string | null): void {
       error.textContent = `That name can't be used: ${checked.message}.`;
       return;
     }
-    join(room, checked.name);
+    join(room, checked.name, null);
   });
 }
 
@@ -268,8 +268,12 @@ if (room === null) {
 } else {
   $("room-name").textContent = room;
   document.title = `${room} · Edge chat`;
-  const given = new URLSearchParams(location.search).get("name") ?? storedName();
+  const query = new URLSearchParams(location.search);
+  const token = query.get("token");
+  const given = query.get("name") ?? storedName();
   const checked = given === null ? null : checkDisplayName(given);
-  if (checked?.ok) join(room, checked.name);
+  // A token names its holder, so a link with one needs nothing more.
+  if (token !== null) join(room, null, token);
+  else if (checked?.ok) join(room, checked.name, null);
   else askForName(room, checked && !checked.ok ? `That name can't be used: ${checked.message}.` : null);
 }

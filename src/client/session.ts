@@ -35,8 +35,11 @@ export interface ChatView {
 export interface SessionOptions {
   /** `ws:` or `wss:` URL of the room, without query. */
   url: string;
-  name: string;
+  /** Null in a room entered with a token, which names its holder. */
+  name: string | null;
   clientId: string;
+  /** The `?token=` of a `private-` room, passed on to every connection. */
+  token: string | null;
 }
 
 /** How often an open socket pings, and how long a pong may take before the socket counts as dead. */
@@ -104,7 +107,8 @@ export class ChatSession {
   #connect(): void {
     clearTimeout(this.#retryTimer);
     const url = new URL(this.options.url);
-    url.searchParams.set("name", this.options.name);
+    if (this.options.name !== null) url.searchParams.set("name", this.options.name);
+    if (this.options.token !== null) url.searchParams.set("token", this.options.token);
     url.searchParams.set("client", this.options.clientId);
     if (this.#resuming) url.searchParams.set("since", String(this.#lastSeq));
     this.view.status("connecting");

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signToken } from "../../src/token";
 import { startDevServer, type DevServer } from "./wrangler";
 import { WsClient } from "./ws-client";
 
@@ -12,6 +13,8 @@ if (!available) {
   if (process.env.CI === "true") throw new Error(`Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt`);
   console.warn(`\n  Browser tests SKIPPED: no Chromium at ${CHROMIUM}. Install it with: apt-get install chromium\n`);
 }
+
+const BROWSER_ROOM_SECRET = "browser-room-secret";
 
 const ARGS = [
   "--no-sandbox",
@@ -30,7 +33,7 @@ describe.skipIf(!available)("the web client in Chromium", () => {
 
   beforeAll(async () => {
     // Its own wrangler dev, since one test restarts it.
-    server = await startDevServer();
+    server = await startDevServer({ vars: { ROOM_SECRET: BROWSER_ROOM_SECRET } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   }, 120_000);
 
@@ -161,6 +164,15 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.waitForURL(/\/rooms\/[0-9a-f]{32}\?name=ann$/);
     await page.locator("#status[data-state=open]").waitFor();
     expect(await page.locator("#room-name").textContent()).toMatch(/^[0-9a-f]{32}$/);
+    await page.close();
+  });
+
+  it("enters a private- room from a link with a token, under the token's name", async () => {
+    const token = await signToken(BROWSER_ROOM_SECRET, { room: "private-browser", name: "zoe", exp: Math.floor(Date.now() / 1000) + 600 });
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/rooms/private-browser?token=${token}`);
+    await page.locator("#status[data-state=open]").waitFor();
+    await expect.poll(() => page.locator("#users li").allTextContents()).toEqual(["zoe (you)"]);
     await page.close();
   });
 
