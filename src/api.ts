@@ -1,6 +1,6 @@
 import { readConfig } from "./config";
 import type { Env } from "./env";
-import { json, jsonError, readText } from "./http";
+import { json, jsonError, readText, webSocketUrl } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId } from "./names";
 import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
@@ -13,9 +13,7 @@ export const MAX_PAGE = 500;
 export function createRoom(url: URL): Response {
   const room = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   const http = new URL(`/rooms/${room}`, url.origin);
-  const ws = new URL(http);
-  ws.protocol = http.protocol === "https:" ? "wss:" : "ws:";
-  return json({ room, url: http.href, wsUrl: ws.href }, 201);
+  return json({ room, url: http.href, wsUrl: webSocketUrl(http).href }, 201);
 }
 
 /** `GET /api/rooms/<room>`: who is online and the newest seq. */

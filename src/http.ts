@@ -15,8 +15,8 @@ export function jsonError(status: number, code: string, message: string, headers
  * without reading more than that, whatever its Content-Length claims.
  */
 export async function readText(request: Request, maxBytes: number): Promise<string | null> {
-  const declared = Number(request.headers.get("Content-Length") ?? "0");
-  if (declared > maxBytes || request.body === null) return declared > maxBytes ? null : "";
+  if (Number(request.headers.get("Content-Length") ?? "0") > maxBytes) return null;
+  if (request.body === null) return "";
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = request.body.getReader();
@@ -37,6 +37,13 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     offset += chunk.byteLength;
   }
   return new TextDecoder().decode(bytes);
+}
+
+/** The `ws:` or `wss:` twin of an `http:` or `https:` URL. */
+export function webSocketUrl(url: URL): URL {
+  const ws = new URL(url);
+  ws.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return ws;
 }
 
 export function isWebSocketUpgrade(request: Request): boolean {

@@ -1,6 +1,6 @@
 import { createRoom, getMessages, getRoom, postMessage } from "./api";
 import type { Env } from "./env";
-import { isWebSocketUpgrade, jsonError } from "./http";
+import { isWebSocketUpgrade, jsonError, webSocketUrl } from "./http";
 import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml } from "./pages";
@@ -72,9 +72,7 @@ async function checkToken(env: Env, room: string, url: URL): Promise<string | nu
 }
 
 function upgradeHint(url: URL): Response {
-  const ws = new URL(url);
-  ws.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  return new Response(`This is a chat room. Connect with a WebSocket client, for example:\n\n  npx wscat -c ${ws}\n`, {
+  return new Response(`This is a chat room. Connect with a WebSocket client, for example:\n\n  npx wscat -c ${webSocketUrl(url)}\n`, {
     status: 426,
     headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", Upgrade: "websocket" },
   });
