@@ -13,6 +13,7 @@ import {
   Outgoing,
   parseClientFrame,
   type LeaveReason,
+  type MessageFrame,
   type MessagePage,
   type RoomInfo,
   type ServerFrame,
@@ -65,6 +66,12 @@ export class Room extends DurableObject<Env> {
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
+  /**
+   * Stored messages whose broadcast waits for their commit, in seq order.
+   * They go out before any other frame and before anyone joins, so every
+   * socket still sees the room's events in the order they happened.
+   */
+  readonly #unsent: MessageFrame[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -117,6 +124,9 @@ export class Room extends DurableObject<Env> {
     if (client !== null) member.client = client;
     const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
+    // Messages still waiting for their commit are in the history sent below,
+    // so they go to everyone else first and never twice to this socket.
+    this.#flush();
     this.#roster.add(server, member);
 
     // Welcome, history and the join go out in this one synchronous section:
@@ -166,6 +176,7 @@ export class Room extends DurableObject<Env> {
       switch (frame.type) {
         case "message": {
           const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
+          await this.#broadcastWhenStored();
           if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
           await this.#armAlarm();
           return;
@@ -269,14 +280,16 @@ export class Room extends DurableObject<Env> {
     const verdict = this.#postBuckets.take(post.address, this.#config.rateLimitPer10s, now);
     if (!verdict.ok) return { ok: false, retryAfterMs: verdict.retryAfterMs };
     const published = this.#publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
+    await this.#broadcastWhenStored();
     await this.#armAlarm();
     return { ok: true, ...published };
   }
 
   /**
-   * Stores, then broadcasts, in one synchronous section: the seq is taken
-   * before anything can interleave, and if the write throws nothing is sent.
-   * A resend of a kept message is answered with its seq and not stored again.
+   * Takes the seq and writes the message in one synchronous step, so nothing
+   * can interleave, and queues its broadcast; if the write throws, nothing is
+   * queued. A resend of a kept message is answered with its seq and not
+   * stored again.
    */
   #publish(message: NewMessage): Published {
     if (message.id !== undefined) {
@@ -284,8 +297,24 @@ export class Room extends DurableObject<Env> {
       if (seq !== null) return { seq, duplicate: true };
     }
     const frame = this.#history.append(message);
-    this.#broadcast(frame);
+    this.#unsent.push(frame);
     return { seq: frame.seq, duplicate: false };
+  }
+
+  /**
+   * Broadcasts the queued messages once their commit is confirmed. Frames
+   * sent before it would be held back by the output gate until then anyway,
+   * and a socket's frames only start moving when the gate opens; sent after
+   * it, each one goes straight out. Measured in README.md#performance.
+   */
+  async #broadcastWhenStored(): Promise<void> {
+    await this.ctx.storage.sync();
+    this.#flush();
+  }
+
+  /** Sends the queued messages. Frames sent before their commit still wait for it at the output gate. */
+  #flush(): void {
+    for (const frame of this.#unsent.splice(0)) this.#fanOut(frame);
   }
 
   #sweep(now: number): void {
@@ -351,6 +380,11 @@ export class Room extends DurableObject<Env> {
   }
 
   #broadcast(frame: ServerFrame, except?: WebSocket): void {
+    this.#flush();
+    this.#fanOut(frame, except);
+  }
+
+  #fanOut(frame: ServerFrame, except?: WebSocket): void {
     const out = new Outgoing(frame);
     for (const [ws, member] of this.#roster.entries()) {
       if (ws !== except) this.#deliver(ws, out.in(member.format));
@@ -358,6 +392,7 @@ export class Room extends DurableObject<Env> {
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {
+    this.#flush();
     const member = this.#roster.get(ws);
     this.#deliver(ws, new Outgoing(frame).in(member?.format ?? "json"));
   }

@@ -21,7 +21,11 @@ export class Client extends FrameReader {
   }
 
   static async connect(path: string): Promise<Client> {
-    const response = await exports.default.fetch(`http://chat.test${path}`, { headers: { Upgrade: "websocket" } });
+    return Client.accept(await exports.default.fetch(`http://chat.test${path}`, { headers: { Upgrade: "websocket" } }));
+  }
+
+  /** The client end of an upgrade answered by the Worker or, in a test, by a room directly. */
+  static async accept(response: Response): Promise<Client> {
     if (response.webSocket === null) {
       throw new Error(`expected an upgrade, got ${response.status}: ${await response.text()}`);
     }

@@ -55,6 +55,21 @@ describe("sequence numbers", () => {
   });
 });
 
+describe("order on the wire", () => {
+  it("holds while a message waits for its commit: a later frame does not overtake it", async () => {
+    const room = uniqueRoom("overtake");
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    await runInDurableObject(stubOf(room), async (instance: Room, state) => {
+      const [socket] = state.getWebSockets();
+      const posted = instance.post({ name: "carl", text: "hello", sender: "carl", address: "carl" });
+      await instance.webSocketMessage(socket!, JSON.stringify({ type: "who" }));
+      await posted;
+    });
+    expect(await bob.next("message")).toMatchObject({ seq: 1, text: "hello" });
+    expect(await bob.next("users")).toMatchObject({ online: 1 });
+  });
+});
+
 describe("history on join", () => {
   it("is empty in a new room, and the welcome says lastSeq 0", async () => {
     const ann = await Client.connect(`/rooms/${uniqueRoom("fresh")}?name=ann`);
@@ -193,6 +208,26 @@ describe("resume with since", () => {
       if (frame.type === "message") got.push(frame.seq!);
     }
     expect(got).toEqual(range(2, 61));
+  });
+
+  it("gives a message whose commit is still pending to someone joining then once, in the history", async () => {
+    const room = uniqueRoom("pending");
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    const ann = await runInDurableObject(stubOf(room), async (instance: Room) => {
+      // Not awaited: the message is stored and its broadcast waits for the commit while Ann joins.
+      const posted = instance.post({ name: "carl", text: "hello", sender: "carl", address: "carl" });
+      const joined = instance.fetch(new Request(`http://chat.test/rooms/${room}?name=ann`, { headers: { Upgrade: "websocket" } }));
+      await posted;
+      return Client.accept(await joined);
+    });
+
+    await ann.next("welcome");
+    expect((await ann.next("history")).messages).toMatchObject([{ seq: 1, text: "hello" }]);
+    bob.send("next");
+    expect(await ann.next("message")).toMatchObject({ seq: 2, text: "next" });
+    expect(await bob.next("message")).toMatchObject({ seq: 1, text: "hello" });
+    expect(await bob.next("join")).toMatchObject({ user: { name: "ann" } });
+    expect(await bob.next("message")).toMatchObject({ seq: 2, text: "next" });
   });
 
   it("says gap, with the oldest seq kept, when the missed messages were trimmed", async () => {
