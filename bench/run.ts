@@ -14,12 +14,12 @@ const { values: opts } = parseArgs({
     clients: { type: "string", default: "200" },
     senders: { type: "string", default: "10" },
     rate: { type: "string", default: "5" },
-    duration: { type: "string", default: "6" },
-    rounds: { type: "string", default: "2" },
+    duration: { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
     size: { type: "string", default: "100" },
     "step-seconds": { type: "string", default: "2.5" },
     "idle-clients": { type: "string", default: "1000" },
-    "idle-seconds": { type: "string", default: "40" },
+    "idle-seconds": { type: "string", default: "30" },
     churners: { type: "string", default: "100" },
     // Local storage in memory when the machine has /dev/shm: see "Performance" in README.md.
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
@@ -32,15 +32,20 @@ if (opts.help) {
   --clients=200        clients in the room (fanout, capacity)
   --senders=10         how many of them send (fanout, capacity)
   --rate=5             messages per second per sender (fanout)
-  --duration=6         seconds of sending (fanout, churn)
-  --rounds=2           fanout runs per server, alternating; the table shows medians
+  --duration=8         seconds of sending (fanout, churn)
+  --rounds=3           fanout runs per server, alternating; the table shows medians
   --size=100           characters of message text
   --step-seconds=2.5   seconds per rate step (capacity)
-  --idle-clients=1000  --idle-seconds=40   idle clients pinging every 25 s, and for how long
+  --idle-clients=1000  --idle-seconds=30   idle clients pinging every 25 s, and for how long
   --churners=100       clients reconnecting in a loop (churn)
   --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
   process.exit(0);
 }
+// wrangler dev records a trace of every handler run and storage call into a
+// store inside the same workerd. That exists only in local development, and
+// it taxes the room (which calls storage) more than the relay. The
+// environment can still turn it back on: X_LOCAL_OBSERVABILITY=true.
+process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const n = (key: keyof typeof opts) => Number(opts[key]);
 const scenarios = String(opts.scenarios).split(",");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -117,6 +122,7 @@ async function fanout(server: DevServer, kind: Kind): Promise<Metrics> {
   const { clients, times } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
   await sleep(1_000);
   const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * n("rate"), n("duration"));
+  console.error(`  ${kind} fanout: p50 ${metrics.p50_ms!.toFixed(1)} ms, p99 ${metrics.p99_ms!.toFixed(1)} ms, max ${metrics.max_ms!.toFixed(1)} ms, cpu ${metrics.cpu_percent!.toFixed(1)} %`);
   await Promise.all(clients.map((c) => c.close()));
   return { connect_p50_ms: percentile(times, 50), connect_p99_ms: percentile(times, 99), ...metrics };
 }
