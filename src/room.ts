@@ -314,7 +314,7 @@ export class Room extends DurableObject<Env> {
 
   /** Sends the queued messages. Frames sent before their commit still wait for it at the output gate. */
   #flush(): void {
-    for (const frame of this.#unsent.splice(0)) this.#fanOut(frame);
+    while (this.#unsent.length > 0) this.#fanOut(this.#unsent.shift()!);
   }
 
   #sweep(now: number): void {
