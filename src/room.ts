@@ -320,10 +320,10 @@ export class Room extends DurableObject<Env> {
   #sweep(now: number): void {
     const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
     const silent: WebSocket[] = [];
-    this.#roster.forEach((member, ws) => {
+    for (const [ws, member] of this.#roster.entries()) {
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
       if (isSilent(lastPing, member.seenAt, now, timeoutMs)) silent.push(ws);
-    });
+    }
     for (const ws of silent) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
   }
 
@@ -386,9 +386,9 @@ export class Room extends DurableObject<Env> {
 
   #fanOut(frame: ServerFrame, except?: WebSocket): void {
     const out = new Outgoing(frame);
-    this.#roster.forEach((member, ws) => {
+    for (const [ws, member] of this.#roster.entries()) {
       if (ws !== except) this.#deliver(ws, out.in(member.format));
-    });
+    }
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {
