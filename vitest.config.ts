@@ -1,6 +1,10 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// expect.poll gives up after 1 s by default, which a loaded machine can take
+// just to render a page; 10 s, as for the tests' own frame waits.
+const expectations = { poll: { timeout: 10_000 } };
+
 export default defineConfig({
   test: {
     // The room's structured log lines are shown only for failing tests.
@@ -21,7 +25,9 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "runtime", include: ["test/*.test.ts"] },
+        // Every wait in a test has its own deadline that names what it waited for;
+        // the test timeout is only a backstop above those, for a loaded machine.
+        test: { name: "runtime", include: ["test/*.test.ts"], testTimeout: 30_000, expect: expectations },
       },
       {
         // From Node, with a real `ws` client against `wrangler dev`.
@@ -30,8 +36,11 @@ export default defineConfig({
           include: ["test/e2e/*.test.ts"],
           environment: "node",
           globalSetup: ["test/e2e/wrangler-dev.ts"],
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
+          expect: expectations,
+          // Above the 30-s deadlines of Playwright and of the tests' own waits, so
+          // that those fail first and say what they waited for.
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
     ],

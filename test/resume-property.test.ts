@@ -111,9 +111,9 @@ it("every client's log equals the room's, through random sends, drops, reconnect
   // Everyone comes back and waits until nothing is pending and all is seen.
   for (const app of apps) if (!app.connected) await app.connect();
   const done = () => apps.every((app) => (app.drain(), app.pending.size === 0));
-  await expect.poll(done, { timeout: 10_000 }).toBe(true);
+  await expect.poll(done).toBe(true);
   const lastSeq = await runInDurableObject(stub, (instance: Room) => instance.info().lastSeq);
-  await expect.poll(() => apps.every((app) => (app.drain(), app.lastSeq === lastSeq)), { timeout: 10_000 }).toBe(true);
+  await expect.poll(() => apps.every((app) => (app.drain(), app.lastSeq === lastSeq))).toBe(true);
 
   const roomLog = await runInDurableObject(stub, (instance: Room) => instance.messages(0, lastSeq).messages);
   expect(roomLog.map((m) => m.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));

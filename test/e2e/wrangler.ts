@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 export interface DevServer {
   /** `http://127.0.0.1:<port>` */
-  url: string;
+  readonly url: string;
   /** The process group of wrangler and its workerd processes. */
   pid(): number;
   /** Everything wrangler printed so far, for failure messages. */
@@ -31,13 +30,13 @@ export interface DevServerOptions {
 }
 
 /**
- * Starts `wrangler dev` on a free loopback port with fresh local storage, and
- * resolves once the Worker answers.
+ * Starts `wrangler dev` on a loopback port that the system picks, with fresh
+ * local storage, and resolves once the Worker answers.
  */
 export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }: DevServerOptions = {}): Promise<DevServer> {
-  const port = await freePort();
   const persist = await mkdtemp(join(stateDir, "edge-chat-dev-"));
-  const url = `http://127.0.0.1:${port}`;
+  // Port 0 on the first start: a port probed free and handed over later can be taken in between.
+  let port = 0;
   let output = "";
   let child: ChildProcess;
 
@@ -47,24 +46,29 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
       "dev",
       "--ip=127.0.0.1",
       `--port=${port}`,
-      `--inspector-port=${await freePort()}`,
+      "--inspector-port=0",
       `--persist-to=${persist}`,
       "--show-interactive-dev-session=false",
       ...(config === undefined ? [] : [`--config=${config}`]),
       ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
     ];
+    const printed = output.length;
     // The Node running this file (Node 24 under npm scripts) runs wrangler too.
     // Its own process group lets stopGroup() end workerd along with wrangler.
     child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (chunk: Buffer) => (output += chunk));
     child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
-    await waitUntilServing(url, child, () => output);
+    port = await readyPort(child, () => output.slice(printed));
+    await waitUntilServing(`http://127.0.0.1:${port}`, child, () => output.slice(printed));
   };
 
   const server: DevServer = {
-    url,
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
     pid: () => child.pid!,
     output: () => output,
+    // The same port again, so that clients reconnect to where they were.
     restart: async () => {
       await stopGroup(child);
       await start();
@@ -83,20 +87,40 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
   return server;
 }
 
+/** Deadline for wrangler to build, start workerd and answer; a loaded 2-core machine can take a while. */
+const START_DEADLINE_MS = 90_000;
+
+/** The port from wrangler's "Ready on http://127.0.0.1:<port>" line. */
+async function readyPort(child: ChildProcess, output: () => string): Promise<number> {
+  const port = () => /Ready on http:\/\/127\.0\.0\.1:(\d+)/.exec(output())?.[1];
+  await until(() => port() !== undefined, child, output, 'its "Ready on" line');
+  return Number(port());
+}
+
 async function waitUntilServing(url: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output()}`);
+  let last = "no answer yet";
+  const answers = async () => {
     try {
       const response = await fetch(`${url}/rooms/ready`);
       await response.body?.cancel();
-      if (response.status < 500) return;
-    } catch {
-      // Not listening yet.
+      last = `status ${response.status}`;
+      return response.status < 500;
+    } catch (error) {
+      last = String(error);
+      return false;
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  };
+  await until(answers, child, output, `an answer from ${url} (last: ${last})`);
+}
+
+/** Polls `ready` until it holds, wrangler exits, or the start deadline passes; failures quote wrangler's output. */
+async function until(ready: () => boolean | Promise<boolean>, child: ChildProcess, output: () => string, what: string): Promise<void> {
+  const deadline = Date.now() + START_DEADLINE_MS;
+  while (!(await ready())) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before ${what}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`wrangler dev gave no ${what} within ${START_DEADLINE_MS / 1000} s:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`wrangler dev did not answer within 90 s:\n${output()}`);
 }
 
 async function stopGroup(child: ChildProcess): Promise<void> {
@@ -113,15 +137,4 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => kill("SIGKILL"), 5_000);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
