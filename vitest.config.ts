@@ -21,6 +21,9 @@ export default defineConfig({
                 ROOM_SECRET: "runtime-test-secret",
                 // Small enough to fill a room in a test; no test puts more sockets in one room.
                 MAX_CONNECTIONS_PER_ROOM: "8",
+                // Below that, so that one address can fill its share. Test clients each
+                // have their own address unless a test says otherwise (test/client.ts).
+                MAX_CONNECTIONS_PER_ADDRESS: "3",
               },
             },
           }),

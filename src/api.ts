@@ -35,8 +35,9 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
  * text with the name in `?name=`. Checked here in full, so a bad request
  * never reaches the room; the room itself limits each address's rate.
  * Answers 201 with the new seq, or 200 with the original seq when `id` was
- * already posted by the same sender. `boundName` is the name a room token
- * grants, which the poster must use.
+ * already posted with the same `?client=` and text, or 409 when with
+ * another text. `boundName` is the name a room token grants, which the
+ * poster must use.
  */
 export async function postMessage(
   env: Env,
@@ -59,22 +60,27 @@ export async function postMessage(
   const text = checkText(body.text, config.maxMessageChars);
   if (!text.ok) return jsonError(400, text.error.code, text.error.message);
   if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, BAD_MESSAGE_ID.code, BAD_MESSAGE_ID.message);
+  // A name can be claimed by anyone, so it cannot scope ids: whoever posted
+  // an id first under someone's name would swallow their message.
+  if (body.id !== undefined && client === null) {
+    return jsonError(400, "client_required", "an `id` is deduplicated per ?client=<your own random id, such as a UUID>; add one");
+  }
 
-  // Without a client id, message ids are scoped to the poster's name; the ':'
-  // keeps that apart from client ids and connections.
-  const sender = client ?? `name:${name.name}`;
+  // The ':' keeps posts without ids apart from client ids and connections.
+  const sender = client ?? "post:";
   const address = request.headers.get("CF-Connecting-IP") ?? "unknown";
   const result = await env.ROOMS.getByName(room).post({ name: name.name, text: text.text, sender, id: body.id, address });
-  if (!result.ok) {
-    return jsonError(
-      429,
-      "rate_limited",
-      "too many messages from this address; try again later",
-      { "Retry-After": String(Math.ceil(result.retryAfterMs / 1000)) },
-      { retryAfterMs: result.retryAfterMs },
-    );
+  if (result.ok) return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
+  if (result.code === "id_conflict") {
+    return jsonError(409, "id_conflict", `this id was already used with ?client= for another message (#${result.seq}); use a new id`, undefined, { seq: result.seq });
   }
-  return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
+  return jsonError(
+    429,
+    "rate_limited",
+    "too many messages from this address; try again later",
+    { "Retry-After": String(Math.ceil(result.retryAfterMs / 1000)) },
+    { retryAfterMs: result.retryAfterMs },
+  );
 }
 
 type Body = { name?: unknown; text?: unknown; id?: unknown };

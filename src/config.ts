@@ -6,13 +6,16 @@ export interface Config {
   /** Seconds between ticks pushed to every socket; 0 turns ticks off. Default 30. */
   tickSeconds: number;
   /**
-   * Seconds of silence after which a socket that has pinged at least once is
-   * closed with 4000; 0 turns the sweep off. Default 60.
+   * Seconds of silence after which a socket is closed with 4000: one that has
+   * pinged at least once, or one that has sent nothing at all since it
+   * joined; 0 turns the sweep off. Default 60.
    */
   heartbeatTimeoutSeconds: number;
   /** Messages a fresh join receives in its `history` frame. Default 50. */
   historyOnJoin: number;
-  /** Messages the room keeps; the alarm trims older ones. At least 1. Default 1000. */
+  /** Messages one `history` frame carries at most; it says `more` when others follow. At least 1. Default 200. */
+  historyReplayLimit: number;
+  /** Messages the room keeps; each insert trims the oldest beyond it. At least 1. Default 1000. */
   historyLimit: number;
   /** Characters (code points) a message's text may have after trimming. Default 2000. */
   maxMessageChars: number;
@@ -22,6 +25,15 @@ export interface Config {
   rateLimitPer10s: number;
   /** Sockets a room accepts; one more is refused with 503. Default 1000. */
   maxConnectionsPerRoom: number;
+  /** Sockets one address may hold open in a room; one more is refused with 429. Default 50. */
+  maxConnectionsPerAddress: number;
+  /** Connection attempts one address may make to a room per minute, and the burst; 0 turns it off. Default 30. */
+  connectsPerMinute: number;
+  /**
+   * How many sockets' worth of frames all sockets of one address may send
+   * together: `addressShare` × `rateLimitPer10s` per 10 s. Default 3.
+   */
+  addressShare: number;
   /**
    * Logs a line each time the room runs a handler, so that `npm run bench`
    * can count wake-ups. For local measurement only; off by default.
@@ -38,6 +50,10 @@ export interface ConfigVars {
   MAX_FRAME_BYTES?: string | number;
   RATE_LIMIT_PER_10S?: string | number;
   MAX_CONNECTIONS_PER_ROOM?: string | number;
+  HISTORY_REPLAY_LIMIT?: string | number;
+  MAX_CONNECTIONS_PER_ADDRESS?: string | number;
+  CONNECTS_PER_MINUTE?: string | number;
+  ADDRESS_SHARE?: string | number;
   TRACE_WAKEUPS?: string;
 }
 
@@ -45,11 +61,15 @@ export const DEFAULTS: Config = {
   tickSeconds: 30,
   heartbeatTimeoutSeconds: 60,
   historyOnJoin: 50,
+  historyReplayLimit: 200,
   historyLimit: 1000,
   maxMessageChars: 2000,
   maxFrameBytes: 16 * 1024,
   rateLimitPer10s: 20,
   maxConnectionsPerRoom: 1000,
+  maxConnectionsPerAddress: 50,
+  connectsPerMinute: 30,
+  addressShare: 3,
   traceWakeups: false,
 };
 
@@ -58,12 +78,16 @@ export function readConfig(vars: ConfigVars): Config {
     tickSeconds: whole(vars, "TICK_SECONDS", DEFAULTS.tickSeconds, 0),
     heartbeatTimeoutSeconds: whole(vars, "HEARTBEAT_TIMEOUT_SECONDS", DEFAULTS.heartbeatTimeoutSeconds, 0),
     historyOnJoin: whole(vars, "HISTORY_ON_JOIN", DEFAULTS.historyOnJoin, 0),
+    historyReplayLimit: whole(vars, "HISTORY_REPLAY_LIMIT", DEFAULTS.historyReplayLimit, 1),
     // The newest message is never trimmed: its seq is where the next one counts from.
     historyLimit: whole(vars, "HISTORY_LIMIT", DEFAULTS.historyLimit, 1),
     maxMessageChars: whole(vars, "MAX_MESSAGE_CHARS", DEFAULTS.maxMessageChars, 1),
     maxFrameBytes: whole(vars, "MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 1),
     rateLimitPer10s: whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0),
     maxConnectionsPerRoom: whole(vars, "MAX_CONNECTIONS_PER_ROOM", DEFAULTS.maxConnectionsPerRoom, 1),
+    maxConnectionsPerAddress: whole(vars, "MAX_CONNECTIONS_PER_ADDRESS", DEFAULTS.maxConnectionsPerAddress, 1),
+    connectsPerMinute: whole(vars, "CONNECTS_PER_MINUTE", DEFAULTS.connectsPerMinute, 0),
+    addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),
     traceWakeups: vars.TRACE_WAKEUPS === "1",
   };
 }

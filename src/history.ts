@@ -1,4 +1,5 @@
 import type { HistoryFrame, MessageFrame, User } from "./protocol";
+import type { RoomStore } from "./store";
 
 /** A message as the room stores it: the frame plus who sent it, for deduplication. */
 export interface NewMessage {
@@ -13,26 +14,34 @@ export interface NewMessage {
 
 type Row = { seq: number; user_id: string; user_name: string; text: string; at: number };
 
+/** Oldest messages an insert deletes at most beyond the limit: one keeps the size, the other shrinks a backlog. */
+const TRIM_PER_INSERT = 2;
+
 /**
  * The room's messages in SQLite. Sequence numbers are handed out here, in
  * memory and synchronously, so two handlers can never take the same one and
  * every stored message is numbered before anything is broadcast.
  */
 export class History {
-  #lastSeq: number;
-  #oldestSeq: number;
+  static readonly SCHEMA = `CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT
+  );
+  CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (sender, client_id) WHERE client_id IS NOT NULL`;
 
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS messages (
-      seq INTEGER PRIMARY KEY,
-      user_id TEXT NOT NULL,
-      user_name TEXT NOT NULL,
-      text TEXT NOT NULL,
-      at INTEGER NOT NULL,
-      sender TEXT NOT NULL,
-      client_id TEXT
-    )`);
-    sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (sender, client_id) WHERE client_id IS NOT NULL");
+  #lastSeq = 0;
+  #oldestSeq = 0;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly store: RoomStore,
+  ) {
+    if (!store.exists) return;
     const bounds = sql.exec<{ oldest: number | null; last: number | null }>("SELECT MIN(seq) AS oldest, MAX(seq) AS last FROM messages").one();
     this.#lastSeq = bounds.last ?? 0;
     this.#oldestSeq = bounds.oldest ?? 0;
@@ -57,16 +66,22 @@ export class History {
     return since < this.#lastSeq && this.#oldestSeq > since + 1;
   }
 
-  /** The seq a sender's message with this id was stored under, while it is kept. */
-  seqOf(sender: string, id: string): number | null {
+  /** The seq and text of a sender's message with this id, while it is kept. */
+  stored(sender: string, id: string): { seq: number; text: string } | null {
+    if (!this.store.exists) return null;
     const row = this.sql
-      .exec<{ seq: number }>("SELECT seq FROM messages WHERE sender = ? AND client_id = ?", sender, id)
+      .exec<{ seq: number; text: string }>("SELECT seq, text FROM messages WHERE sender = ? AND client_id = ?", sender, id)
       .toArray()[0];
-    return row?.seq ?? null;
+    return row ?? null;
   }
 
-  /** Stores a message under the next seq. If the write throws, the seq is not used. */
-  append(message: NewMessage): MessageFrame {
+  /**
+   * Stores a message under the next seq, and deletes the oldest beyond
+   * `keep`, a bounded few per insert, so history stays within its limit
+   * whatever the rate. If the write throws, the seq is not used.
+   */
+  append(message: NewMessage, keep: number): MessageFrame {
+    this.store.ensure();
     const seq = this.#lastSeq + 1;
     this.sql.exec(
       "INSERT INTO messages (seq, user_id, user_name, text, at, sender, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -80,6 +95,7 @@ export class History {
     );
     this.#lastSeq = seq;
     if (this.#oldestSeq === 0) this.#oldestSeq = seq;
+    this.trim(keep, TRIM_PER_INSERT);
     return { type: "message", seq, user: message.user, text: message.text, at: message.at };
   }
 
@@ -109,6 +125,7 @@ export class History {
   }
 
   #read(query: string, ...bindings: number[]): MessageFrame[] {
+    if (!this.store.exists) return [];
     return this.sql.exec<Row>(query, ...bindings).toArray().map(toFrame);
   }
 }
@@ -117,21 +134,34 @@ function toFrame(row: Row): MessageFrame {
   return { type: "message", seq: row.seq, user: { id: row.user_id, name: row.user_name }, text: row.text, at: row.at };
 }
 
+/** Where a history frame starts: after `since` on a resume (from the history named `epoch`), else the recent messages. */
+export interface ReplayFrom {
+  since: number | null;
+  epoch: string | null;
+}
+
 /**
- * What a client joining with `?since=` (or without, as null) receives. A
- * resume gets every message after `since`; a fresh join, or a `since` the
- * room never reached, gets the latest `recent`.
+ * A history frame: on a resume every message after `since`; for a fresh
+ * join, a `since` the room never reached or a history that is gone (another
+ * epoch), the latest `recent`. Never more than `max` messages in one frame,
+ * with `more` when messages up to `lastSeq` were left for the next request.
  */
-export function replay(history: History, since: number | null, recent: number): HistoryFrame {
+export function replay(history: History, from: ReplayFrom, recent: number, max: number, epoch: string): HistoryFrame {
   const { lastSeq, oldestSeq } = history;
-  const reset = since !== null && since > lastSeq;
+  const { since } = from;
+  // An empty history has nothing a resume could miss, whatever its epoch.
+  const otherEpoch = from.epoch !== null && from.epoch !== epoch && since !== null && since > 0;
+  const reset = since !== null && (since > lastSeq || otherEpoch);
   const resume = since !== null && !reset;
+  const messages = resume ? history.after(since, max) : history.latest(Math.min(recent, max));
   return {
     type: "history",
-    messages: resume ? history.after(since, Number.MAX_SAFE_INTEGER) : history.latest(recent),
+    messages,
     oldestSeq,
     lastSeq,
     gap: resume && history.trimmedAfter(since),
     reset,
+    more: resume && messages.length > 0 && messages.at(-1)!.seq < lastSeq,
+    epoch,
   };
 }

@@ -5,9 +5,22 @@ export function json(body: unknown, status = 200, headers?: HeadersInit): Respon
   return response;
 }
 
+/** Why a request is refused: an HTTP status and the `{ code, message }` body, with a wait for 429s. */
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+}
+
 /** Every HTTP error the project returns: a status and `{ code, message }`, plus details for some codes. */
 export function jsonError(status: number, code: string, message: string, headers?: HeadersInit, details?: object): Response {
   return json({ code, message, ...details }, status, headers);
+}
+
+export function refusalResponse({ status, code, message, retryAfterMs }: Refusal): Response {
+  if (retryAfterMs === undefined) return jsonError(status, code, message);
+  return jsonError(status, code, message, { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) }, { retryAfterMs });
 }
 
 /**

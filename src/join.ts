@@ -11,14 +11,18 @@ export interface Join {
   since: number | null;
   /** The client's stable id, or null to scope message ids to this connection. */
   client: string | null;
+  /** The epoch of the history that `since` counts in, from the last `welcome`. */
+  epoch: string | null;
 }
 
 export type JoinError = {
-  code: "bad_room" | "bad_name" | "bad_format" | "bad_since" | "bad_client";
+  code: "bad_room" | "bad_name" | "bad_format" | "bad_since" | "bad_client" | "bad_epoch";
   message: string;
 };
 
 export type JoinResult = { ok: true; join: Join } | ({ ok: false } & JoinError);
+
+const EPOCH = /^[0-9a-f]{16}$/;
 
 /** `/rooms/<room>`, where the segment is still percent-encoded. */
 export const ROOM_PATH = /^\/rooms\/([^/]*)$/;
@@ -54,7 +58,10 @@ export function parseJoin(segment: string, query: URLSearchParams): JoinResult {
 
   const client = query.get("client");
   if (client !== null && !isClientId(client)) return { ok: false, ...BAD_CLIENT };
-  return { ok: true, join: { room, name, format, since, client } };
+
+  const epoch = query.get("epoch");
+  if (epoch !== null && !EPOCH.test(epoch)) return { ok: false, code: "bad_epoch", message: "epoch must be the `epoch` of a welcome: 16 hex digits" };
+  return { ok: true, join: { room, name, format, since, client, epoch } };
 }
 
 // Shared with the HTTP API, which checks the same parameters.

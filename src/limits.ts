@@ -1,9 +1,9 @@
 /**
- * Rate limiting: a token bucket that refills `perTenSeconds` tokens every
- * 10 s, up to that many. Every frame takes a token, refused ones included,
- * so a client that keeps sending while refused runs into debt; once the debt
- * shows it sent more than about five times the limit in ten seconds, it is a
- * flood and the connection is closed.
+ * Rate limiting: a token bucket that refills `capacity` tokens every window
+ * (10 s unless said otherwise), up to that many. Every frame takes a token,
+ * refused ones included, so a client that keeps sending while refused runs
+ * into debt; once the debt shows it sent more than about five times the
+ * limit in ten seconds, it is a flood and the connection is closed.
  */
 export interface Bucket {
   tokens: number;
@@ -13,27 +13,33 @@ export interface Bucket {
 
 export type Verdict = { ok: true } | { ok: false; flood: boolean; retryAfterMs: number };
 
-const WINDOW_MS = 10_000;
+export const WINDOW_MS = 10_000;
 /** Debt, in multiples of the limit, past which refused frames count as a flood. */
 const FLOOD_DEBT = 3;
 
-export function fullBucket(perTenSeconds: number, now: number): Bucket {
-  return { tokens: perTenSeconds, at: now };
+export function fullBucket(capacity: number, now: number): Bucket {
+  return { tokens: capacity, at: now };
 }
 
 /** Takes one token from `bucket` (updating it in place) and says whether the frame may pass. */
-export function take(bucket: Bucket, perTenSeconds: number, now: number): Verdict {
-  if (perTenSeconds <= 0) return { ok: true };
-  const refill = ((now - bucket.at) * perTenSeconds) / WINDOW_MS;
-  bucket.tokens = Math.min(perTenSeconds, bucket.tokens + Math.max(0, refill)) - 1;
+export function take(bucket: Bucket, capacity: number, now: number, windowMs = WINDOW_MS): Verdict {
+  if (capacity <= 0) return { ok: true };
+  const refill = ((now - bucket.at) * capacity) / windowMs;
+  bucket.tokens = Math.min(capacity, bucket.tokens + Math.max(0, refill)) - 1;
   bucket.at = now;
   if (bucket.tokens >= 0) return { ok: true };
   return {
     ok: false,
-    flood: bucket.tokens < -FLOOD_DEBT * perTenSeconds,
+    flood: bucket.tokens < -FLOOD_DEBT * capacity,
     // Until the next frame's take would leave the bucket at zero.
-    retryAfterMs: Math.ceil(((1 - bucket.tokens) * WINDOW_MS) / perTenSeconds),
+    retryAfterMs: Math.ceil(((1 - bucket.tokens) * windowMs) / capacity),
   };
+}
+
+/** When the bucket will be full again if nothing takes from it; forgetting it from then on loses nothing. */
+export function fullAt(bucket: Bucket, capacity: number, windowMs = WINDOW_MS): number {
+  if (capacity <= 0) return bucket.at;
+  return bucket.at + Math.ceil((Math.max(0, capacity - bucket.tokens) * windowMs) / capacity);
 }
 
 /** Whether a string's UTF-8 encoding is longer than `max` bytes, without encoding short ones. */
@@ -47,8 +53,9 @@ export function exceedsBytes(text: string, max: number): boolean {
 /**
  * Buckets by key (client address), kept in memory only: a room is evicted
  * only after about ten idle seconds, by which time every bucket would have
- * refilled anyway. Full buckets are dropped when the map grows, so an
- * address sweep cannot grow it without bound.
+ * refilled anyway. The map is kept in order of last use, so when it is full
+ * only its least recently used end is looked at: each call does bounded work
+ * however many addresses there are.
  */
 export class Buckets {
   readonly #buckets = new Map<string, Bucket>();
@@ -56,12 +63,11 @@ export class Buckets {
   constructor(private readonly maxKeys = 10_000) {}
 
   take(key: string, perTenSeconds: number, now: number): Verdict {
-    if (this.#buckets.size >= this.maxKeys) this.#dropIdle(now);
-    let bucket = this.#buckets.get(key);
-    if (bucket === undefined) {
-      bucket = fullBucket(perTenSeconds, now);
-      this.#buckets.set(key, bucket);
-    }
+    const bucket = this.#buckets.get(key) ?? fullBucket(perTenSeconds, now);
+    // Deleting and setting again moves the key to the most recently used end.
+    this.#buckets.delete(key);
+    if (this.#buckets.size >= this.maxKeys) this.#dropOldest();
+    this.#buckets.set(key, bucket);
     return take(bucket, perTenSeconds, now);
   }
 
@@ -69,9 +75,12 @@ export class Buckets {
     return this.#buckets.size;
   }
 
-  #dropIdle(now: number): void {
-    for (const [key, bucket] of this.#buckets) if (now - bucket.at >= WINDOW_MS) this.#buckets.delete(key);
-    // Everyone active at once: forget the oldest rather than grow.
-    if (this.#buckets.size >= this.maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!);
+  /**
+   * Forgets the least recently used key. Every other key was used later, so
+   * if even this one is still refilling, all are: the room is busier than the
+   * map is large, and the oldest is the fairest to lose.
+   */
+  #dropOldest(): void {
+    this.#buckets.delete(this.#buckets.keys().next().value!);
   }
 }

@@ -5,7 +5,7 @@
 export type LogEvent =
   | { event: "connect"; room: string; id: string; format: string; online: number }
   | { event: "close"; room: string; id: string; code: number; reason: string; online: number }
-  | { event: "error"; room: string; handler: string; message: string }
+  | { event: "error"; room: string | null; handler: string; message: string }
   | { event: "wake"; room: string; handler: string };
 
 export function log(entry: LogEvent): void {

@@ -30,3 +30,8 @@ export async function servePage(env: Env, url: URL, page: "lobby" | "room"): Pro
 export function wantsHtml(request: Request): boolean {
   return (request.headers.get("Accept") ?? "").includes("text/html");
 }
+
+/** Whether a client asked for JSON by name, as the web client does when it asks why it was refused. */
+export function wantsJson(request: Request): boolean {
+  return (request.headers.get("Accept") ?? "").includes("application/json");
+}

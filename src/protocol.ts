@@ -24,6 +24,7 @@ export type ErrorCode =
   | "bad_name"
   | "rename_not_allowed"
   | "rate_limited"
+  | "id_conflict"
   | "unknown_type"
   | "unsupported"
   | "internal";
@@ -36,6 +37,8 @@ export type WelcomeFrame = {
   tickSeconds: number;
   /** The newest message's seq; 0 in a room that never had one. */
   lastSeq: number;
+  /** Names the room's history; resume with `?epoch=` so that a history lost since is noticed. */
+  epoch: string;
   at: number;
 };
 export type JoinFrame = { type: "join"; user: User; online: number; at: number };
@@ -43,10 +46,14 @@ export type LeaveFrame = { type: "leave"; user: User; online: number; reason: Le
 /** `seq` counts the room's messages: 1, 2, 3, … with no gaps, the same order for everyone. */
 export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number };
 /**
- * Sent after the welcome: the recent messages, or on a resume every message
- * after `since`. `gap`: some of those were already trimmed (the oldest kept is
- * `oldestSeq`). `reset`: `since` was ahead of the room, whose history was lost;
- * the frame carries the recent messages instead.
+ * Sent after the welcome, and in answer to a `history` request: the recent
+ * messages, or on a resume the messages after `since` (or `after`).
+ * `gap`: some of those were already trimmed (the oldest kept is
+ * `oldestSeq`). `reset`: the history the client resumed from is gone
+ * (`since` was ahead of the room, or `epoch` names another history); the
+ * frame carries the recent messages instead. `more`: the frame stopped at
+ * its size limit; ask for the rest with `{"type":"history","after":<the last
+ * seq here>}`. Messages stored after the welcome arrive live meanwhile.
  */
 export type HistoryFrame = {
   type: "history";
@@ -55,6 +62,8 @@ export type HistoryFrame = {
   lastSeq: number;
   gap: boolean;
   reset: boolean;
+  more: boolean;
+  epoch: string;
 };
 export type AckFrame = { type: "ack"; id: string; seq: number };
 export type RenameFrame = { type: "rename"; user: User; from: string; at: number };
@@ -89,12 +98,15 @@ export interface MessagePage {
   oldestSeq: number;
   lastSeq: number;
   gap: boolean;
+  /** The history's epoch, as in `welcome`; null for a room that has never stored anything. */
+  epoch: string | null;
 }
 
 export type ClientFrame =
   | { type: "message"; text: string; id?: string }
   | { type: "rename"; name: string }
-  | { type: "who" };
+  | { type: "who" }
+  | { type: "history"; after: number };
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
@@ -124,6 +136,13 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
     }
     case "who":
       return { ok: true, frame: { type: "who" } };
+    case "history": {
+      const { after } = command;
+      if (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0) {
+        return fail("bad_message", "a history request needs `after`: the seq of the last message you have, 0 or more");
+      }
+      return { ok: true, frame: { type: "history", after } };
+    }
     default:
       return fail("unknown_type", `unknown frame type ${JSON.stringify(command.type).slice(0, 80)}`);
   }
@@ -157,10 +176,11 @@ const FORBIDDEN_IN_TEXT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]
 /**
  * The rules for a message's text, wherever it comes from: trimmed, not
  * empty, at most `maxChars` code points, well-formed Unicode, and no control
- * characters but tab and line breaks.
+ * characters but tab and line breaks. Every line break is stored as `\n`: a
+ * carriage return could make a terminal overwrite the line it ends.
  */
 export function checkText(raw: string, maxChars: number): { ok: true; text: string } | { ok: false; error: ErrorFrame } {
-  const text = raw.trim();
+  const text = raw.trim().replace(/\r\n?/g, "\n");
   if (text === "") return { ok: false, error: errorFrame("empty_message", "empty messages are not sent") };
   if (text.length > maxChars && [...text].length > maxChars) {
     return { ok: false, error: errorFrame("too_long", `messages are at most ${maxChars} characters`) };
@@ -190,6 +210,8 @@ export function errorFrame(code: ErrorCode, message: string): ErrorFrame {
 /**
  * Renders a frame as a line for people in a terminal, in the original chat's
  * words; a history is one line per message, and an empty one is not sent.
+ * A message's own line breaks start indented lines: no name or notice
+ * starts with a space, so a message cannot pass off a line as anyone else's.
  */
 export function toText(frame: ServerFrame): string | null {
   switch (frame.type) {
@@ -200,7 +222,7 @@ export function toText(frame: ServerFrame): string | null {
     case "leave":
       return `${frame.user.name} left the chat room.`;
     case "message":
-      return `${frame.user.name}: ${frame.text}`;
+      return messageText(frame);
     case "history":
       return historyText(frame);
     case "ack":
@@ -216,10 +238,18 @@ export function toText(frame: ServerFrame): string | null {
   }
 }
 
+function messageText(frame: MessageFrame): string {
+  return `${frame.user.name}: ${frame.text.replaceAll("\n", `\n${CONTINUATION}`)}`;
+}
+
+/** What starts each further line of a message in the text format. */
+export const CONTINUATION = "  ";
+
 function historyText(frame: HistoryFrame): string | null {
-  const lines = frame.messages.map((m) => `${m.user.name}: ${m.text}`);
+  const lines = frame.messages.map(messageText);
   if (frame.reset) lines.unshift("(the room's history was reset; here are its latest messages)");
   else if (frame.gap) lines.unshift("(some messages you missed are no longer kept)");
+  if (frame.more) lines.push(`(more messages follow; send {"type":"history","after":${frame.messages.at(-1)!.seq}} for them)`);
   return lines.length === 0 ? null : lines.join("\n");
 }
 

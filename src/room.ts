@@ -1,9 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import { AddressBook, addressKey } from "./address";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { isSilent } from "./heartbeat";
-import { History, replay, type NewMessage } from "./history";
-import { isWebSocketUpgrade, jsonError } from "./http";
+import { History, replay, type NewMessage, type ReplayFrom } from "./history";
+import { isWebSocketUpgrade, jsonError, refusalResponse, type Refusal } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, take } from "./limits";
 import { describe, log } from "./log";
@@ -12,6 +13,7 @@ import {
   errorFrame,
   Outgoing,
   parseClientFrame,
+  type HistoryFrame,
   type LeaveReason,
   type MessageFrame,
   type MessagePage,
@@ -29,16 +31,17 @@ export const CLOSE_TIMEOUT = 4000;
 export const CLOSE_FLOOD = 1008;
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
-/** How soon trimming runs, or its next batch, when history outgrew its limit and no tick is due sooner. */
+/** How soon trimming runs, or its next batch, in a room nobody is connected to whose history outgrew its limit. */
 const TRIM_DELAY_MS = 5_000;
 /** The user that messages posted over HTTP appear from. */
 const HTTP_USER_ID = "http";
 
-/** What `post` and a socket's message both come to: the message's seq, and whether it was a resend. */
-export interface Published {
-  seq: number;
-  duplicate: boolean;
-}
+/**
+ * What `post` and a socket's message both come to: the message's seq, and
+ * whether it was a resend; or, for an id already used for another text, the
+ * refusal and the seq that id holds.
+ */
+export type Published = { ok: true; seq: number; duplicate: boolean } | { ok: false; code: "id_conflict"; seq: number };
 
 /** A message posted over HTTP, already checked by the Worker. */
 export interface Post {
@@ -51,7 +54,7 @@ export interface Post {
   address: string;
 }
 
-export type PostResult = ({ ok: true } & Published) | { ok: false; retryAfterMs: number };
+export type PostResult = Published | { ok: false; code: "rate_limited"; retryAfterMs: number };
 
 /**
  * One chat room. It accepts sockets through the Hibernation API, so it sleeps
@@ -63,6 +66,7 @@ export class Room extends DurableObject<Env> {
   readonly #store: RoomStore;
   readonly #history: History;
   readonly #roster: Roster;
+  readonly #addresses: AddressBook;
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
@@ -76,9 +80,17 @@ export class Room extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#config = readConfig(env);
-    this.#store = new RoomStore(ctx.storage.sql);
-    this.#history = new History(ctx.storage.sql);
+    const sql = ctx.storage.sql;
+    this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA]);
+    this.#history = new History(sql, this.#store);
+    this.#addresses = new AddressBook(sql, this.#store, {
+      connectsPerMinute: this.#config.connectsPerMinute,
+      framesPer10s: this.#config.addressShare * this.#config.rateLimitPer10s,
+    });
     this.#roster = Roster.restore(ctx.getWebSockets());
+    for (const [, member] of this.#roster.entries()) {
+      if (member.addressFrames !== undefined) this.#addresses.restoreFrames(member.address, member.addressFrames);
+    }
     // Answered by the runtime itself, so heartbeats never wake the room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -106,21 +118,16 @@ export class Room extends DurableObject<Env> {
     const parsed = parseJoin(roomSegment(url.pathname) ?? "", url.searchParams);
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
     if (!isWebSocketUpgrade(request)) return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
-    const { room, name, format, since, client } = parsed.join;
-    if (this.#roster.size >= this.#config.maxConnectionsPerRoom) {
-      return jsonError(503, "room_full", `this room holds at most ${this.#config.maxConnectionsPerRoom} connections`);
-    }
+    const { room, name, format, since, client, epoch } = parsed.join;
+    const now = Date.now();
+    const address = addressKey(request.headers.get("CF-Connecting-IP"));
+    // Every attempt counts, refused ones too, so hammering only lengthens the wait.
+    const attempt = this.#addresses.takeConnect(address, now);
+    const refusal = attempt.ok ? this.#refusal(address) : connectingTooFast(attempt.retryAfterMs);
+    if (refusal !== null) return refusalResponse(refusal);
 
     const number = this.#store.nextConnectionNumber();
-    const now = Date.now();
-    const member: Member = {
-      id: String(number),
-      name: name ?? defaultName(number),
-      format,
-      joinedAt: now,
-      seenAt: now,
-      bucket: fullBucket(this.#config.rateLimitPer10s, now),
-    };
+    const member: Member = { id: String(number), name: name ?? defaultName(number), format, joinedAt: now, address, bucket: fullBucket(this.#config.rateLimitPer10s, now) };
     if (client !== null) member.client = client;
     const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
@@ -134,13 +141,49 @@ export class Room extends DurableObject<Env> {
     // there is no gap and no duplicate at the seam.
     const users = this.#roster.users();
     const lastSeq = this.#history.lastSeq;
-    this.#send(server, { type: "welcome", room, you: toUser(member), users, tickSeconds: this.#config.tickSeconds, lastSeq, at: now });
-    this.#send(server, replay(this.#history, since, this.#config.historyOnJoin));
-    this.#broadcast({ type: "join", user: toUser(member), online: users.length, at: now }, server);
+    const you = toUser(member);
+    this.#send(server, { type: "welcome", room, you, users, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now });
+    this.#send(server, this.#replay({ since, epoch }));
+    this.#broadcast({ type: "join", user: you, online: users.length, at: now }, server);
     log({ event: "connect", room, id: member.id, format, online: users.length });
 
-    await this.#armAlarm();
+    // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
+    await this.#armAlarm(users.length === 1);
     return new Response(null, { status: 101, webSocket: socket });
+  }
+
+  /**
+   * Why the room would refuse another socket from `address` now, or null if
+   * it would take it. Reads only, so that asking costs no write.
+   */
+  #refusal(address: string): Refusal | null {
+    const perAddress = this.#config.maxConnectionsPerAddress;
+    if (this.#roster.countAt(address) >= perAddress) {
+      // A slot frees when one of them closes, or is swept once it has been silent this long.
+      const retryAfterMs = (this.#config.heartbeatTimeoutSeconds || 60) * 1000;
+      return { status: 429, code: "too_many_connections", message: `one address may hold at most ${perAddress} connections in a room`, retryAfterMs };
+    }
+    if (this.#roster.size >= this.#config.maxConnectionsPerRoom) {
+      return { status: 503, code: "room_full", message: `this room holds at most ${this.#config.maxConnectionsPerRoom} connections` };
+    }
+    return null;
+  }
+
+  /**
+   * What an upgrade from `address` would be refused with now, for a client
+   * that cannot read the status of a refused upgrade (a browser) and asks
+   * over HTTP instead; null if it would be let in. Takes nothing and writes
+   * nothing.
+   */
+  admission(address: string): Refusal | null {
+    this.#trace("admission");
+    const key = addressKey(address);
+    const wait = this.#addresses.connectWaitMs(key, Date.now());
+    return wait > 0 ? connectingTooFast(wait) : this.#refusal(key);
+  }
+
+  #replay(from: ReplayFrom): HistoryFrame {
+    return replay(this.#history, from, this.#config.historyOnJoin, this.#config.historyReplayLimit, this.#store.epoch!);
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
@@ -150,12 +193,15 @@ export class Room extends DurableObject<Env> {
       if (member === undefined) return;
       const now = Date.now();
       member.seenAt = now;
-      // Every frame counts against the limit, refused ones too.
-      const verdict = take(member.bucket, this.#config.rateLimitPer10s, now);
+      // Every frame counts against both limits, refused ones too.
+      const own = take(member.bucket, this.#config.rateLimitPer10s, now);
+      const shared = this.#addresses.takeFrame(member.address, now);
+      member.addressFrames = shared.copy;
       this.#roster.save(ws, member);
-      if (!verdict.ok) {
-        this.#send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: verdict.retryAfterMs });
-        if (verdict.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+      if (!own.ok || !shared.verdict.ok) {
+        const retryAfterMs = Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs);
+        this.#send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs });
+        if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
         return;
       }
       const max = this.#config.maxFrameBytes;
@@ -177,7 +223,8 @@ export class Room extends DurableObject<Env> {
         case "message": {
           const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
           await this.#broadcastWhenStored();
-          if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
+          if (!published.ok) this.#send(ws, idConflict(published.seq));
+          else if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
           await this.#armAlarm();
           return;
         }
@@ -197,6 +244,9 @@ export class Room extends DurableObject<Env> {
           this.#send(ws, { type: "users", users, online: users.length });
           return;
         }
+        case "history":
+          this.#send(ws, this.#replay({ since: frame.after, epoch: null }));
+          return;
       }
     } catch (error) {
       this.#fail(ws, "webSocketMessage", error);
@@ -238,18 +288,18 @@ export class Room extends DurableObject<Env> {
     this.#trace("alarm");
     this.#alarmPending = false;
     try {
-      this.#sweep(Date.now());
+      const now = Date.now();
+      this.#sweep(now);
       if (this.#roster.size > 0 && this.#config.tickSeconds > 0) {
-        this.#broadcast({ type: "tick", now: Date.now(), online: this.#roster.size });
+        this.#broadcast({ type: "tick", now, online: this.#roster.size });
       }
       this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
+      this.#addresses.prune(now, TRIM_BATCH);
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
     }
     // Outside the try: if scheduling fails, throwing makes the runtime retry.
-    const due = this.#alarmDue(Date.now());
-    if (due !== null) await this.ctx.storage.setAlarm(due);
-    this.#alarmPending = due !== null;
+    await this.#settle();
   }
 
   /** The room's state for `GET /api/rooms/<room>`. */
@@ -267,7 +317,7 @@ export class Room extends DurableObject<Env> {
     this.#trace("messages");
     const { oldestSeq, lastSeq } = this.#history;
     const messages = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
-    return { messages, oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since) };
+    return { messages, oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since), epoch: this.#store.epoch };
   }
 
   /**
@@ -277,28 +327,29 @@ export class Room extends DurableObject<Env> {
   async post(post: Post): Promise<PostResult> {
     this.#trace("post");
     const now = Date.now();
-    const verdict = this.#postBuckets.take(post.address, this.#config.rateLimitPer10s, now);
-    if (!verdict.ok) return { ok: false, retryAfterMs: verdict.retryAfterMs };
+    const verdict = this.#postBuckets.take(addressKey(post.address), this.#config.rateLimitPer10s, now);
+    if (!verdict.ok) return { ok: false, code: "rate_limited", retryAfterMs: verdict.retryAfterMs };
     const published = this.#publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
     await this.#broadcastWhenStored();
     await this.#armAlarm();
-    return { ok: true, ...published };
+    return published;
   }
 
   /**
    * Takes the seq and writes the message in one synchronous step, so nothing
    * can interleave, and queues its broadcast; if the write throws, nothing is
    * queued. A resend of a kept message is answered with its seq and not
-   * stored again.
+   * stored again; the same id with another text is refused, since it cannot
+   * be a resend and acknowledging it would lose that text.
    */
   #publish(message: NewMessage): Published {
     if (message.id !== undefined) {
-      const seq = this.#history.seqOf(message.sender, message.id);
-      if (seq !== null) return { seq, duplicate: true };
+      const kept = this.#history.stored(message.sender, message.id);
+      if (kept !== null) return kept.text === message.text ? { ok: true, seq: kept.seq, duplicate: true } : { ok: false, code: "id_conflict", seq: kept.seq };
     }
-    const frame = this.#history.append(message);
+    const frame = this.#history.append(message, this.#config.historyLimit);
     this.#unsent.push(frame);
-    return { seq: frame.seq, duplicate: false };
+    return { ok: true, seq: frame.seq, duplicate: false };
   }
 
   /**
@@ -321,8 +372,8 @@ export class Room extends DurableObject<Env> {
     const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
     const silent: WebSocket[] = [];
     for (const [ws, member] of this.#roster.entries()) {
-      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
-      if (isSilent(lastPing, member.seenAt, now, timeoutMs)) silent.push(ws);
+      const lastPingAt = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
+      if (isSilent({ joinedAt: member.joinedAt, seenAt: member.seenAt, lastPingAt }, now, timeoutMs)) silent.push(ws);
     }
     for (const ws of silent) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
   }
@@ -339,43 +390,60 @@ export class Room extends DurableObject<Env> {
 
   async #leave(ws: WebSocket, reason: LeaveReason, code: number): Promise<void> {
     this.#announceLeave(ws, reason, code);
-    // An empty room with nothing to trim keeps no alarm, so it costs nothing.
-    if (this.#alarmDue(Date.now()) === null) {
-      await this.ctx.storage.deleteAlarm();
-      this.#alarmPending = false;
-    }
+    await this.#settle();
   }
 
   #announceLeave(ws: WebSocket, reason: LeaveReason, code: number): void {
     const member = this.#roster.remove(ws);
     if (member === undefined) return;
+    const now = Date.now();
+    // Its attachment held the newest copy of its address's frame bucket, perhaps.
+    this.#addresses.saveFrames(member.address, this.#roster.countAt(member.address) > 0, now);
     const online = this.#roster.size;
-    this.#broadcast({ type: "leave", user: toUser(member), online, reason, at: Date.now() });
+    this.#broadcast({ type: "leave", user: toUser(member), online, reason, at: now });
     log({ event: "close", room: this.#room, id: member.id, code, reason, online });
   }
 
   /**
-   * When the alarm must run next, or null when it has nothing to do: ticks
-   * and sweeps while anyone is connected, trimming while history is too long.
+   * After a leave or an alarm: a room with nobody in it and nothing to keep
+   * gives all its storage back, and the alarm is left only while there is
+   * work for it. Its address limits go too: with nobody in the room, there
+   * is no one a flood of connections could disturb.
    */
-  #alarmDue(now: number): number | null {
-    const due: number[] = [];
-    const period = alarmPeriodMs(this.#config);
-    if (this.#roster.size > 0 && period !== null) due.push(now + period);
-    if (this.#history.size > this.#config.historyLimit) due.push(now + TRIM_DELAY_MS);
-    return due.length === 0 ? null : Math.min(...due);
+  async #settle(): Promise<void> {
+    if (this.#roster.size === 0 && this.#history.size === 0 && this.#store.exists) {
+      this.#store.forget();
+      this.#addresses.forget();
+      await this.ctx.storage.deleteAll();
+    }
+    if (this.#alarmDue(Date.now()) !== null) return this.#armAlarm();
+    await this.ctx.storage.deleteAlarm();
+    this.#alarmPending = false;
   }
 
   /**
-   * Schedules the alarm if it has work and none is pending. A fresh instance
-   * asks storage once, which also re-arms an alarm that a local code reload
-   * dropped.
+   * When the alarm must run next, or null when it has nothing to do: ticks
+   * and sweeps while anyone is connected, with trimming riding along, so
+   * ticks keep their period; trimming alone while history is too long in a
+   * room nobody is in.
    */
-  async #armAlarm(): Promise<void> {
-    if (this.#alarmPending) return;
+  #alarmDue(now: number): number | null {
+    const period = alarmPeriodMs(this.#config);
+    if (this.#roster.size > 0 && period !== null) return now + period;
+    if (this.#history.size > this.#config.historyLimit) return now + TRIM_DELAY_MS;
+    return null;
+  }
+
+  /**
+   * Schedules the alarm if it has work and none is pending, or anew when
+   * `reschedule`. A fresh instance asks storage once, which also re-arms an
+   * alarm that a local code reload dropped.
+   */
+  async #armAlarm(reschedule = false): Promise<void> {
+    if (this.#alarmPending && !reschedule) return;
     const due = this.#alarmDue(Date.now());
     if (due === null) return;
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
+    if (reschedule || (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
     this.#alarmPending = true;
   }
 
@@ -411,6 +479,14 @@ export class Room extends DurableObject<Env> {
     log({ event: "error", room: this.#room, handler, message: describe(error) });
     this.#send(ws, errorFrame("internal", "the room could not handle that frame"));
   }
+}
+
+function connectingTooFast(retryAfterMs: number): Refusal {
+  return { status: 429, code: "rate_limited", message: "too many connection attempts from this address; try again later", retryAfterMs };
+}
+
+function idConflict(seq: number): ServerFrame {
+  return errorFrame("id_conflict", `this id was already used for another message (#${seq}); send a new message with a new id`);
 }
 
 /** 1005, 1006 and 1015 only describe a close and may not be sent in one. */

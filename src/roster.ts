@@ -10,8 +10,15 @@ export interface Member {
   name: string;
   format: Format;
   joinedAt: number;
-  /** When the socket last sent a frame that reached the room; pings do not count here. */
-  seenAt: number;
+  /** When the socket last sent a frame that reached the room, if it has; pings do not count here. */
+  seenAt?: number;
+  /** Its address's key (`addressKey`), whose limits it shares. */
+  address: string;
+  /**
+   * The address's shared frame bucket as this socket's last frame left it,
+   * so that hibernation does not refill it (see `AddressBook`).
+   */
+  addressFrames?: Bucket;
   /** The stable id from `?client=`, if the client gave one. */
   client?: string;
   /** The socket's rate limit, here so that hibernation does not refill it. */
@@ -25,6 +32,8 @@ export interface Member {
  */
 export class Roster {
   readonly #members = new Map<WebSocket, Member>();
+  /** Open sockets per address. */
+  readonly #perAddress = new Map<string, number>();
 
   static restore(sockets: Iterable<WebSocket>): Roster {
     const found: Array<[WebSocket, Member]> = [];
@@ -35,7 +44,7 @@ export class Roster {
     // The runtime hands sockets back in no particular order; users are listed in join order.
     found.sort(([, a], [, b]) => Number(a.id) - Number(b.id));
     const roster = new Roster();
-    for (const [ws, member] of found) roster.#members.set(ws, member);
+    for (const [ws, member] of found) roster.#track(ws, member);
     return roster;
   }
 
@@ -43,9 +52,19 @@ export class Roster {
     return this.#members.size;
   }
 
+  /** Sockets open from an address. */
+  countAt(address: string): number {
+    return this.#perAddress.get(address) ?? 0;
+  }
+
   add(ws: WebSocket, member: Member): void {
     ws.serializeAttachment(member);
+    this.#track(ws, member);
+  }
+
+  #track(ws: WebSocket, member: Member): void {
     this.#members.set(ws, member);
+    this.#perAddress.set(member.address, this.countAt(member.address) + 1);
   }
 
   get(ws: WebSocket): Member | undefined {
@@ -62,6 +81,9 @@ export class Roster {
     const member = this.#members.get(ws);
     if (member === undefined) return undefined;
     this.#members.delete(ws);
+    const left = this.countAt(member.address) - 1;
+    if (left > 0) this.#perAddress.set(member.address, left);
+    else this.#perAddress.delete(member.address);
     try {
       ws.serializeAttachment(null);
     } catch {

@@ -154,6 +154,48 @@ describe("room capacity", () => {
   });
 });
 
+describe("asking why an upgrade would be refused", () => {
+  // A browser sees only a failed socket; it asks with Accept: application/json and hears what the upgrade heard.
+  const ask = (path: string, address = "192.0.2.50") =>
+    exports.default.fetch(`http://chat.test${path}`, { headers: { Accept: "application/json", "CF-Connecting-IP": address } });
+
+  it("says 426 upgrade_required when nothing stands in the way", async () => {
+    const response = await ask(`/rooms/${uniqueRoom("ask")}?name=ann`);
+    expect(response.status).toBe(426);
+    expect(await response.json()).toMatchObject({ code: "upgrade_required" });
+  });
+
+  it("gives the Worker's refusals: a bad name, a missing or expired token", async () => {
+    expect(await (await ask("/rooms/lobby?name=%E2%80%AE")).json()).toMatchObject({ code: "bad_name" });
+    const missing = await ask("/rooms/private-ask");
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toMatchObject({ code: "token_required" });
+    const expired = await signToken(SECRET, { room: "private-ask", name: "ann", exp: Math.floor(Date.now() / 1000) - 1 });
+    expect(await (await ask(`/rooms/private-ask?token=${expired}`)).json()).toMatchObject({ code: "token_expired" });
+  });
+
+  it("gives the room's refusals, too many connections from one address or a full room, and changes nothing", async () => {
+    const room = uniqueRoom("ask-full");
+    const address = "192.0.2.51";
+    for (let i = 0; i < 3; i++) await Client.join(`/rooms/${room}`, address);
+    const response = await ask(`/rooms/${room}`, address);
+    expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ code: "too_many_connections", retryAfterMs: expect.any(Number) });
+    for (let i = 0; i < 5; i++) await Client.join(`/rooms/${room}`);
+    expect(await (await ask(`/rooms/${room}`, "192.0.2.52")).json()).toMatchObject({ code: "room_full" });
+    expect(await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.info().online)).toBe(8);
+  });
+
+  it("costs no storage in a room nobody is in", async () => {
+    const room = uniqueRoom("ask-empty");
+    expect((await ask(`/rooms/${room}`)).status).toBe(426);
+    const tables = await runInDurableObject(env.ROOMS.getByName(room), (_, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").toArray(),
+    );
+    expect(tables).toEqual([]);
+  });
+});
+
 describe("HTTP bodies", () => {
   const post = (body: BodyInit, headers: Record<string, string>) =>
     exports.default.fetch(`http://chat.test/api/rooms/${uniqueRoom("body")}/messages?name=bot`, { method: "POST", headers, body });

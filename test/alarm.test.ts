@@ -41,11 +41,13 @@ describe("the sweep", () => {
   it("closes a pinging socket that went silent with 4000 and announces it; spares the rest", async () => {
     const room = uniqueRoom("sweep");
     const ann = await Client.join(`/rooms/${room}?name=ann`); // pings, then goes silent
-    const bob = await Client.join(`/rooms/${room}?name=bob`); // never pings: a raw client
+    const bob = await Client.join(`/rooms/${room}?name=bob`); // talks but never pings: a raw client
     const cat = await Client.join(`/rooms/${room}?name=cat`); // pings, then keeps talking
     await ann.next("join");
     await ann.next("join");
     await bob.next("join");
+    bob.send("hello from a raw client");
+    for (const client of [ann, bob, cat]) await client.next("message");
     for (const client of [ann, cat]) {
       client.send("ping");
       expect(await client.nextText()).toBe("pong");
@@ -71,6 +73,27 @@ describe("the sweep", () => {
     expect((await cat.next("users")).users.map((u) => u.name)).toEqual(["bob", "cat"]);
   });
 
+  it("closes a socket that has sent nothing at all, not even a ping, once the timeout has passed since it joined", async () => {
+    const room = uniqueRoom("sweep-mute");
+    const clock = frozenClock();
+    const lurker = await Client.join(`/rooms/${room}?name=lurker`);
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    ann.send("ping");
+    expect(await ann.nextText()).toBe("pong");
+
+    clock.advance(59_000);
+    await runDurableObjectAlarm(env.ROOMS.getByName(room));
+    expect(await ann.next("tick")).toMatchObject({ online: 2 });
+
+    clock.advance(1_000);
+    ann.send("still here");
+    await ann.next("message");
+    await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
+    await runDurableObjectAlarm(env.ROOMS.getByName(room));
+    expect((await lurker.closed()).code).toBe(4000);
+    expect(await ann.next("leave")).toMatchObject({ user: { name: "lurker" }, reason: "timeout" });
+  });
+
   it("is idempotent: a retried alarm announces nothing twice", async () => {
     const room = uniqueRoom("retry");
     const stub = env.ROOMS.getByName(room);
@@ -79,6 +102,8 @@ describe("the sweep", () => {
     await ann.next("join");
     ann.send("ping");
     expect(await ann.nextText()).toBe("pong");
+    bob.send("here");
+    await bob.next("message");
 
     frozenClock().advance(61_000);
     await runDurableObjectAlarm(stub);

@@ -53,16 +53,37 @@ describe("POST /api/rooms/<room>/messages", () => {
     expect((await page(room)).messages).toMatchObject([{ user: { name: "curl" }, text: "from curl" }]);
   });
 
-  it("is idempotent per sender and id: a retry answers 200 with the original seq", async () => {
+  it("is idempotent per client and id: a retry answers 200 with the original seq", async () => {
     const room = uniqueRoom("post-retry");
-    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" })).json()).toEqual({ seq: 1, duplicate: false });
-    const retry = await post(room, { name: "bot", text: "once", id: "evt-1" });
+    const client = "?client=0b9c2a4e-5d7f-4f7e-9a51-2f6d3c8e1b70";
+    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" }, client)).json()).toEqual({ seq: 1, duplicate: false });
+    const retry = await post(room, { name: "bot", text: "once", id: "evt-1" }, client);
     expect(retry.status).toBe(200);
     expect(await retry.json()).toEqual({ seq: 1, duplicate: true });
-    // Another poster's id of the same name is another message, as is one under an explicit client.
-    expect(await (await post(room, { name: "other", text: "once", id: "evt-1" })).json()).toMatchObject({ seq: 2 });
-    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" }, "?client=svc")).json()).toMatchObject({ seq: 3 });
-    expect((await page(room)).lastSeq).toBe(3);
+    // The same id under another client is another message.
+    expect(await (await post(room, { name: "bot", text: "once", id: "evt-1" }, "?client=svc")).json()).toMatchObject({ seq: 2 });
+    expect((await page(room)).lastSeq).toBe(2);
+  });
+
+  it("never deduplicates by name, which anyone can claim: an id needs ?client=", async () => {
+    const room = uniqueRoom("post-by-name");
+    // Once, an attacker posting first under the bot's name could make the bot's own post vanish as a "duplicate".
+    const refused = await post(room, { name: "deploy-bot", text: "fake", id: "deploy-43" });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: "client_required" });
+    const real = await post(room, { name: "deploy-bot", text: "deploy 43 done", id: "deploy-43" }, "?client=deploy-bot-7f3e");
+    expect(real.status).toBe(201);
+    expect((await page(room)).messages.map((m) => m.text)).toEqual(["deploy 43 done"]);
+  });
+
+  it("refuses a resend whose id was used for another text with 409, and keeps the first", async () => {
+    const room = uniqueRoom("post-conflict");
+    const client = "?client=c8a7e6f1-2b3d-4c5e-8f9a-0b1c2d3e4f50";
+    expect((await post(room, { name: "bot", text: "first", id: "m-1" }, client)).status).toBe(201);
+    const conflict = await post(room, { name: "bot", text: "second", id: "m-1" }, client);
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({ code: "id_conflict", seq: 1 });
+    expect((await page(room)).messages.map((m) => m.text)).toEqual(["first"]);
   });
 
   it("shares a client's id namespace with its socket", async () => {
@@ -91,6 +112,18 @@ describe("GET /api/rooms/<room>/messages", () => {
     const spy = vi.spyOn(Room.prototype, "messages");
     await page(room, "?limit=100000");
     expect(spy).toHaveBeenCalledWith(null, MAX_PAGE);
+  });
+});
+
+describe("a room that fails", () => {
+  it("is answered with JSON { code, message } and 500, as every HTTP error is", async () => {
+    vi.spyOn(Room.prototype, "info").mockImplementation(() => {
+      throw new Error("the room broke");
+    });
+    const response = await api(uniqueRoom("broken"));
+    expect(response.status).toBe(500);
+    expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual({ code: "internal", message: "the room could not answer; try again" });
   });
 });
 

@@ -28,10 +28,14 @@ describe("joining", () => {
     const room = uniqueRoom("default-name");
     const first = await Client.connect(`/rooms/${room}`);
     expect((await first.next("welcome")).you).toEqual({ id: "1", name: "User #1" });
-    first.close();
-    await first.closed();
+    await first.next("history");
     const second = await Client.connect(`/rooms/${room}`);
     expect((await second.next("welcome")).you).toEqual({ id: "2", name: "User #2" });
+    await second.next("history");
+    first.close();
+    await second.next("leave");
+    const third = await Client.connect(`/rooms/${room}`);
+    expect((await third.next("welcome")).you).toEqual({ id: "3", name: "User #3" });
     const elsewhere = await Client.connect(`/rooms/${uniqueRoom("default-name")}`);
     expect((await elsewhere.next("welcome")).you).toEqual({ id: "1", name: "User #1" });
   });

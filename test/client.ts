@@ -20,8 +20,12 @@ export class Client extends FrameReader {
     return this.closeEvent !== null;
   }
 
-  static async connect(path: string): Promise<Client> {
-    return Client.accept(await exports.default.fetch(`http://chat.test${path}`, { headers: { Upgrade: "websocket" } }));
+  /**
+   * Connects from `address` (`CF-Connecting-IP`), by default one no other
+   * client has: people are on their own addresses unless a test says not.
+   */
+  static async connect(path: string, address = nextAddress()): Promise<Client> {
+    return Client.accept(await exports.default.fetch(`http://chat.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": address } }));
   }
 
   /** The client end of an upgrade answered by the Worker or, in a test, by a room directly. */
@@ -36,8 +40,8 @@ export class Client extends FrameReader {
    * Connects and reads the welcome and, in JSON, the history, so the next
    * frame is whatever follows them. (In text, an empty history sends nothing.)
    */
-  static async join(path: string): Promise<Client> {
-    const client = await Client.connect(path);
+  static async join(path: string, address?: string): Promise<Client> {
+    const client = await Client.connect(path, address);
     const welcome = await client.nextText();
     if (welcome.startsWith("{")) await client.next("history");
     return client;
@@ -62,4 +66,11 @@ let rooms = 0;
 export function uniqueRoom(label: string): string {
   rooms += 1;
   return `${label}-${rooms}`;
+}
+
+/** A fresh address in the range set aside for benchmarks (198.18.0.0/15). */
+let addresses = 0;
+export function nextAddress(): string {
+  addresses += 1;
+  return `198.18.${addresses >> 8}.${addresses & 255}`;
 }

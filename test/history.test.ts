@@ -2,6 +2,7 @@ import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { History } from "../src/history";
+import { RoomStore } from "../src/store";
 import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room";
 import { Client, uniqueRoom } from "./client";
@@ -23,6 +24,24 @@ async function seed(room: string, count: number, from = "bot"): Promise<void> {
   });
 }
 
+/**
+ * Fills messages 1 to `last` straight into storage, as an older version
+ * or a lowered HISTORY_LIMIT leaves them, and sets the alarm; the room
+ * reads them when it wakes from the eviction that follows.
+ */
+async function backlog(room: string, last: number): Promise<void> {
+  await runInDurableObject(stubOf(room), (_, state) => {
+    state.storage.sql.exec(
+      `WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < ?)
+       INSERT OR REPLACE INTO messages (seq, user_id, user_name, text, at, sender) SELECT seq, 'http', 'bot', 'old ' || seq, 0, 'post:' FROM n`,
+      last,
+    );
+    return state.storage.setAlarm(Date.now());
+  });
+  await evictDurableObject(stubOf(room), { webSockets: "hibernate" });
+}
+
+const alarmOf = (room: string) => runInDurableObject(stubOf(room), (_, state) => state.storage.getAlarm());
 const seqs = (messages: MessageFrame[]) => messages.map((m) => m.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -74,7 +93,16 @@ describe("history on join", () => {
   it("is empty in a new room, and the welcome says lastSeq 0", async () => {
     const ann = await Client.connect(`/rooms/${uniqueRoom("fresh")}?name=ann`);
     expect(await ann.next("welcome")).toMatchObject({ lastSeq: 0 });
-    expect(await ann.next("history")).toEqual({ type: "history", messages: [], oldestSeq: 0, lastSeq: 0, gap: false, reset: false });
+    expect(await ann.next("history")).toEqual({
+      type: "history",
+      messages: [],
+      oldestSeq: 0,
+      lastSeq: 0,
+      gap: false,
+      reset: false,
+      more: false,
+      epoch: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
   });
 
   it("carries the latest 50 messages, oldest first, right after the welcome", async () => {
@@ -100,8 +128,9 @@ describe("history on join", () => {
 describe("trimming", () => {
   it("deletes at most one batch per call, oldest first", async () => {
     await runInDurableObject(stubOf(uniqueRoom("trim-unit")), (_, state) => {
-      const history = new History(state.storage.sql);
-      for (let i = 1; i <= 30; i++) history.append({ user: { id: "1", name: "a" }, text: `m${i}`, at: i, sender: "#1" });
+      const history = new History(state.storage.sql, new RoomStore(state.storage.sql, [History.SCHEMA]));
+      // A limit far above 30, so that only trim() below deletes anything.
+      for (let i = 1; i <= 30; i++) history.append({ user: { id: "1", name: "a" }, text: `m${i}`, at: i, sender: "#1" }, 1000);
       history.trim(10, 8);
       expect([history.oldestSeq, history.size]).toEqual([9, 22]);
       history.trim(10, 8);
@@ -111,24 +140,43 @@ describe("trimming", () => {
       expect([history.oldestSeq, history.lastSeq]).toEqual([21, 30]);
       expect(seqs(history.latest(100))).toEqual(range(21, 30));
       // The sequence carries on from the newest message, not from the count.
-      expect(history.append({ user: { id: "1", name: "a" }, text: "next", at: 31, sender: "#1" }).seq).toBe(31);
+      expect(history.append({ user: { id: "1", name: "a" }, text: "next", at: 31, sender: "#1" }, 1000).seq).toBe(31);
     });
   });
 
-  it("runs in the alarm, in batches, even in a room nobody is connected to", async () => {
+  it("happens on every insert, so history never outgrows HISTORY_LIMIT, with no alarm for it", async () => {
+    const room = uniqueRoom("trim-insert");
+    await seed(room, 1005);
+    expect(await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1))).toMatchObject({ oldestSeq: 6, lastSeq: 1005 });
+    expect(await runInDurableObject(stubOf(room), (_, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM messages").one().n)).toBe(1000);
+    expect(await alarmOf(room)).toBeNull();
+  });
+
+  it("runs in the alarm, in batches, for a backlog such as a lowered HISTORY_LIMIT leaves, even in a room nobody is connected to", async () => {
     const room = uniqueRoom("trim");
-    await seed(room, 2500);
-    const alarm = () => runInDurableObject(stubOf(room), (_, state) => state.storage.getAlarm());
+    await seed(room, 1);
+    await backlog(room, 2500);
     const bounds = () => runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1));
 
-    expect(await alarm()).not.toBeNull();
-    await runDurableObjectAlarm(stubOf(room));
+    expect(await runDurableObjectAlarm(stubOf(room))).toBe(true);
     expect(await bounds()).toMatchObject({ oldestSeq: 1001, lastSeq: 2500 });
-    expect(await alarm()).not.toBeNull();
+    expect(await alarmOf(room)).not.toBeNull();
     await runDurableObjectAlarm(stubOf(room));
     expect(await bounds()).toMatchObject({ oldestSeq: 1501, lastSeq: 2500 });
     // Nothing left to trim and nobody connected: no alarm at all.
-    expect(await alarm()).toBeNull();
+    expect(await alarmOf(room)).toBeNull();
+  });
+
+  it("while connected rides along with the tick, which keeps its period", async () => {
+    const room = uniqueRoom("trim-tick");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    await backlog(room, 2500);
+    const before = Date.now();
+    await runDurableObjectAlarm(stubOf(room));
+    expect(await ann.next("tick")).toMatchObject({ online: 1 });
+    // 1,500 rows are left over the limit, but the next run is a tick period away, not sooner.
+    expect(await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1))).toMatchObject({ oldestSeq: 1001 });
+    expect(await alarmOf(room)).toBeGreaterThanOrEqual(before + 30_000);
   });
 });
 
@@ -233,12 +281,11 @@ describe("resume with since", () => {
   it("says gap, with the oldest seq kept, when the missed messages were trimmed", async () => {
     const room = uniqueRoom("gap");
     await seed(room, 1100);
-    await runDurableObjectAlarm(stubOf(room));
     const ann = await Client.connect(`/rooms/${room}?since=50`);
     await ann.next("welcome");
     const history = await ann.next("history");
-    expect(history).toMatchObject({ oldestSeq: 101, lastSeq: 1100, gap: true, reset: false });
-    expect(seqs(history.messages)).toEqual(range(101, 1100));
+    expect(history).toMatchObject({ oldestSeq: 101, lastSeq: 1100, gap: true, reset: false, more: true });
+    expect(seqs(history.messages)).toEqual(range(101, 300));
   });
 
   it("says reset, with the recent history, when since is ahead of the room", async () => {
@@ -288,6 +335,20 @@ describe("idempotent sends", () => {
     expect(texts).toEqual(["only once", "a new one"]);
     const page = await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(0, 10));
     expect(page.messages.map((m) => m.text)).toEqual(["only once", "a new one"]);
+  });
+
+  it("refuse the same id with another text as id_conflict, storing nothing, instead of acknowledging the old message", async () => {
+    const room = uniqueRoom("id-conflict");
+    const ann = await Client.join(`/rooms/${room}?name=ann&client=ann-laptop`);
+    ann.send({ type: "message", text: "first", id: "m-1" });
+    await ann.next("message");
+    expect(await ann.next("ack")).toMatchObject({ id: "m-1", seq: 1 });
+    ann.send({ type: "message", text: "second", id: "m-1" });
+    expect(await ann.next("error")).toMatchObject({ code: "id_conflict" });
+    ann.send({ type: "message", text: "first", id: "m-1" });
+    expect(await ann.next("ack")).toMatchObject({ id: "m-1", seq: 1 });
+    const page = await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(0, 10));
+    expect(page.messages.map((m) => m.text)).toEqual(["first"]);
   });
 
   it("treat the same id from another client, or another anonymous connection, as another message", async () => {

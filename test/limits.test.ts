@@ -38,6 +38,41 @@ describe("the token bucket", () => {
     expect(buckets.size).toBeLessThanOrEqual(100);
   });
 
+  it("does bounded work per take however many keys it holds, even when every one is still refilling", () => {
+    const buckets = new Buckets(1000);
+    for (let i = 0; i < 1000; i++) buckets.take(`a${i}`, 20, 0);
+    // Count every step of every iteration over a Map while new addresses keep coming.
+    let steps = 0;
+    const iterate = Map.prototype[Symbol.iterator];
+    const keys = Map.prototype.keys;
+    const counted = <T>(iterator: IterableIterator<T>): IterableIterator<T> => ({
+      next: () => (steps++, iterator.next()),
+      [Symbol.iterator]() {
+        return this;
+      },
+    }) as IterableIterator<T>;
+    vi.spyOn(Map.prototype, Symbol.iterator).mockImplementation(function (this: Map<unknown, unknown>) {
+      return counted(iterate.call(this));
+    });
+    vi.spyOn(Map.prototype, "keys").mockImplementation(function (this: Map<unknown, unknown>) {
+      return counted(keys.call(this));
+    });
+    for (let i = 0; i < 1000; i++) buckets.take(`b${i}`, 20, 1);
+    vi.restoreAllMocks();
+    expect(steps).toBeLessThanOrEqual(2 * 1000);
+  });
+
+  it("forgets the least recently used address first, not one that keeps sending", () => {
+    const buckets = new Buckets(3);
+    for (let i = 0; i < 20; i++) buckets.take("busy", 20, 0);
+    buckets.take("x", 20, 0);
+    buckets.take("busy", 20, 0);
+    buckets.take("y", 20, 0);
+    buckets.take("z", 20, 0);
+    // "busy" was used after "x", so "x" went; "busy" still owes its 21 frames.
+    expect(buckets.take("busy", 20, 0)).toMatchObject({ ok: false });
+  });
+
   it("measures frames in UTF-8 bytes", () => {
     expect(exceedsBytes("a".repeat(16), 16)).toBe(false);
     expect(exceedsBytes("a".repeat(17), 16)).toBe(true);

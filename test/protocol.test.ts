@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/config";
 import { isSilent } from "../src/heartbeat";
 import { parseJoin, roomSegment } from "../src/join";
-import { Outgoing, parseClientFrame, toText, type HistoryFrame, type ServerFrame } from "../src/protocol";
+import { checkText, CONTINUATION, Outgoing, parseClientFrame, toText, type HistoryFrame, type ServerFrame } from "../src/protocol";
 
 describe("parseClientFrame", () => {
   it.each([
@@ -55,7 +55,7 @@ describe("text format", () => {
   const bob = { id: "2", name: "bob" };
   it.each<[ServerFrame, string]>([
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, lastSeq: 0, at: 0 },
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob",
     ],
     [{ type: "join", user: bob, online: 2, at: 0 }, "bob entered the chat room."],
@@ -80,6 +80,8 @@ describe("text format", () => {
       lastSeq: 5,
       gap: false,
       reset: false,
+      more: false,
+      epoch: "0123456789abcdef",
       ...over,
     });
     expect(toText(history({}))).toBe("ann: one\nbob: two");
@@ -87,6 +89,19 @@ describe("text format", () => {
     expect(toText(history({ reset: true }))).toMatch(/^\(the room's history was reset; here are its latest messages\)\n/);
     expect(toText(history({ messages: [] }))).toBeNull();
     expect(new Outgoing(history({ messages: [] })).in("text")).toBeNull();
+    expect(toText(history({ more: true }))).toBe('ann: one\nbob: two\n(more messages follow; send {"type":"history","after":5} for them)');
+  });
+
+  it("indents every further line of a message, so that none can pass for another line", () => {
+    const forged = checkText("hi\nadmin: the server moves to evil.example\r\nbob left the chat room.\rtoo", 2000);
+    expect(forged).toEqual({ ok: true, text: "hi\nadmin: the server moves to evil.example\nbob left the chat room.\ntoo" });
+    const frame: ServerFrame = { type: "message", seq: 1, user: { id: "3", name: "mal" }, text: forged.ok ? forged.text : "", at: 0 };
+    const lines = toText(frame)!.split("\n");
+    expect(lines).toEqual(["mal: hi", "  admin: the server moves to evil.example", "  bob left the chat room.", "  too"]);
+    expect(lines.slice(1).every((line) => line.startsWith(CONTINUATION))).toBe(true);
+    expect(toText(frame)).not.toContain("\r");
+    // In a history too.
+    expect(toText({ type: "history", messages: [frame], oldestSeq: 1, lastSeq: 1, gap: false, reset: false, more: false, epoch: "0123456789abcdef" })).toBe(lines.join("\n"));
   });
 
   it("encodes a broadcast once per format", () => {
@@ -108,11 +123,11 @@ describe("parseJoin", () => {
   it("defaults to JSON and the room's own name for the user", () => {
     expect(parseJoin("lobby", new URLSearchParams())).toEqual({
       ok: true,
-      join: { room: "lobby", name: null, format: "json", since: null, client: null },
+      join: { room: "lobby", name: null, format: "json", since: null, client: null, epoch: null },
     });
-    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text&since=12&client=tab-1"))).toEqual({
+    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text&since=12&client=tab-1&epoch=00ff00ff00ff00ff"))).toEqual({
       ok: true,
-      join: { room: "lobby", name: "ann", format: "text", since: 12, client: "tab-1" },
+      join: { room: "lobby", name: "ann", format: "text", since: 12, client: "tab-1", epoch: "00ff00ff00ff00ff" },
     });
   });
 
@@ -124,6 +139,9 @@ describe("parseJoin", () => {
     ["client=", "bad_client"],
     ["client=a%20b", "bad_client"],
     [`client=${"c".repeat(65)}`, "bad_client"],
+    ["epoch=", "bad_epoch"],
+    ["epoch=00FF00FF00FF00FF", "bad_epoch"],
+    ["epoch=00ff00ff", "bad_epoch"],
   ])("refuses %s with %s", (query, code) => {
     expect(parseJoin("lobby", new URLSearchParams(query))).toMatchObject({ ok: false, code });
   });
@@ -156,17 +174,23 @@ describe("config", () => {
 });
 
 describe("isSilent", () => {
-  it("never judges a socket that has not pinged", () => {
-    expect(isSilent(null, 0, 1_000_000, 60_000)).toBe(false);
+  it("never judges a socket that has sent a frame but never pinged", () => {
+    expect(isSilent({ joinedAt: 0, seenAt: 5, lastPingAt: null }, 1_000_000, 60_000)).toBe(false);
+  });
+
+  it("judges a socket that has sent nothing at all from when it joined", () => {
+    expect(isSilent({ joinedAt: 0, lastPingAt: null }, 59_999, 60_000)).toBe(false);
+    expect(isSilent({ joinedAt: 0, lastPingAt: null }, 60_000, 60_000)).toBe(true);
   });
 
   it("counts the later of the last ping and the last frame", () => {
-    expect(isSilent(0, 0, 60_000, 60_000)).toBe(true);
-    expect(isSilent(0, 59_999, 60_000, 60_000)).toBe(false);
-    expect(isSilent(1, 0, 60_000, 60_000)).toBe(false);
+    expect(isSilent({ joinedAt: 0, seenAt: 0, lastPingAt: 0 }, 60_000, 60_000)).toBe(true);
+    expect(isSilent({ joinedAt: 0, seenAt: 59_999, lastPingAt: 0 }, 60_000, 60_000)).toBe(false);
+    expect(isSilent({ joinedAt: 0, lastPingAt: 1 }, 60_000, 60_000)).toBe(false);
   });
 
   it("is off with a zero timeout", () => {
-    expect(isSilent(0, 0, 1_000_000, 0)).toBe(false);
+    expect(isSilent({ joinedAt: 0, seenAt: 0, lastPingAt: 0 }, 1_000_000, 0)).toBe(false);
+    expect(isSilent({ joinedAt: 0, lastPingAt: null }, 1_000_000, 0)).toBe(false);
   });
 });
