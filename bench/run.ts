@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
-import { startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, workerdUsage, type Kind } from "./load.ts";
 
 const { values: opts } = parseArgs({
@@ -51,7 +51,7 @@ const scenarios = String(opts.scenarios).split(",");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Limits raised so that they do not shape the load; they stay switched on. */
-const ROOM_VARS = { RATE_LIMIT_PER_10S: "10000000", MAX_CONNECTIONS_PER_ROOM: "100000", MAX_FRAME_BYTES: "1048576" };
+const ROOM_VARS = { ...ONE_ADDRESS_FOR_ALL, RATE_LIMIT_PER_10S: "10000000", MAX_CONNECTIONS_PER_ROOM: "100000", MAX_FRAME_BYTES: "1048576" };
 
 let nextId = 0;
 const id = () => ++nextId;

@@ -1,7 +1,7 @@
 import { checkDisplayName, isRoomName } from "../names";
 import type { ErrorFrame, MessageFrame, User } from "../protocol";
 import { clientId, rememberName, storedName } from "./identity";
-import { ChatSession, type ChatView, type ConnectionState } from "./session";
+import { ChatSession, type ChatView, type ConnectionState, type Refusal } from "./session";
 
 // Every piece of user content goes into the page through textContent, never as markup.
 
@@ -27,6 +27,26 @@ function explain(error: ErrorFrame): string {
       return `That name can't be used: ${error.message}.`;
     default:
       return error.message.charAt(0).toUpperCase() + error.message.slice(1) + ".";
+  }
+}
+
+/** Words for why the room would not let this page in. */
+function refusedWords(refusal: Refusal): string {
+  switch (refusal.code) {
+    case "token_required":
+      return "This room is private: it needs an invitation link with a token.";
+    case "token_expired":
+      return "Your invitation link has expired. Ask for a new one.";
+    case "bad_token":
+      return "This invitation link is not valid for this room.";
+    case "room_full":
+      return "The room is full.";
+    case "too_many_connections":
+      return "Too many connections to this room from your network.";
+    case "rate_limited":
+      return "Too many connection attempts from your network.";
+    default:
+      return `Can't join: ${refusal.message}.`;
   }
 }
 
@@ -86,6 +106,21 @@ class RoomView implements ChatView {
     const enabled = state === "open";
     textarea.disabled = !enabled && this.#you === null;
     sendButton.disabled = textarea.disabled;
+  }
+
+  refused(refusal: Refusal, retryInMs: number | null): void {
+    const status = $("status");
+    const reason = refusedWords(refusal);
+    if (retryInMs !== null) {
+      status.dataset.state = "waiting";
+      status.textContent = `${reason} Retrying in ${Math.ceil(retryInMs / 1000)} s`;
+      return;
+    }
+    status.dataset.state = "refused";
+    status.textContent = "Not connected";
+    notice(reason, "warning");
+    textarea.disabled = true;
+    sendButton.disabled = true;
   }
 
   welcome(frame: { you: User; users: User[]; room: string; at: number }): void {

@@ -1,5 +1,6 @@
 import type {
   ErrorFrame,
+  HistoryFrame,
   JoinFrame,
   LeaveFrame,
   MessageFrame,
@@ -13,12 +14,22 @@ import { backoffMs } from "./backoff";
 
 export type ConnectionState = "connecting" | "open" | "waiting";
 
+/** Why the room refused to let this page in, as its HTTP API says. */
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+}
+
 /** What a session tells the page; the page only renders. */
 export interface ChatView {
   status(state: ConnectionState, retryInMs?: number): void;
   welcome(frame: WelcomeFrame): void;
   /** Messages to add, oldest first; after a `reset`, the page drops what it showed before. */
   history(messages: MessageFrame[], notice: "gap" | "reset" | null): void;
+  /** The room would not let this page in: for good (`retryInMs` null), or for now. */
+  refused(refusal: Refusal, retryInMs: number | null): void;
   message(frame: MessageFrame): void;
   presence(frame: JoinFrame | LeaveFrame | RenameFrame): void;
   users(users: User[]): void;
@@ -58,7 +69,13 @@ export class ChatSession {
   #ws: WebSocket | null = null;
   #open = false;
   #lastSeq = 0;
+  /** The history `#lastSeq` counts in, from the last welcome. */
+  #epoch: string | null = null;
   #resuming = false;
+  /** Until the history is complete, live messages wait here, since they come after what is still to be fetched. */
+  #catchingUp = false;
+  #held: MessageFrame[] = [];
+  #stopped = false;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
@@ -66,7 +83,7 @@ export class ChatSession {
   readonly #pending = new Map<string, string>();
   /** Refused messages, kept for `retry` but not resent by themselves. */
   readonly #failed = new Map<string, string>();
-  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" }> = [];
+  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" } | { kind: "history" }> = [];
 
   constructor(
     private readonly options: SessionOptions,
@@ -110,12 +127,16 @@ export class ChatSession {
     if (this.options.name !== null) url.searchParams.set("name", this.options.name);
     if (this.options.token !== null) url.searchParams.set("token", this.options.token);
     url.searchParams.set("client", this.options.clientId);
-    if (this.#resuming) url.searchParams.set("since", String(this.#lastSeq));
+    if (this.#resuming) {
+      url.searchParams.set("since", String(this.#lastSeq));
+      if (this.#epoch !== null) url.searchParams.set("epoch", this.#epoch);
+    }
     this.view.status("connecting");
     const ws = new WebSocket(url);
     this.#ws = ws;
+    this.#catchingUp = true;
     ws.addEventListener("message", (event) => this.#receive(String(event.data)));
-    ws.addEventListener("close", () => this.#closed(ws));
+    ws.addEventListener("close", () => void this.#closed(ws, url));
   }
 
   #receive(data: string): void {
@@ -129,16 +150,18 @@ export class ChatSession {
         this.#open = true;
         this.#attempt = 0;
         this.#inFlight = [];
+        this.#epoch = frame.epoch;
         this.view.status("open");
         this.view.welcome(frame);
         return;
       case "history":
-        this.#history(frame.messages, frame.gap, frame.reset);
+        // The first one follows the welcome; the rest answer requests for more.
+        if (this.#inFlight[0]?.kind === "history") this.#inFlight.shift();
+        this.#history(frame);
         return;
       case "message":
-        if (frame.seq <= this.#lastSeq) return;
-        this.#lastSeq = frame.seq;
-        this.view.message(frame);
+        if (this.#catchingUp) this.#held.push(frame);
+        else this.#deliver(frame);
         return;
       case "ack":
         this.#inFlight.shift();
@@ -172,11 +195,29 @@ export class ChatSession {
     }
   }
 
-  #history(messages: MessageFrame[], gap: boolean, reset: boolean): void {
+  #deliver(frame: MessageFrame): void {
+    if (frame.seq <= this.#lastSeq) return;
+    this.#lastSeq = frame.seq;
+    this.view.message(frame);
+  }
+
+  /**
+   * One history frame. A long one comes in pages: each asks for the next,
+   * and messages that arrived live meanwhile are shown once the pages have
+   * caught up with them, each seq once.
+   */
+  #history({ messages, gap, reset, more }: HistoryFrame): void {
     if (reset) this.#lastSeq = 0;
     const fresh = messages.filter((m) => m.seq > this.#lastSeq);
     this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((m) => m.seq));
     this.view.history(fresh, reset ? "reset" : gap ? "gap" : null);
+    if (more) {
+      this.#inFlight.push({ kind: "history" });
+      this.#ws!.send(JSON.stringify({ type: "history", after: messages.at(-1)!.seq }));
+      return;
+    }
+    this.#catchingUp = false;
+    for (const frame of this.#held.splice(0)) this.#deliver(frame);
     if (this.#resuming) {
       // The welcome already carried the user list; asking again confirms it after the gap.
       this.#inFlight.push({ kind: "who" });
@@ -190,20 +231,33 @@ export class ChatSession {
     this.#startPinging();
   }
 
-  #closed(ws: WebSocket): void {
+  async #closed(ws: WebSocket, url: URL): Promise<void> {
     if (ws !== this.#ws) return;
+    const wasOpen = this.#open;
     this.#ws = null;
     this.#open = false;
     this.#inFlight = [];
+    this.#held = [];
     this.#stopPinging();
-    const delay = backoffMs(this.#attempt++);
-    this.view.status("waiting", delay);
+    // A refused upgrade tells a browser nothing: ask the room why, over HTTP.
+    const refusal = wasOpen ? null : await whyRefused(url);
+    // Back online meanwhile, say, and already reconnecting.
+    if (this.#ws !== null) return;
+    if (refusal !== null && refusal.status >= 400 && refusal.status < 500 && refusal.status !== 429) {
+      // A bad name, a missing or expired token: trying again cannot help.
+      this.#stopped = true;
+      this.view.refused(refusal, null);
+      return;
+    }
+    const delay = Math.max(backoffMs(this.#attempt++), refusal?.retryAfterMs ?? 0);
+    if (refusal !== null) this.view.refused(refusal, delay);
+    else this.view.status("waiting", delay);
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
   /** Back online or back on screen: no point waiting out the backoff. */
   #reconnectNow(): void {
-    if (this.#ws !== null) return;
+    if (this.#ws !== null || this.#stopped) return;
     this.#attempt = 0;
     this.#connect();
   }
@@ -226,7 +280,22 @@ export class ChatSession {
   #drop(): void {
     const ws = this.#ws;
     if (ws === null) return;
-    this.#closed(ws);
+    void this.#closed(ws, new URL(ws.url));
     ws.close();
+  }
+}
+
+/** What the room says it would answer this socket's URL with now; null if it would let it in, or cannot be asked. */
+async function whyRefused(url: URL): Promise<Refusal | null> {
+  const http = new URL(url);
+  http.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  try {
+    const response = await fetch(http, { headers: { Accept: "application/json" } });
+    if (response.status === 426) return null;
+    const body = (await response.json()) as Partial<Refusal>;
+    if (typeof body.code !== "string" || typeof body.message !== "string") return null;
+    return { status: response.status, code: body.code, message: body.message, retryAfterMs: body.retryAfterMs };
+  } catch {
+    return null;
   }
 }

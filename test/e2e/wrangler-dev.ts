@@ -1,5 +1,5 @@
 import type { TestProject } from "vitest/node";
-import { startDevServer } from "./wrangler";
+import { ONE_ADDRESS_FOR_ALL, startDevServer } from "./wrangler";
 
 declare module "vitest" {
   interface ProvidedContext {
@@ -12,7 +12,8 @@ export const E2E_ROOM_SECRET = "e2e-room-secret";
 
 /** One `wrangler dev` for the whole end-to-end project, stopped by PID when it ends. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const server = await startDevServer({ vars: { ROOM_SECRET: E2E_ROOM_SECRET } });
+  // The tests' clients all come from 127.0.0.1; per-address limits are tested in the runtime project.
+  const server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: E2E_ROOM_SECRET } });
   project.provide("devUrl", server.url);
   return () => server.stop();
 }
