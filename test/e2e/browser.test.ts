@@ -3,7 +3,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/token";
-import { startDevServer, type DevServer } from "./wrangler";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
 import { WsClient } from "./ws-client";
 
 // Debian's Chromium, driven by playwright-core: no browser is downloaded.
@@ -22,6 +22,8 @@ const BROWSER_ROOM_SECRET = "browser-room-secret";
  * on one socket.
  */
 const BROWSER_RATE_LIMIT = "3";
+/** History frames of two messages, so that every resume here is fetched page by page. */
+const BROWSER_REPLAY_LIMIT = "2";
 /** The rate-limit test gives up after this many messages without a refusal. */
 const MAX_TYPED = 40;
 const TOO_FAST = /You are sending too fast\. Wait (\d+) s and try again\./;
@@ -43,7 +45,15 @@ describe.skipIf(!available)("the web client in Chromium", () => {
 
   beforeAll(async () => {
     // Its own wrangler dev, since one test restarts it.
-    server = await startDevServer({ vars: { ROOM_SECRET: BROWSER_ROOM_SECRET, RATE_LIMIT_PER_10S: BROWSER_RATE_LIMIT } });
+    // Every page comes from 127.0.0.1, so the per-address limits are lifted.
+    server = await startDevServer({
+      vars: {
+        ...ONE_ADDRESS_FOR_ALL,
+        ROOM_SECRET: BROWSER_ROOM_SECRET,
+        RATE_LIMIT_PER_10S: BROWSER_RATE_LIMIT,
+        HISTORY_REPLAY_LIMIT: BROWSER_REPLAY_LIMIT,
+      },
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   }, 120_000);
 
@@ -58,8 +68,10 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     const page = await browser.newPage();
     page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
     page.on("console", (message) => {
-      // Dropped sockets during the restart are expected to be reported by the browser.
-      if (message.type() === "error" && !message.text().includes("WebSocket")) problems.push(`${name}: ${message.text()}`);
+      // While the server restarts, the browser reports the dropped sockets and the page's
+      // refused requests asking why; those are expected.
+      const expected = message.text().includes("WebSocket") || message.text().includes("net::ERR_CONNECTION_REFUSED");
+      if (message.type() === "error" && !expected) problems.push(`${name}: ${message.text()}`);
     });
     page.on("dialog", (dialog) => {
       problems.push(`${name}: a dialog opened: ${dialog.message()}`);
@@ -122,9 +134,11 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await ann.close();
   });
 
-  it("reconnects by itself after the room is reset, showing what was sent meanwhile and pending messages once", async () => {
+  it("reconnects by itself after the room is reset, showing what was sent meanwhile (fetched in pages of two) and pending messages once", async () => {
     const ann = await openRoom("browser-reset", "ann");
     const bob = await openRoom("browser-reset", "bob");
+    const annSockets: string[] = [];
+    ann.on("websocket", (ws) => annSockets.push(ws.url()));
     await say(ann, "before the reset");
     await until(bob, (t) => t.includes("before the reset"), "the first message");
 
@@ -143,6 +157,8 @@ describe.skipIf(!available)("the web client in Chromium", () => {
       await page.locator("#status[data-state=open]").waitFor();
     }
     expect(await ann.locator("#messages li.pending, #messages li.failed").count()).toBe(0);
+    // It resumed from where it was, in the history it saw.
+    expect(annSockets.at(-1)).toMatch(/[?&]since=\d+&epoch=[0-9a-f]{16}(&|$)/);
     cat.ws.close();
     await ann.close();
     await bob.close();
@@ -174,6 +190,23 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     expect(texts.filter((t) => t === refused)).toHaveLength(1);
     expect(await refusal.count()).toBe(before - 1);
     await ann.close();
+  });
+
+  it("says in words why the room refuses it, and stops trying when trying again cannot help", async () => {
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`refused page: ${error.message}`));
+    // The page's timers run only when the test says, so "never tries again" can be shown without waiting.
+    await page.clock.install();
+    const sockets: string[] = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    await page.goto(`${server.url}/rooms/private-browser-refused?name=ann`);
+    await page.locator("#status[data-state=refused]").waitFor();
+    expect(await page.locator("#messages li.warning").last().textContent()).toBe("This room is private: it needs an invitation link with a token.");
+    expect(await page.locator("#text").isDisabled()).toBe(true);
+    await page.clock.runFor(10 * 60_000);
+    expect(await page.locator("#status").getAttribute("data-state")).toBe("refused");
+    expect(sockets).toHaveLength(1);
+    await page.close();
   });
 
   it("creates a private room from the lobby and goes there", async () => {
