@@ -1,29 +1,12 @@
 import type { Env } from "./env";
 
 /**
- * The web client's two pages, served by the Worker so that they carry a
- * strict Content-Security-Policy: scripts, styles and sockets from this
- * origin only, no inline script, no framing.
+ * `GET /` and `GET /rooms/<room>` from a browser: the lobby, or the chat page
+ * (which reads its room from the URL). Their security headers, as every
+ * asset's, come from `public/_headers`.
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
-
-/** `GET /` and `GET /rooms/<room>` from a browser: the lobby, or the chat page (which reads its room from the URL). */
-export async function servePage(env: Env, url: URL, page: "lobby" | "room"): Promise<Response> {
-  const asset = await env.ASSETS.fetch(new URL(page === "lobby" ? "/" : "/room", url));
-  const response = new Response(asset.body, asset);
-  response.headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
-  response.headers.set("X-Content-Type-Options", "nosniff");
-  response.headers.set("Referrer-Policy", "same-origin");
-  return response;
+export function servePage(env: Env, url: URL, page: "lobby" | "room"): Promise<Response> {
+  return env.ASSETS.fetch(new URL(page === "lobby" ? "/" : "/room", url));
 }
 
 /** Whether a request is a browser navigating to a page rather than a tool asking for data. */
