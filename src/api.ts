@@ -2,7 +2,7 @@ import { readConfig } from "./config";
 import type { Env } from "./env";
 import { json, jsonError, readText, webSocketUrl } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
-import { checkDisplayName, isClientId } from "./names";
+import { checkDisplayName, isClientId, randomHex } from "./names";
 import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
@@ -11,7 +11,7 @@ export const MAX_PAGE = 500;
 
 /** `POST /api/rooms`: a new room with an unguessable name (128 random bits). */
 export function createRoom(url: URL): Response {
-  const room = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const room = randomHex(16);
   const http = new URL(`/rooms/${room}`, url.origin);
   return json({ room, url: http.href, wsUrl: webSocketUrl(http).href }, 201);
 }

@@ -35,6 +35,15 @@ export function checkDisplayName(raw: string): NameCheck {
   return { ok: true, name };
 }
 
+/**
+ * `bytes` random bytes in hex, for unguessable names and ids. It uses
+ * `getRandomValues`, which works everywhere: `randomUUID` exists only in
+ * secure contexts, and a page opened over `http://<LAN address>` is not one.
+ */
+export function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export function defaultName(connectionNumber: number): string {
   return `User #${connectionNumber}`;
 }

@@ -1,3 +1,5 @@
+import { randomHex } from "./names";
+
 const SCHEMA = `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`;
 
@@ -65,8 +67,7 @@ export class RoomStore {
   #create(): void {
     this.sql.exec(SCHEMA);
     for (const schema of this.schemas) this.sql.exec(schema);
-    const epoch = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-    this.sql.exec("INSERT INTO meta (name, value) VALUES ('epoch', ?) ON CONFLICT (name) DO NOTHING", epoch);
+    this.sql.exec("INSERT INTO meta (name, value) VALUES ('epoch', ?) ON CONFLICT (name) DO NOTHING", randomHex(8));
     this.#epoch = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE name = 'epoch'").one().value;
     this.#exists = true;
   }

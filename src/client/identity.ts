@@ -1,4 +1,4 @@
-import { isClientId } from "../names";
+import { isClientId, randomHex } from "../names";
 
 /** What the browser remembers between visits: the display name and a stable client id. */
 
@@ -20,7 +20,7 @@ export function rememberName(name: string): void {
 export function clientId(): string {
   let id = read(CLIENT_KEY);
   if (id === null || !isClientId(id)) {
-    id = crypto.randomUUID();
+    id = randomHex(16);
     write(CLIENT_KEY, id);
   }
   return id;

@@ -10,6 +10,7 @@ import type {
   User,
   WelcomeFrame,
 } from "../protocol";
+import { randomHex } from "../names";
 import { backoffMs } from "./backoff";
 
 export type ConnectionState = "connecting" | "open" | "waiting";
@@ -99,7 +100,7 @@ export class ChatSession {
   }
 
   send(text: string): void {
-    const id = crypto.randomUUID();
+    const id = randomHex(16);
     this.#pending.set(id, text);
     this.view.pending(id, text);
     this.#transmit(id);

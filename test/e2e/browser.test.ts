@@ -15,6 +15,7 @@ if (!available) {
 }
 
 const BROWSER_ROOM_SECRET = "browser-room-secret";
+const INSECURE_HOST = "chat.lan.test";
 /**
  * Each socket may send a burst of 3, refilled at 0.3 a second: small, so that
  * the rate-limit test is refused however slowly this machine types, and
@@ -36,6 +37,9 @@ const ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  // A name for 127.0.0.1 that, unlike it, is not a secure context: a page from it
+  // is what a phone gets from http://<LAN address>:8787.
+  `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`,
 ];
 
 describe.skipIf(!available)("the web client in Chromium", () => {
@@ -206,6 +210,19 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.clock.runFor(10 * 60_000);
     expect(await page.locator("#status").getAttribute("data-state")).toBe("refused");
     expect(sockets).toHaveLength(1);
+    await page.close();
+  });
+
+  it("works from an address that is not a secure context, where crypto.randomUUID is missing", async () => {
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`insecure page: ${error.message}`));
+    const url = new URL(`/rooms/browser-lan?name=ann`, server.url);
+    url.hostname = INSECURE_HOST;
+    await page.goto(url.href);
+    expect(await page.evaluate("[window.isSecureContext, typeof crypto.randomUUID]")).toEqual([false, "undefined"]);
+    await page.locator("#status[data-state=open]").waitFor();
+    await say(page, "hello from the LAN");
+    expect(await until(page, (t) => t.includes("hello from the LAN"), "the message, stored")).toEqual(["hello from the LAN"]);
     await page.close();
   });
 
