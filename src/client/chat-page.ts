@@ -138,10 +138,14 @@ class RoomView implements ChatView {
     if (kind === "reset") {
       messages.replaceChildren();
       this.#bySeq.clear();
+      // Seqs count again from the new history: the old ones would mark others' messages as yours.
+      this.#ownSeqs.clear();
       notice("The room's history was reset; these are its latest messages.", "warning");
     }
     if (kind === "gap") notice("Some messages you missed are no longer kept.", "warning");
     for (const m of list) this.message(m);
+    // What is still being sent, or was refused, is not in any history: it stays on the page, last.
+    if (kind === "reset") for (const item of this.#pending.values()) append(item);
   }
 
   message(frame: MessageFrame): void {

@@ -168,6 +168,37 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await bob.close();
   }, 90_000);
 
+  it("keeps pending and refused messages on the page, and marks only its own, when the room's history is reset", async () => {
+    const ann = await openRoom("browser-wipe", "ann");
+    for (const text of ["old 1", "old 2", "old 3"]) await say(ann, text);
+    await until(ann, (t) => t.length === 3, "the three old messages");
+    // The burst of 3 is spent: the next one is refused and waits for Retry.
+    await say(ann, "refused one");
+    await ann.locator("#messages li.failed").waitFor();
+
+    // Every room loses its storage while the page is away; something is typed meanwhile.
+    const restarted = server.restart({ wipe: true });
+    await ann.locator("#status:not([data-state=open])").waitFor();
+    await say(ann, "typed while offline");
+    await restarted;
+
+    await ann.locator("#messages li.warning", { hasText: "history was reset" }).waitFor();
+    await until(ann, (t) => t.includes("typed while offline"), "the message typed while offline, stored in the new history");
+    const cat = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/browser-wipe?name=cat`);
+    cat.send("from cat");
+    expect(await until(ann, (t) => t.length === 2, "cat's message")).toEqual(["typed while offline", "from cat"]);
+
+    const failed = ann.locator("#messages li.failed");
+    expect(await failed.count()).toBe(1);
+    expect(await failed.locator(".text").textContent()).toBe("refused one");
+    expect(await failed.locator("button").textContent()).toBe("Retry");
+    // seq 2 was ann's in the old history; in the new one it is cat's.
+    expect(await ann.locator('#messages li[data-seq="1"]').getAttribute("class")).toContain("own");
+    expect(await ann.locator('#messages li[data-seq="2"]').getAttribute("class")).not.toContain("own");
+    cat.ws.close();
+    await ann.close();
+  }, 90_000);
+
   it("shows a rate-limit error in words and keeps the refused message to retry", async () => {
     const ann = await openRoom("browser-rate", "ann");
     // Typing faster than BROWSER_RATE_LIMIT refills is refused sooner or

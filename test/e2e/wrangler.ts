@@ -12,8 +12,11 @@ export interface DevServer {
   pid(): number;
   /** Everything wrangler printed so far, for failure messages. */
   output(): string;
-  /** Stops wrangler and starts it again on the same port and storage: every socket drops, nothing stored is lost. */
-  restart(): Promise<void>;
+  /**
+   * Stops wrangler and starts it again on the same port: every socket drops.
+   * Its storage is kept, or with `wipe` deleted, as if every room were lost.
+   */
+  restart(options?: { wipe?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,8 +83,9 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
     pid: () => child.pid!,
     output: () => output,
     // The same port again, so that clients reconnect to where they were.
-    restart: async () => {
+    restart: async ({ wipe = false } = {}) => {
       await stopGroup(child);
+      if (wipe) await rm(persist, { recursive: true, force: true });
       await start();
     },
     stop: async () => {
