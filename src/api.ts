@@ -66,13 +66,14 @@ export async function postMessage(
     return jsonError(400, "client_required", "an `id` is deduplicated per ?client=<your own random id, such as a UUID>; add one");
   }
 
-  // The ':' keeps posts without ids apart from client ids and connections.
+  // Without an id nothing is deduplicated, and the sender only says where the message came from.
   const sender = client ?? "post:";
   const address = request.headers.get("CF-Connecting-IP") ?? "unknown";
   const result = await env.ROOMS.getByName(room).post({ name: name.name, text: text.text, sender, id: body.id, address });
   if (result.ok) return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
   if (result.code === "id_conflict") {
-    return jsonError(409, "id_conflict", `this id was already used with ?client= for another message (#${result.seq}); use a new id`, undefined, { seq: result.seq });
+    const message = `this id was already used with ?client= for another message (#${result.seq}); use a new id`;
+    return jsonError(409, "id_conflict", message, undefined, { seq: result.seq });
   }
   return jsonError(
     429,

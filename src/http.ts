@@ -1,16 +1,10 @@
+import type { Refusal } from "./protocol";
+
 /** A JSON answer; `nosniff` keeps browsers from reading user text in it as anything but JSON. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   const response = Response.json(body, { status, headers });
   response.headers.set("X-Content-Type-Options", "nosniff");
   return response;
-}
-
-/** Why a request is refused: an HTTP status and the `{ code, message }` body, with a wait for 429s. */
-export interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-  retryAfterMs?: number;
 }
 
 /** Every HTTP error the project returns: a status and `{ code, message }`, plus details for some codes. */

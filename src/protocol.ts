@@ -84,6 +84,18 @@ export type ServerFrame =
   | TickFrame
   | ErrorFrame;
 
+/** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+}
+
+/** Why a request is refused: its HTTP status and error body. */
+export interface Refusal extends ErrorBody {
+  status: number;
+}
+
 /** `GET /api/rooms/<room>` */
 export interface RoomInfo {
   room: string;

@@ -4,7 +4,7 @@ import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { isSilent } from "./heartbeat";
 import { History, replay, type NewMessage, type ReplayFrom } from "./history";
-import { isWebSocketUpgrade, jsonError, refusalResponse, type Refusal } from "./http";
+import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, take } from "./limits";
 import { describe, log } from "./log";
@@ -17,6 +17,7 @@ import {
   type LeaveReason,
   type MessageFrame,
   type MessagePage,
+  type Refusal,
   type RoomInfo,
   type ServerFrame,
 } from "./protocol";
@@ -127,7 +128,14 @@ export class Room extends DurableObject<Env> {
     if (refusal !== null) return refusalResponse(refusal);
 
     const number = this.#store.nextConnectionNumber();
-    const member: Member = { id: String(number), name: name ?? defaultName(number), format, joinedAt: now, address, bucket: fullBucket(this.#config.rateLimitPer10s, now) };
+    const member: Member = {
+      id: String(number),
+      name: name ?? defaultName(number),
+      format,
+      joinedAt: now,
+      address,
+      bucket: fullBucket(this.#config.rateLimitPer10s, now),
+    };
     if (client !== null) member.client = client;
     const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
@@ -345,7 +353,8 @@ export class Room extends DurableObject<Env> {
   #publish(message: NewMessage): Published {
     if (message.id !== undefined) {
       const kept = this.#history.stored(message.sender, message.id);
-      if (kept !== null) return kept.text === message.text ? { ok: true, seq: kept.seq, duplicate: true } : { ok: false, code: "id_conflict", seq: kept.seq };
+      if (kept?.text === message.text) return { ok: true, seq: kept.seq, duplicate: true };
+      if (kept !== null) return { ok: false, code: "id_conflict", seq: kept.seq };
     }
     const frame = this.#history.append(message, this.#config.historyLimit);
     this.#unsent.push(frame);

@@ -1,7 +1,7 @@
 import { checkDisplayName, isRoomName } from "../names";
-import type { ErrorFrame, MessageFrame, User } from "../protocol";
+import type { ErrorFrame, MessageFrame, Refusal, User } from "../protocol";
 import { clientId, rememberName, storedName } from "./identity";
-import { ChatSession, type ChatView, type ConnectionState, type Refusal } from "./session";
+import { ChatSession, type ChatView, type ConnectionState } from "./session";
 
 // Every piece of user content goes into the page through textContent, never as markup.
 

@@ -1,9 +1,11 @@
 import type {
+  ErrorBody,
   ErrorFrame,
   HistoryFrame,
   JoinFrame,
   LeaveFrame,
   MessageFrame,
+  Refusal,
   RenameFrame,
   ServerFrame,
   TickFrame,
@@ -15,13 +17,6 @@ import { backoffMs } from "./backoff";
 
 export type ConnectionState = "connecting" | "open" | "waiting";
 
-/** Why the room refused to let this page in, as its HTTP API says. */
-export interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-}
 
 /** What a session tells the page; the page only renders. */
 export interface ChatView {
@@ -137,7 +132,7 @@ export class ChatSession {
     this.#ws = ws;
     this.#catchingUp = true;
     ws.addEventListener("message", (event) => this.#receive(String(event.data)));
-    ws.addEventListener("close", () => void this.#closed(ws, url));
+    ws.addEventListener("close", () => void this.#closed(ws));
   }
 
   #receive(data: string): void {
@@ -232,7 +227,7 @@ export class ChatSession {
     this.#startPinging();
   }
 
-  async #closed(ws: WebSocket, url: URL): Promise<void> {
+  async #closed(ws: WebSocket): Promise<void> {
     if (ws !== this.#ws) return;
     const wasOpen = this.#open;
     this.#ws = null;
@@ -241,7 +236,7 @@ export class ChatSession {
     this.#held = [];
     this.#stopPinging();
     // A refused upgrade tells a browser nothing: ask the room why, over HTTP.
-    const refusal = wasOpen ? null : await whyRefused(url);
+    const refusal = wasOpen ? null : await whyRefused(new URL(ws.url));
     // Back online meanwhile, say, and already reconnecting.
     if (this.#ws !== null) return;
     if (refusal !== null && refusal.status >= 400 && refusal.status < 500 && refusal.status !== 429) {
@@ -281,7 +276,7 @@ export class ChatSession {
   #drop(): void {
     const ws = this.#ws;
     if (ws === null) return;
-    void this.#closed(ws, new URL(ws.url));
+    void this.#closed(ws);
     ws.close();
   }
 }
@@ -293,7 +288,7 @@ async function whyRefused(url: URL): Promise<Refusal | null> {
   try {
     const response = await fetch(http, { headers: { Accept: "application/json" } });
     if (response.status === 426) return null;
-    const body = (await response.json()) as Partial<Refusal>;
+    const body = (await response.json()) as Partial<ErrorBody>;
     if (typeof body.code !== "string" || typeof body.message !== "string") return null;
     return { status: response.status, code: body.code, message: body.message, retryAfterMs: body.retryAfterMs };
   } catch {
