@@ -72,11 +72,13 @@ export class Room extends DurableObject<Env> {
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
   /**
-   * Stored messages whose broadcast waits for their commit, in seq order.
-   * They go out before any other frame and before anyone joins, so every
-   * socket still sees the room's events in the order they happened.
+   * Stored messages whose broadcast waits for their commit, in seq order,
+   * each with the ack its sender gets right after it. They go out before any
+   * other frame and before anyone joins, so every socket still sees the
+   * room's events, and the answers to its own frames, in the order they
+   * happened.
    */
-  readonly #unsent: MessageFrame[] = [];
+  readonly #unsent: Array<{ frame: MessageFrame; ack?: { to: WebSocket; id: string } }> = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -229,10 +231,11 @@ export class Room extends DurableObject<Env> {
       const frame = parsed.frame;
       switch (frame.type) {
         case "message": {
-          const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id });
-          await this.#broadcastWhenStored();
+          const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id }, ws);
+          // A new message's ack goes out with it; these answers need no commit and go now.
           if (!published.ok) this.#send(ws, idConflict(published.seq));
-          else if (frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
+          else if (published.duplicate && frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
+          else await this.#broadcastWhenStored();
           await this.#armAlarm();
           return;
         }
@@ -350,14 +353,15 @@ export class Room extends DurableObject<Env> {
    * stored again; the same id with another text is refused, since it cannot
    * be a resend and acknowledging it would lose that text.
    */
-  #publish(message: NewMessage): Published {
-    if (message.id !== undefined) {
-      const kept = this.#history.stored(message.sender, message.id);
+  #publish(message: NewMessage, ackTo?: WebSocket): Published {
+    const { id } = message;
+    if (id !== undefined) {
+      const kept = this.#history.stored(message.sender, id);
       if (kept?.text === message.text) return { ok: true, seq: kept.seq, duplicate: true };
       if (kept !== null) return { ok: false, code: "id_conflict", seq: kept.seq };
     }
     const frame = this.#history.append(message, this.#config.historyLimit);
-    this.#unsent.push(frame);
+    this.#unsent.push(ackTo !== undefined && id !== undefined ? { frame, ack: { to: ackTo, id } } : { frame });
     return { ok: true, seq: frame.seq, duplicate: false };
   }
 
@@ -372,9 +376,18 @@ export class Room extends DurableObject<Env> {
     this.#flush();
   }
 
-  /** Sends the queued messages. Frames sent before their commit still wait for it at the output gate. */
+  /**
+   * Sends the queued messages, each followed by its sender's ack, so that
+   * nothing sent to that socket later can overtake the ack: clients match
+   * answers to what they sent by order. Frames sent before their commit
+   * still wait for it at the output gate.
+   */
   #flush(): void {
-    while (this.#unsent.length > 0) this.#fanOut(this.#unsent.shift()!);
+    while (this.#unsent.length > 0) {
+      const { frame, ack } = this.#unsent.shift()!;
+      this.#fanOut(frame);
+      if (ack !== undefined) this.#sendNow(ack.to, { type: "ack", id: ack.id, seq: frame.seq });
+    }
   }
 
   #sweep(now: number): void {
@@ -470,6 +483,11 @@ export class Room extends DurableObject<Env> {
 
   #send(ws: WebSocket, frame: ServerFrame): void {
     this.#flush();
+    this.#sendNow(ws, frame);
+  }
+
+  /** Sends one frame without first sending the queued messages. */
+  #sendNow(ws: WebSocket, frame: ServerFrame): void {
     const member = this.#roster.get(ws);
     this.#deliver(ws, new Outgoing(frame).in(member?.format ?? "json"));
   }

@@ -87,6 +87,22 @@ describe("order on the wire", () => {
     expect(await bob.next("message")).toMatchObject({ seq: 1, text: "hello" });
     expect(await bob.next("users")).toMatchObject({ online: 1 });
   });
+
+  it("holds for answers too: a later frame's refusal never overtakes the ack of a message still waiting for its commit", async () => {
+    // Clients match answers to what they sent by order; an overtaking refusal once
+    // made the web page mark the wrong message refused and leave another pending for good.
+    const room = uniqueRoom("ack-order");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    await runInDurableObject(stubOf(room), async (instance: Room, state) => {
+      const [socket] = state.getWebSockets();
+      const stored = instance.webSocketMessage(socket!, JSON.stringify({ type: "message", text: "first", id: "m-1" }));
+      await instance.webSocketMessage(socket!, new ArrayBuffer(1));
+      await stored;
+    });
+    expect(await ann.next("message")).toMatchObject({ seq: 1, text: "first" });
+    expect(await ann.next("ack")).toEqual({ type: "ack", id: "m-1", seq: 1 });
+    expect(await ann.next("error")).toMatchObject({ code: "unsupported" });
+  });
 });
 
 describe("history on join", () => {
