@@ -42,6 +42,9 @@ export class Client {
   /** The newest seq this connection has everything up to: what a resume passes as `since`. */
   lastSeq = 0;
   pongs = 0;
+  /** Every other frame received, and its bytes: what the server sent this client. */
+  frames = 0;
+  bytes = 0;
   #ready: Promise<number>;
 
   /** The tokens received; one set may serve a person's successive connections. */
@@ -61,6 +64,8 @@ export class Client {
           this.pongs++;
           return;
         }
+        this.frames++;
+        this.bytes += frame.length;
         if (kind === "room") this.#track(frame, () => resolve(performance.now() - opened));
         // Tokens are searched for in every frame, so a history frame counts each message it carries.
         let from = 0;

@@ -6,11 +6,11 @@ import { existsSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
-import { Client, pace, percentile, Receipts, workerdUsage, type Kind } from "./load.ts";
+import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
 
 const { values: opts } = parseArgs({
   options: {
-    scenarios: { type: "string", default: "fanout,capacity,idle,churn" },
+    scenarios: { type: "string", default: "fanout,capacity,storm,idle,churn" },
     clients: { type: "string", default: "200" },
     senders: { type: "string", default: "10" },
     rate: { type: "string", default: "5" },
@@ -21,6 +21,8 @@ const { values: opts } = parseArgs({
     "idle-clients": { type: "string", default: "1000" },
     "idle-seconds": { type: "string", default: "30" },
     churners: { type: "string", default: "100" },
+    "storm-clients": { type: "string", default: "1000" },
+    "storm-inflight": { type: "string", default: "200" },
     // Local storage in memory when the machine has /dev/shm: see "Performance" in README.md.
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
     help: { type: "boolean", default: false },
@@ -28,7 +30,7 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   console.log(`npm run bench -- [options]
-  --scenarios=fanout,capacity,idle,churn   which to run (default: all)
+  --scenarios=fanout,capacity,storm,idle,churn   which to run (default: all)
   --clients=200        clients in the room (fanout, capacity)
   --senders=10         how many of them send (fanout, capacity)
   --rate=5             messages per second per sender (fanout)
@@ -38,6 +40,8 @@ if (opts.help) {
   --step-seconds=2.5   seconds per rate step (capacity)
   --idle-clients=1000  --idle-seconds=30   idle clients pinging every 25 s, and for how long
   --churners=100       clients reconnecting in a loop (churn)
+  --storm-clients=1000 --storm-inflight=200   clients joining at once, and handshakes in flight (storm;
+                       it also runs 200 clients all at once)
   --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
   process.exit(0);
 }
@@ -77,16 +81,30 @@ async function until(ready: () => boolean, ms: number): Promise<void> {
   while (!ready() && performance.now() < deadline) await sleep(20);
 }
 
-/** Opens `count` clients, `batch` at a time, and returns them with their connect times. */
-async function connectAll(count: number, batch: number, make: (i: number) => Client): Promise<{ clients: Client[]; times: number[] }> {
+/** Opens `count` clients with at most `inflight` handshakes under way, and returns them with their connect times. */
+async function connectAll(count: number, inflight: number, make: (i: number) => Client): Promise<{ clients: Client[]; times: number[] }> {
   const clients: Client[] = [];
   const times: number[] = [];
-  for (let i = 0; i < count; i += batch) {
-    const group = Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j));
-    times.push(...(await Promise.all(group.map((c) => c.ready()))));
-    clients.push(...group);
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const client = make(next++);
+      clients.push(client);
+      times.push(await client.ready());
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inflight, count) }, lane));
   return { clients, times: times.sort((a, b) => a - b) };
+}
+
+/** Waits until `value` has not changed for half a second (or 30 s have passed). */
+async function quiet(value: () => number): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  let last = -1;
+  while (value() !== last && performance.now() < deadline) {
+    last = value();
+    await sleep(500);
+  }
 }
 
 function latencyMetrics(receipts: Receipts): Metrics {
@@ -187,6 +205,39 @@ async function idle(server: DevServer, kind: Kind): Promise<Metrics> {
 }
 
 /**
+ * A join storm: `count` clients joining at once, `--storm-inflight`
+ * handshakes at a time, as when a class starts or every client reconnects
+ * after a deploy. Connect times; every frame and byte the clients received
+ * until the room went quiet, per join; then one message's fan-out to all.
+ */
+async function storm(server: DevServer, kind: Kind, count: number, inflight: number): Promise<Metrics> {
+  const room = `storm-${count}-${Date.now()}`;
+  const receipts = new Receipts();
+  const { clients, times } = await connectAll(count, inflight, (i) => new Client(wsUrl(server, kind, room, `s${i}`), kind, receipts));
+  const received = () => clients.reduce((sum, c) => sum + c.frames, 0);
+  await quiet(received);
+  const frames = received();
+  const bytes = clients.reduce((sum, c) => sum + c.bytes, 0);
+  receipts.reset();
+  clients[0]!.ws.send(tokened(id(), n("size")));
+  await until(() => receipts.deliveries >= clients.length, 10_000);
+  const delivered = receipts.deliveries;
+  const fan = latencyMetrics(receipts);
+  console.error(`  ${kind} storm of ${count}: connect p99 ${percentile(times, 99).toFixed(0)} ms, ${(frames / count).toFixed(1)} frames per join`);
+  // Dropped rather than closed one by one: a thousand leaves would each go to everyone left.
+  for (const client of clients) client.ws.terminate();
+  return {
+    connect_p50_ms: percentile(times, 50),
+    connect_p99_ms: percentile(times, 99),
+    frames_per_join: frames / count,
+    bytes_per_join: bytes / count,
+    one_message_to_all: delivered,
+    fanout_p50_ms: fan.p50_ms!,
+    fanout_p99_ms: fan.p99_ms!,
+  };
+}
+
+/**
  * People dropping and coming back while others talk: each churner reconnects
  * in a loop (resuming with `since` in the room; the relay has no such thing),
  * and must end up with every message sent after it first joined.
@@ -231,14 +282,15 @@ async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
   return { sent, reconnects, lost, duplicates: finished.reduce((sum, p) => sum + p.receipts.duplicates, 0) };
 }
 
-const RUNNERS: Record<string, (server: DevServer, kind: Kind) => Promise<Metrics>> = { fanout, capacity, idle, churn };
+type Runner = (server: DevServer, kind: Kind) => Promise<Metrics>;
+const RUNNERS: Record<string, Runner> = { fanout, capacity, storm: (s, k) => storm(s, k, n("storm-clients"), n("storm-inflight")), idle, churn };
 
 /** Runs a scenario `rounds` times on each server, alternating, and keeps each metric's median. */
-async function alternate(scenario: string, room: DevServer, relay: DevServer, rounds: number): Promise<Result> {
+async function alternate(scenario: string, room: DevServer, relay: DevServer, rounds: number, run: Runner = RUNNERS[scenario]!): Promise<Result> {
   const runs: Record<Kind, Metrics[]> = { room: [], relay: [] };
   for (let i = 0; i < rounds; i++) {
-    runs.room.push(await RUNNERS[scenario]!(room, "room"));
-    runs.relay.push(await RUNNERS[scenario]!(relay, "relay"));
+    runs.room.push(await run(room, "room"));
+    runs.relay.push(await run(relay, "relay"));
   }
   const median = (list: Metrics[]): Metrics =>
     Object.fromEntries(Object.keys(list[0]!).map((key) => [key, percentile(list.map((m) => m[key]!).sort((a, b) => a - b), 50)]));
@@ -275,6 +327,12 @@ async function main(): Promise<void> {
     for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
       console.error(`${scenario}…`);
       results.push(await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1));
+    }
+    if (scenarios.includes("storm")) {
+      console.error("storm…");
+      // 200 all at once as well, so that what a join costs can be compared at two sizes.
+      results.push(await alternate("storm-200", room, relay, 1, (s, k) => storm(s, k, 200, 200)));
+      results.push(await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm));
     }
     // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
     const waiting: Array<Promise<Result>> = [];
