@@ -79,7 +79,7 @@ export class ChatSession {
   readonly #pending = new Map<string, string>();
   /** Refused messages, kept for `retry` but not resent by themselves. */
   readonly #failed = new Map<string, string>();
-  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" } | { kind: "history" }> = [];
+  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" } | { kind: "history"; after: number }> = [];
 
   constructor(
     private readonly options: SessionOptions,
@@ -170,6 +170,14 @@ export class ChatSession {
         return;
       case "error": {
         const request = this.#inFlight.shift();
+        if (request?.kind === "history") {
+          // Live messages wait for the rest of the history: ask again when the room says.
+          const ws = this.#ws;
+          setTimeout(() => {
+            if (ws === this.#ws && this.#open) this.#requestHistory(request.after);
+          }, frame.retryAfterMs ?? 1000);
+          return;
+        }
         if (request?.kind !== "message") {
           this.view.error(frame);
           return;
@@ -208,8 +216,7 @@ export class ChatSession {
     this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((m) => m.seq));
     this.view.history(fresh, reset ? "reset" : gap ? "gap" : null);
     if (more) {
-      this.#inFlight.push({ kind: "history" });
-      this.#ws!.send(JSON.stringify({ type: "history", after: messages.at(-1)!.seq }));
+      this.#requestHistory(messages.at(-1)!.seq);
       return;
     }
     this.#catchingUp = false;
@@ -225,6 +232,11 @@ export class ChatSession {
       this.#transmit(id);
     }
     this.#startPinging();
+  }
+
+  #requestHistory(after: number): void {
+    this.#inFlight.push({ kind: "history", after });
+    this.#ws!.send(JSON.stringify({ type: "history", after }));
   }
 
   async #closed(ws: WebSocket): Promise<void> {
