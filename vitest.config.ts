@@ -5,6 +5,10 @@ import { defineConfig } from "vitest/config";
 // just to render a page; 10 s, as for the tests' own frame waits.
 const expectations = { poll: { timeout: 10_000 } };
 
+// Every wait in a test has its own deadline that names what it waited for;
+// the test timeout is only a backstop above those, for a loaded machine.
+const inWorkerd = { testTimeout: 30_000, expect: expectations };
+
 export default defineConfig({
   test: {
     // The room's structured log lines are shown only for failing tests.
@@ -28,9 +32,26 @@ export default defineConfig({
             },
           }),
         ],
-        // Every wait in a test has its own deadline that names what it waited for;
-        // the test timeout is only a backstop above those, for a loaded machine.
-        test: { name: "runtime", include: ["test/*.test.ts"], testTimeout: 30_000, expect: expectations },
+        test: { name: "runtime", include: ["test/*.test.ts"], exclude: ["test/presence.test.ts"], ...inWorkerd },
+      },
+      {
+        // Presence batches in crowded rooms. The window never ends by itself
+        // here, so a test decides where a batch ends (a message, a tick) and
+        // what happens in the middle of one, however slow the machine.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                PRESENCE_BATCH_MS: "3600000",
+                PRESENCE_LIST_LIMIT: "10",
+                ANNOUNCE_LIMIT: "60",
+                MAX_CONNECTIONS_PER_ROOM: "70",
+              },
+            },
+          }),
+        ],
+        test: { name: "presence", include: ["test/presence.test.ts"], ...inWorkerd },
       },
       {
         // From Node, with a real `ws` client against `wrangler dev`.

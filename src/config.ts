@@ -35,6 +35,17 @@ export interface Config {
    */
   addressShare: number;
   /**
+   * Milliseconds that joins, leaves and renames gather for before they go
+   * out together in one `presence` frame; longer in rooms above
+   * `presenceListLimit` (see `presenceWindowMs`). 0 sends each handler's
+   * events as soon as it is done. Default 50.
+   */
+  presenceBatchMs: number;
+  /** Users a welcome or a `users` page lists at most. At least 1. Default 200. */
+  presenceListLimit: number;
+  /** Above this many people in the room, presence frames carry only the count, not who. Default 500. */
+  announceLimit: number;
+  /**
    * Logs a line each time the room runs a handler, so that `npm run bench`
    * can count wake-ups. For local measurement only; off by default.
    */
@@ -54,6 +65,9 @@ export interface ConfigVars {
   MAX_CONNECTIONS_PER_ADDRESS?: string | number;
   CONNECTS_PER_MINUTE?: string | number;
   ADDRESS_SHARE?: string | number;
+  PRESENCE_BATCH_MS?: string | number;
+  PRESENCE_LIST_LIMIT?: string | number;
+  ANNOUNCE_LIMIT?: string | number;
   TRACE_WAKEUPS?: string;
 }
 
@@ -70,6 +84,9 @@ export const DEFAULTS: Config = {
   maxConnectionsPerAddress: 50,
   connectsPerMinute: 30,
   addressShare: 3,
+  presenceBatchMs: 50,
+  presenceListLimit: 200,
+  announceLimit: 500,
   traceWakeups: false,
 };
 
@@ -88,6 +105,9 @@ export function readConfig(vars: ConfigVars): Config {
     maxConnectionsPerAddress: whole(vars, "MAX_CONNECTIONS_PER_ADDRESS", DEFAULTS.maxConnectionsPerAddress, 1),
     connectsPerMinute: whole(vars, "CONNECTS_PER_MINUTE", DEFAULTS.connectsPerMinute, 0),
     addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),
+    presenceBatchMs: whole(vars, "PRESENCE_BATCH_MS", DEFAULTS.presenceBatchMs, 0),
+    presenceListLimit: whole(vars, "PRESENCE_LIST_LIMIT", DEFAULTS.presenceListLimit, 1),
+    announceLimit: whole(vars, "ANNOUNCE_LIMIT", DEFAULTS.announceLimit, 0),
     traceWakeups: vars.TRACE_WAKEUPS === "1",
   };
 }

@@ -29,11 +29,18 @@ export type ErrorCode =
   | "unsupported"
   | "internal";
 
+/**
+ * `users` lists everyone online in join order, you included, up to
+ * `PRESENCE_LIST_LIMIT`; `more` says the list stops there: page through the
+ * rest with `{"type":"who","after":<the last id in it>}`.
+ */
 export type WelcomeFrame = {
   type: "welcome";
   room: string;
   you: User;
   users: User[];
+  more: boolean;
+  online: number;
   tickSeconds: number;
   /** The newest message's seq; 0 in a room that never had one. */
   lastSeq: number;
@@ -41,8 +48,21 @@ export type WelcomeFrame = {
   epoch: string;
   at: number;
 };
-export type JoinFrame = { type: "join"; user: User; online: number; at: number };
-export type LeaveFrame = { type: "leave"; user: User; online: number; reason: LeaveReason; at: number };
+/**
+ * Who came, went or changed their name since the last one: everything that
+ * happened within one batch window, in one frame. Apply `joined`, then
+ * `renamed`, then `left`: one person's events always happen in that order.
+ * In a room of more than `ANNOUNCE_LIMIT` people the lists are empty and
+ * only `online` is news.
+ */
+export type PresenceFrame = {
+  type: "presence";
+  joined: User[];
+  left: Array<{ user: User; reason: LeaveReason }>;
+  renamed: Array<{ user: User; from: string }>;
+  online: number;
+  at: number;
+};
 /** `seq` counts the room's messages: 1, 2, 3, … with no gaps, the same order for everyone. */
 export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number };
 /**
@@ -66,20 +86,18 @@ export type HistoryFrame = {
   epoch: string;
 };
 export type AckFrame = { type: "ack"; id: string; seq: number };
-export type RenameFrame = { type: "rename"; user: User; from: string; at: number };
-export type UsersFrame = { type: "users"; users: User[]; online: number };
+/** One page of the user list, in join order; `more`: ask for the next with `after`. */
+export type UsersFrame = { type: "users"; users: User[]; online: number; more: boolean };
 export type TickFrame = { type: "tick"; now: number; online: number };
 /** `retryAfterMs` comes with `rate_limited` only. */
 export type ErrorFrame = { type: "error"; code: ErrorCode; message: string; retryAfterMs?: number };
 
 export type ServerFrame =
   | WelcomeFrame
-  | JoinFrame
-  | LeaveFrame
+  | PresenceFrame
   | MessageFrame
   | HistoryFrame
   | AckFrame
-  | RenameFrame
   | UsersFrame
   | TickFrame
   | ErrorFrame;
@@ -117,12 +135,15 @@ export interface MessagePage {
 export type ClientFrame =
   | { type: "message"; text: string; id?: string }
   | { type: "rename"; name: string }
-  | { type: "who" }
+  | { type: "who"; after?: string }
   | { type: "history"; after: number };
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
 export const MAX_MESSAGE_ID_CHARS = 64;
+
+/** A member's id: the room's connection counter, in decimal. */
+const USER_ID = /^[0-9]{1,15}$/;
 
 /**
  * Reads one client text frame (already checked for size). Only a JSON object
@@ -146,8 +167,14 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
       if (!checked.ok) return fail("bad_name", checked.message);
       return { ok: true, frame: { type: "rename", name: checked.name } };
     }
-    case "who":
-      return { ok: true, frame: { type: "who" } };
+    case "who": {
+      const { after } = command;
+      if (after === undefined) return { ok: true, frame: { type: "who" } };
+      if (typeof after !== "string" || !USER_ID.test(after)) {
+        return fail("bad_message", "a who request's `after` must be the id of the last user you have, a string of digits");
+      }
+      return { ok: true, frame: { type: "who", after } };
+    }
     case "history": {
       const { after } = command;
       if (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0) {
@@ -228,21 +255,19 @@ export function errorFrame(code: ErrorCode, message: string): ErrorFrame {
 export function toText(frame: ServerFrame): string | null {
   switch (frame.type) {
     case "welcome":
-      return `Welcome to the chat room ${frame.room}! You are ${frame.you.name}. Online: ${names(frame.users)}`;
-    case "join":
-      return `${frame.user.name} entered the chat room.`;
-    case "leave":
-      return `${frame.user.name} left the chat room.`;
+      return `Welcome to the chat room ${frame.room}! You are ${frame.you.name}. Online: ${listed(frame.users, frame.online)}`;
+    case "presence":
+      return presenceText(frame);
     case "message":
       return messageText(frame);
     case "history":
       return historyText(frame);
     case "ack":
       return `ack: ${frame.id} (#${frame.seq})`;
-    case "rename":
-      return `${frame.from} is now known as ${frame.user.name}.`;
-    case "users":
-      return `Online: ${names(frame.users)}`;
+    case "users": {
+      const line = `Online: ${listed(frame.users, frame.online)}`;
+      return frame.more ? `${line} (send {"type":"who","after":"${frame.users.at(-1)!.id}"} for more)` : line;
+    }
     case "tick":
       return `Time: ${new Date(frame.now).toISOString()}. Online: ${frame.online}`;
     case "error":
@@ -265,8 +290,28 @@ function historyText(frame: HistoryFrame): string | null {
   return lines.length === 0 ? null : lines.join("\n");
 }
 
-function names(users: User[]): string {
-  return users.map((u) => u.name).join(", ");
+/** Everyone listed, and how many more are online than the list holds. */
+function listed(users: User[], online: number): string {
+  const names = users.map((u) => u.name).join(", ");
+  return online > users.length ? `${names} and ${online - users.length} more` : names;
+}
+
+/** Names in a sentence: `ann`, `ann and bob`, `ann, bob and cat`, `ann, bob and 3 others`. */
+function some(names: string[]): string {
+  if (names.length <= 3) return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+  return `${names.slice(0, 2).join(", ")} and ${names.length - 2} others`;
+}
+
+/** One line for a whole batch, in the order its events are applied. */
+function presenceText({ joined, renamed, left, online }: PresenceFrame): string {
+  const parts: string[] = [];
+  if (joined.length > 0) parts.push(`${some(joined.map((u) => u.name))} entered the chat room.`);
+  const shown = renamed.length <= 3 ? renamed : renamed.slice(0, 2);
+  for (const { user, from } of shown) parts.push(`${from} is now known as ${user.name}.`);
+  if (shown.length < renamed.length) parts.push(`${renamed.length - shown.length} others changed their names.`);
+  if (left.length > 0) parts.push(`${some(left.map((l) => l.user.name))} left the chat room.`);
+  if (parts.length === 0) return `Online: ${online}`;
+  return parts.join(" ");
 }
 
 /**

@@ -9,6 +9,7 @@ import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, take } from "./limits";
 import { describe, log } from "./log";
 import { defaultName } from "./names";
+import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import {
   errorFrame,
   Outgoing,
@@ -68,15 +69,18 @@ export class Room extends DurableObject<Env> {
   readonly #history: History;
   readonly #roster: Roster;
   readonly #addresses: AddressBook;
+  readonly #presence = new PresenceQueue();
+  /** Ends the presence batch window, while one is open. */
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
   /**
    * Stored messages whose broadcast waits for their commit, in seq order,
    * each with the ack its sender gets right after it. They go out before any
-   * other frame and before anyone joins, so every socket still sees the
-   * room's events, and the answers to its own frames, in the order they
-   * happened.
+   * other frame and before anyone joins or leaves, and after the presence
+   * news that came before them, so every socket still sees the room's
+   * events, and the answers to its own frames, in the order they happened.
    */
   readonly #unsent: Array<{ frame: MessageFrame; ack?: { to: WebSocket; id: string } }> = [];
 
@@ -148,17 +152,20 @@ export class Room extends DurableObject<Env> {
 
     // Welcome, history and the join go out in this one synchronous section:
     // every message after the history's lastSeq reaches this socket live, so
-    // there is no gap and no duplicate at the seam.
-    const users = this.#roster.users();
+    // there is no gap and no duplicate at the seam; and every presence event
+    // after this join reaches it in a presence frame, and none before.
+    const online = this.#roster.size;
+    const { users, more } = this.#roster.page(null, this.#config.presenceListLimit);
     const lastSeq = this.#history.lastSeq;
     const you = toUser(member);
-    this.#send(server, { type: "welcome", room, you, users, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now });
+    const welcome = { type: "welcome", room, you, users, more, online, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now } as const;
+    this.#send(server, welcome);
     this.#send(server, this.#replay({ since, epoch }));
-    this.#broadcast({ type: "join", user: you, online: users.length, at: now }, server);
-    log({ event: "connect", room, id: member.id, format, online: users.length });
+    this.#record({ kind: "joined", user: you });
+    log({ event: "connect", room, id: member.id, format, online });
 
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
-    await this.#armAlarm(users.length === 1);
+    await this.#armAlarm(online === 1);
     return new Response(null, { status: 101, webSocket: socket });
   }
 
@@ -247,12 +254,13 @@ export class Room extends DurableObject<Env> {
           const from = member.name;
           member.name = frame.name;
           this.#roster.save(ws, member);
-          this.#broadcast({ type: "rename", user: toUser(member), from, at: now });
+          this.#record({ kind: "renamed", user: toUser(member), from });
           return;
         }
         case "who": {
-          const users = this.#roster.users();
-          this.#send(ws, { type: "users", users, online: users.length });
+          const page = this.#roster.page(frame.after ?? null, this.#config.presenceListLimit);
+          this.#send(ws, { type: "users", ...page, online: this.#roster.size });
+          this.#presence.known(member.id);
           return;
         }
         case "history":
@@ -377,12 +385,15 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Sends the queued messages, each followed by its sender's ack, so that
-   * nothing sent to that socket later can overtake the ack: clients match
-   * answers to what they sent by order. Frames sent before their commit
-   * still wait for it at the output gate.
+   * Sends the queued messages, after the presence news that came before
+   * them, each followed by its sender's ack, so that nothing sent to that
+   * socket later can overtake the ack: clients match answers to what they
+   * sent by order. Frames sent before their commit still wait for it at the
+   * output gate.
    */
   #flush(): void {
+    if (this.#unsent.length === 0) return;
+    this.#flushPresence();
     while (this.#unsent.length > 0) {
       const { frame, ack } = this.#unsent.shift()!;
       this.#fanOut(frame);
@@ -422,7 +433,7 @@ export class Room extends DurableObject<Env> {
     // Its attachment held the newest copy of its address's frame bucket, perhaps.
     this.#addresses.saveFrames(member.address, this.#roster.countAt(member.address) > 0, now);
     const online = this.#roster.size;
-    this.#broadcast({ type: "leave", user: toUser(member), online, reason, at: now });
+    this.#record({ kind: "left", user: toUser(member), reason });
     log({ event: "close", room: this.#room, id: member.id, code, reason, online });
   }
 
@@ -469,16 +480,45 @@ export class Room extends DurableObject<Env> {
     this.#alarmPending = true;
   }
 
-  #broadcast(frame: ServerFrame, except?: WebSocket): void {
+  /**
+   * Queues a presence event, after the messages already waiting: a message
+   * stored before someone left goes out before their leave. Events nobody
+   * else is there to hear are dropped.
+   */
+  #record(event: PresenceEvent): void {
+    if (event.kind !== "renamed" && this.#roster.size <= (event.kind === "joined" ? 1 : 0)) return;
     this.#flush();
-    this.#fanOut(frame, except);
+    this.#presence.add(event);
+    this.#presenceTimer ??= setTimeout(() => {
+      try {
+        this.#flushPresence();
+      } catch (error) {
+        log({ event: "error", room: this.#room, handler: "presence", message: describe(error) });
+      }
+    }, presenceWindowMs(this.#config, this.#roster.size));
   }
 
-  #fanOut(frame: ServerFrame, except?: WebSocket): void {
+  /** Sends the pending presence events to everyone, as one frame each. */
+  #flushPresence(): void {
+    if (this.#presenceTimer !== undefined) clearTimeout(this.#presenceTimer);
+    this.#presenceTimer = undefined;
+    const pending = this.#presence.take();
+    if (pending.events.length === 0) return;
+    const online = this.#roster.size;
+    const batch = new PresenceBatch(pending, online, Date.now(), online <= this.#config.announceLimit);
+    for (const [ws, member] of this.#roster.entries()) this.#deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
+  }
+
+  /** Sends a frame to everyone, after everything that happened before it. */
+  #broadcast(frame: ServerFrame): void {
+    this.#flushPresence();
+    this.#flush();
+    this.#fanOut(frame);
+  }
+
+  #fanOut(frame: ServerFrame): void {
     const out = new Outgoing(frame);
-    for (const [ws, member] of this.#roster.entries()) {
-      if (ws !== except) this.#deliver(ws, out.in(member.format));
-    }
+    for (const [ws, member] of this.#roster.entries()) this.#deliver(ws, out.in(member.format));
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {

@@ -96,6 +96,23 @@ export class Roster {
     return Array.from(this.#members.values(), toUser);
   }
 
+  /**
+   * Up to `limit` users in join order, from the first whose id is above
+   * `after` (all, without it), and whether others follow. Ids grow with
+   * join order, so a page that starts after the last id of the previous one
+   * lists nobody twice, whoever joined or left in between.
+   */
+  page(after: string | null, limit: number): { users: User[]; more: boolean } {
+    const from = after === null ? 0 : Number(after);
+    const users: User[] = [];
+    for (const member of this.#members.values()) {
+      if (Number(member.id) <= from) continue;
+      if (users.length === limit) return { users, more: true };
+      users.push(toUser(member));
+    }
+    return { users, more: false };
+  }
+
   entries(): IterableIterator<[WebSocket, Member]> {
     return this.#members.entries();
   }

@@ -15,7 +15,7 @@ describe("the tick", () => {
     const room = uniqueRoom("tick");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     const before = Date.now();
 
     expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
@@ -43,9 +43,8 @@ describe("the sweep", () => {
     const ann = await Client.join(`/rooms/${room}?name=ann`); // pings, then goes silent
     const bob = await Client.join(`/rooms/${room}?name=bob`); // talks but never pings: a raw client
     const cat = await Client.join(`/rooms/${room}?name=cat`); // pings, then keeps talking
-    await ann.next("join");
-    await ann.next("join");
-    await bob.next("join");
+    await ann.presence({ joined: 2 });
+    await bob.presence({ joined: 1 });
     bob.send("hello from a raw client");
     for (const client of [ann, bob, cat]) await client.next("message");
     for (const client of [ann, cat]) {
@@ -66,7 +65,7 @@ describe("the sweep", () => {
     const closed = await ann.closed();
     expect(closed.code).toBe(4000);
     for (const client of [bob, cat]) {
-      expect(await client.next("leave")).toMatchObject({ user: { id: "1", name: "ann" }, online: 2, reason: "timeout" });
+      expect(await client.next("presence")).toMatchObject({ left: [{ user: { id: "1", name: "ann" }, reason: "timeout" }], online: 2 });
       expect(await client.next("tick")).toMatchObject({ online: 2 });
     }
     cat.send({ type: "who" });
@@ -91,7 +90,7 @@ describe("the sweep", () => {
     await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
     await runDurableObjectAlarm(env.ROOMS.getByName(room));
     expect((await lurker.closed()).code).toBe(4000);
-    expect(await ann.next("leave")).toMatchObject({ user: { name: "lurker" }, reason: "timeout" });
+    expect(await ann.next("presence")).toMatchObject({ left: [{ user: { name: "lurker" }, reason: "timeout" }] });
   });
 
   it("is idempotent: a retried alarm announces nothing twice", async () => {
@@ -99,7 +98,7 @@ describe("the sweep", () => {
     const stub = env.ROOMS.getByName(room);
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     ann.send("ping");
     expect(await ann.nextText()).toBe("pong");
     bob.send("here");
@@ -111,7 +110,7 @@ describe("the sweep", () => {
     await runInDurableObject(stub, (instance: Room) => instance.alarm());
 
     expect((await ann.closed()).code).toBe(4000);
-    expect(await bob.next("leave")).toMatchObject({ user: { name: "ann" } });
+    expect(await bob.next("presence")).toMatchObject({ left: [{ user: { name: "ann" } }] });
     expect(await bob.next("tick")).toMatchObject({ online: 1 });
     expect(await bob.next("tick")).toMatchObject({ online: 1 });
     bob.send({ type: "who" });

@@ -19,7 +19,7 @@ describe("joining", () => {
         { id: "2", name: "bob" },
       ],
     });
-    expect(await ann.next("join")).toMatchObject({ user: { id: "2", name: "bob" }, online: 2 });
+    expect(await ann.next("presence")).toEqual({ type: "presence", joined: [{ id: "2", name: "bob" }], left: [], renamed: [], online: 2, at: expect.any(Number) });
     await bob.next("history");
     expect(bob.unread()).toEqual([]);
   });
@@ -33,7 +33,7 @@ describe("joining", () => {
     expect((await second.next("welcome")).you).toEqual({ id: "2", name: "User #2" });
     await second.next("history");
     first.close();
-    await second.next("leave");
+    await second.presence({ left: 1 });
     const third = await Client.connect(`/rooms/${room}`);
     expect((await third.next("welcome")).you).toEqual({ id: "3", name: "User #3" });
     const elsewhere = await Client.connect(`/rooms/${uniqueRoom("default-name")}`);
@@ -45,7 +45,7 @@ describe("joining", () => {
     const a = await Client.join(`/rooms/${room}?name=sam`);
     const b = await Client.connect(`/rooms/${room}?name=sam`);
     expect((await b.next("welcome")).users.map((u) => u.id)).toEqual(["1", "2"]);
-    expect((await a.next("join")).user).toEqual({ id: "2", name: "sam" });
+    expect((await a.next("presence")).joined).toEqual([{ id: "2", name: "sam" }]);
   });
 });
 
@@ -54,7 +54,7 @@ describe("messages", () => {
     const room = uniqueRoom("relay");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     ann.send("hello, bob");
     for (const client of [ann, bob]) {
       expect(await client.next("message")).toMatchObject({ user: { id: "1", name: "ann" }, text: "hello, bob" });
@@ -65,7 +65,7 @@ describe("messages", () => {
     const room = uniqueRoom("ack");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     ann.send({ type: "message", text: "with id", id: "m-1" });
     expect(await ann.next("message")).toMatchObject({ text: "with id" });
     expect(await ann.next("ack")).toEqual({ type: "ack", id: "m-1", seq: 1 });
@@ -82,7 +82,7 @@ describe("messages", () => {
     const room = uniqueRoom("who");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     bob.send({ type: "who" });
     expect(await bob.next("users")).toEqual({
       type: "users",
@@ -91,6 +91,7 @@ describe("messages", () => {
         { id: "2", name: "bob" },
       ],
       online: 2,
+      more: false,
     });
     ann.send("after who");
     expect(await ann.next("message")).toMatchObject({ text: "after who" });
@@ -126,9 +127,8 @@ describe("messages", () => {
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     const cat = await Client.join(`/rooms/${room}?name=cat`);
-    await ann.next("join");
-    await ann.next("join");
-    await bob.next("join");
+    await ann.presence({ joined: 2 });
+    await bob.presence({ joined: 1 });
     await runInDurableObject(env.ROOMS.getByName(room), (_, state) => {
       const bobSocket = state.getWebSockets().find((ws) => (ws.deserializeAttachment() as { name: string }).name === "bob")!;
       bobSocket.send = () => {
@@ -147,7 +147,7 @@ describe("text format", () => {
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const tex = await Client.connect(`/rooms/${room}?name=tex&format=text`);
     expect(await tex.nextText()).toBe(`Welcome to the chat room ${room}! You are tex. Online: ann, tex`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     expect(await tex.nextText()).toBe("bob entered the chat room.");
     ann.send("hi all");
@@ -168,11 +168,11 @@ describe("leaving", () => {
     const room = uniqueRoom("leave");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     bob.close(1000, "bye");
     const closed = await bob.closed();
     expect(closed.code).toBe(1000);
-    expect(await ann.next("leave")).toMatchObject({ user: { id: "2", name: "bob" }, online: 1, reason: "closed" });
+    expect(await ann.next("presence")).toMatchObject({ joined: [], left: [{ user: { id: "2", name: "bob" }, reason: "closed" }], online: 1 });
     ann.send({ type: "who" });
     expect((await ann.next("users")).users).toEqual([{ id: "1", name: "ann" }]);
   });

@@ -1,4 +1,4 @@
-import type { ServerFrame } from "../src/protocol";
+import type { PresenceFrame, ServerFrame } from "../src/protocol";
 
 type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
 
@@ -36,10 +36,31 @@ export abstract class FrameReader {
     }
   }
 
+  /**
+   * Reads presence frames until they name at least as many joins, leaves
+   * and renames as asked: how the room batches them depends on timing, so a
+   * test counts what they add up to. The frames read must all be presence.
+   */
+  async presence(want: { joined?: number; left?: number; renamed?: number }): Promise<Presence> {
+    const seen: Presence = { joined: [], left: [], renamed: [], online: NaN, frames: 0 };
+    while (seen.joined.length < (want.joined ?? 0) || seen.left.length < (want.left ?? 0) || seen.renamed.length < (want.renamed ?? 0)) {
+      const frame = await this.next("presence");
+      seen.joined.push(...frame.joined);
+      seen.left.push(...frame.left);
+      seen.renamed.push(...frame.renamed);
+      seen.online = frame.online;
+      seen.frames++;
+    }
+    return seen;
+  }
+
   unread(): string[] {
     return this.frames.slice(this.#read);
   }
 }
+
+/** What some presence frames said, together; `online` is the last one's. */
+export type Presence = Pick<PresenceFrame, "joined" | "left" | "renamed" | "online"> & { frames: number };
 
 /**
  * Polls until `ready` holds; generous, since a shared 2-core machine can be

@@ -51,9 +51,8 @@ it("survives thousands of hostile frames, delivering every valid message exactly
   const fuzzer = await Client.join(`/rooms/${room}?name=fuzzer`);
   const ann = await Client.join(`/rooms/${room}?name=ann`);
   const bob = await Client.join(`/rooms/${room}?name=bob`);
-  await fuzzer.next("join");
-  await fuzzer.next("join");
-  await ann.next("join");
+  await fuzzer.presence({ joined: 2 });
+  await ann.presence({ joined: 1 });
 
   const sent: Fuzz[] = [];
   const valid: string[] = [];

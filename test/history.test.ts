@@ -54,7 +54,7 @@ describe("sequence numbers", () => {
       await Client.join(`/rooms/${room}?name=b`),
       await Client.join(`/rooms/${room}?name=c`),
     ];
-    for (const [i, client] of clients.entries()) for (let j = i + 1; j < clients.length; j++) await client.next("join");
+    for (const [i, client] of clients.entries()) await client.presence({ joined: clients.length - 1 - i });
 
     for (let round = 0; round < 30; round++) for (const [i, client] of clients.entries()) client.send(`${"abc"[i]}${round}`);
 
@@ -201,7 +201,7 @@ describe("resume with since", () => {
     const room = uniqueRoom("resume-hibernate");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     bob.send("before");
     const seen = (await ann.next("message")).seq;
     ann.close();
@@ -290,7 +290,7 @@ describe("resume with since", () => {
     bob.send("next");
     expect(await ann.next("message")).toMatchObject({ seq: 2, text: "next" });
     expect(await bob.next("message")).toMatchObject({ seq: 1, text: "hello" });
-    expect(await bob.next("join")).toMatchObject({ user: { name: "ann" } });
+    expect(await bob.next("presence")).toMatchObject({ joined: [{ name: "ann" }] });
     expect(await bob.next("message")).toMatchObject({ seq: 2, text: "next" });
   });
 
@@ -328,7 +328,7 @@ describe("idempotent sends", () => {
     const room = uniqueRoom("retry");
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     const ann = await Client.join(`/rooms/${room}?name=ann&client=ann-phone`);
-    await bob.next("join");
+    await bob.presence({ joined: 1 });
     ann.send({ type: "message", text: "only once", id: "m-1" });
     await ann.next("message");
     const seq = (await ann.next("ack")).seq;

@@ -119,9 +119,9 @@ describe("rename", () => {
     const room = uniqueRoom("rename");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     ann.send({ type: "rename", name: "  annie  " });
-    expect(await ann.next("rename")).toMatchObject({ user: { id: "1", name: "annie" }, from: "ann" });
+    expect(await ann.next("presence")).toMatchObject({ renamed: [{ user: { id: "1", name: "annie" }, from: "ann" }] });
     expect(await tex.nextText()).toBe("ann is now known as annie.");
 
     await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
@@ -152,7 +152,7 @@ describe("the per-socket rate limit", () => {
     const room = uniqueRoom("rate");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    await ann.next("join");
+    await ann.presence({ joined: 1 });
     for (let i = 0; i < 20; i++) ann.send(`m${i}`);
     ann.send("one too many");
     for (let i = 0; i < 20; i++) expect(await ann.next("message")).toMatchObject({ text: `m${i}` });
@@ -201,7 +201,7 @@ describe("the per-socket rate limit", () => {
     }
     expect(seen.filter((t) => t.startsWith("ann"))).toEqual(Array.from({ length: 10 }, (_, i) => `ann ${i}`));
     expect(seen.filter((t) => t.startsWith("bob"))).toEqual(Array.from({ length: 10 }, (_, i) => `bob ${i}`));
-    expect(await ann.skipTo("leave")).toMatchObject({ user: { name: "flooder" }, reason: "flood" });
+    expect(await ann.skipTo("presence")).toMatchObject({ left: [{ user: { name: "flooder" }, reason: "flood" }] });
 
     const errors = flooder.frames.filter((f) => f.includes('"rate_limited"'));
     expect(errors.length).toBeGreaterThan(0);

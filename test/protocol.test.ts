@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/config";
 import { isSilent } from "../src/heartbeat";
 import { parseJoin, roomSegment } from "../src/join";
-import { checkText, CONTINUATION, Outgoing, parseClientFrame, toText, type HistoryFrame, type ServerFrame } from "../src/protocol";
+import { checkText, CONTINUATION, Outgoing, parseClientFrame, toText, type HistoryFrame, type PresenceFrame, type ServerFrame } from "../src/protocol";
 
 describe("parseClientFrame", () => {
   it.each([
@@ -43,8 +43,13 @@ describe("parseClientFrame", () => {
     }
   });
 
-  it("reads who and refuses unknown types", () => {
+  it("reads who, with or without the id to page after, and refuses unknown types", () => {
     expect(parseClientFrame('{"type":"who"}', 2000)).toEqual({ ok: true, frame: { type: "who" } });
+    expect(parseClientFrame('{"type":"who","after":"200"}', 2000)).toEqual({ ok: true, frame: { type: "who", after: "200" } });
+    for (const after of [200, "", "ann", "-1", "1".repeat(16)]) {
+      const bad = parseClientFrame(JSON.stringify({ type: "who", after }), 2000);
+      expect(bad.ok ? null : bad.error.code).toBe("bad_message");
+    }
     const parsed = parseClientFrame('{"type":"shout","text":"x"}', 2000);
     expect(parsed.ok ? null : parsed.error).toEqual({ type: "error", code: "unknown_type", message: 'unknown frame type "shout"' });
   });
@@ -53,16 +58,32 @@ describe("parseClientFrame", () => {
 describe("text format", () => {
   const ann = { id: "1", name: "ann" };
   const bob = { id: "2", name: "bob" };
+  const people = (...names: string[]) => names.map((name, i) => ({ id: String(i + 10), name }));
+  const presence = (over: Partial<PresenceFrame>): PresenceFrame => ({ type: "presence", joined: [], left: [], renamed: [], online: 2, at: 0, ...over });
   it.each<[ServerFrame, string]>([
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: false, online: 2, tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob",
     ],
-    [{ type: "join", user: bob, online: 2, at: 0 }, "bob entered the chat room."],
+    [
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: true, online: 1000, tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      "Welcome to the chat room lobby! You are ann. Online: ann, bob and 998 more",
+    ],
+    [presence({ joined: [bob] }), "bob entered the chat room."],
+    [presence({ joined: people("ann", "bob") }), "ann and bob entered the chat room."],
+    [presence({ joined: people("ann", "bob", "cat") }), "ann, bob and cat entered the chat room."],
+    [presence({ joined: people("ann", "bob", "cat", "dan", "eve") }), "ann, bob and 3 others entered the chat room."],
+    [presence({ left: [{ user: bob, reason: "closed" }] }), "bob left the chat room."],
+    [presence({ renamed: [{ user: { id: "1", name: "annie" }, from: "ann" }] }), "ann is now known as annie."],
+    [
+      presence({ joined: [bob], renamed: people("b", "c", "d", "e").map((user) => ({ user, from: "x" })), left: [{ user: ann, reason: "timeout" }] }),
+      "bob entered the chat room. x is now known as b. x is now known as c. 2 others changed their names. ann left the chat room.",
+    ],
+    [presence({ online: 734 }), "Online: 734"],
     [{ type: "message", seq: 1, user: bob, text: "hi", at: 0 }, "bob: hi"],
-    [{ type: "leave", user: bob, online: 1, reason: "closed", at: 0 }, "bob left the chat room."],
     [{ type: "tick", now: Date.UTC(2026, 10, 22, 9, 30), online: 3 }, "Time: 2026-11-22T09:30:00.000Z. Online: 3"],
-    [{ type: "users", users: [ann, bob], online: 2 }, "Online: ann, bob"],
+    [{ type: "users", users: [ann, bob], online: 2, more: false }, "Online: ann, bob"],
+    [{ type: "users", users: [ann, bob], online: 5, more: true }, 'Online: ann, bob and 3 more (send {"type":"who","after":"2"} for more)'],
     [{ type: "ack", id: "m1", seq: 7 }, "ack: m1 (#7)"],
     [{ type: "error", code: "unsupported", message: "no binary" }, "error: no binary"],
   ])("writes %j in the original's words", (frame, line) => {
@@ -105,9 +126,9 @@ describe("text format", () => {
   });
 
   it("encodes a broadcast once per format", () => {
-    const out = new Outgoing({ type: "join", user: bob, online: 2, at: 0 });
+    const out = new Outgoing(presence({ joined: [bob] }));
     expect(out.in("json")).toBe(out.in("json"));
-    expect(out.in("json")).toBe('{"type":"join","user":{"id":"2","name":"bob"},"online":2,"at":0}');
+    expect(out.in("json")).toBe('{"type":"presence","joined":[{"id":"2","name":"bob"}],"left":[],"renamed":[],"online":2,"at":0}');
     expect(out.in("text")).toBe("bob entered the chat room.");
   });
 });

@@ -38,7 +38,7 @@ describe("a room's storage", () => {
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     expect(await tables(room)).toEqual(["addresses", "counters", "messages", "meta"]);
     ann.close();
-    await bob.next("leave");
+    await bob.presence({ left: 1 });
     expect(await tables(room)).not.toEqual([]);
     bob.close();
     await bob.closed();

@@ -1,5 +1,5 @@
 import { checkDisplayName, isRoomName } from "../names";
-import type { ErrorFrame, MessageFrame, Refusal, User } from "../protocol";
+import { toText, type ErrorFrame, type MessageFrame, type PresenceFrame, type Refusal, type User, type UsersFrame, type WelcomeFrame } from "../protocol";
 import { clientId, rememberName, storedName } from "./identity";
 import { ChatSession, type ChatView, type ConnectionState } from "./session";
 
@@ -93,6 +93,10 @@ class RoomView implements ChatView {
   #you: User | null = null;
   #session: ChatSession | null = null;
   #serverTime: number | null = null;
+  /** Everyone in the room, of whom the list may show only the first pages. */
+  #online = 0;
+  /** The last user of the last page of the list received, where the next page starts. */
+  #pagedThrough: string | null = null;
 
   attach(session: ChatSession): void {
     this.#session = session;
@@ -123,11 +127,11 @@ class RoomView implements ChatView {
     sendButton.disabled = true;
   }
 
-  welcome(frame: { you: User; users: User[]; room: string; at: number }): void {
+  welcome(frame: WelcomeFrame): void {
     const reconnect = this.#you !== null;
     this.#you = frame.you;
     this.#serverTime = frame.at;
-    this.users(frame.users);
+    this.users({ type: "users", users: frame.users, online: frame.online, more: frame.more }, false);
     textarea.disabled = false;
     sendButton.disabled = false;
     if (!reconnect) notice(`Welcome to ${frame.room}, ${frame.you.name}.`);
@@ -156,30 +160,32 @@ class RoomView implements ChatView {
     append(item);
   }
 
-  presence(frame: { type: "join" | "leave" | "rename"; user: User; from?: string }): void {
-    if (frame.type === "join") {
-      notice(`${frame.user.name} entered the chat room.`);
-      this.#addUser(frame.user);
-    } else if (frame.type === "leave") {
-      notice(`${frame.user.name} left the chat room.`);
-      $("users").querySelector(`[data-id="${CSS.escape(frame.user.id)}"]`)?.remove();
-    } else {
-      notice(`${frame.from} is now known as ${frame.user.name}.`);
-      const entry = $("users").querySelector(`[data-id="${CSS.escape(frame.user.id)}"]`);
-      if (entry) entry.textContent = frame.user.name;
+  presence(frame: PresenceFrame): void {
+    const { joined, renamed, left } = frame;
+    // In a room too large to name who comes and goes, only the count changes.
+    if (joined.length + renamed.length + left.length > 0) notice(toText(frame)!);
+    for (const user of joined) this.#addUser(user);
+    for (const { user } of renamed) {
+      const entry = this.#entry(user.id);
+      if (entry) entry.firstChild!.textContent = user.name;
     }
+    for (const { user } of left) this.#entry(user.id)?.remove();
+    this.#online = frame.online;
     this.#count();
   }
 
-  users(list: User[]): void {
-    $("users").replaceChildren();
-    for (const user of list) this.#addUser(user);
+  users(frame: UsersFrame, next: boolean): void {
+    if (!next) $("users").replaceChildren();
+    for (const user of frame.users) this.#addUser(user);
+    this.#pagedThrough = frame.users.at(-1)?.id ?? this.#pagedThrough;
+    this.#online = frame.online;
     this.#count();
   }
 
   tick(frame: { now: number; online: number }): void {
     this.#serverTime = frame.now;
-    this.#clock(frame.online);
+    this.#online = frame.online;
+    this.#count();
   }
 
   #clock(online: number): void {
@@ -226,19 +232,38 @@ class RoomView implements ChatView {
     showError(explain(error));
   }
 
-  #addUser(user: User): void {
-    const list = $("users");
-    if (list.querySelector(`[data-id="${CSS.escape(user.id)}"]`)) return;
-    const entry = element("li", "", user.name);
-    entry.dataset.id = user.id;
-    if (user.id === this.#you?.id) entry.append(element("span", "hint", " (you)"));
-    list.append(entry);
+  #entry(id: string): HTMLLIElement | null {
+    return $("users").querySelector(`li[data-id="${CSS.escape(id)}"]`);
   }
 
+  /** Adds someone to the list, unless they are on it: pages and presence may both name them. */
+  #addUser(user: User): void {
+    if (this.#entry(user.id)) return;
+    const entry = element("li", "");
+    entry.append(document.createTextNode(user.name));
+    entry.dataset.id = user.id;
+    if (user.id === this.#you?.id) entry.append(element("span", "hint", " (you)"));
+    const more = $("users").querySelector("li.more");
+    if (more === null) $("users").append(entry);
+    else more.before(entry);
+  }
+
+  /** The count, and an entry that loads the next page for those the list does not show yet. */
   #count(): void {
-    const online = $("users").children.length;
-    $("online-count").textContent = `(${online})`;
-    this.#clock(online);
+    const list = $("users");
+    list.querySelector("li.more")?.remove();
+    const unlisted = this.#online - list.querySelectorAll("li[data-id]").length;
+    const after = this.#pagedThrough;
+    if (unlisted > 0 && after !== null) {
+      const more = element("li", "more");
+      const button = element("button", "", `and ${unlisted} more`);
+      button.type = "button";
+      button.addEventListener("click", () => this.#session?.moreUsers(after));
+      more.append(button);
+      list.append(more);
+    }
+    $("online-count").textContent = `(${this.#online})`;
+    this.#clock(this.#online);
   }
 }
 

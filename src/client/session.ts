@@ -2,14 +2,12 @@ import type {
   ErrorBody,
   ErrorFrame,
   HistoryFrame,
-  JoinFrame,
-  LeaveFrame,
   MessageFrame,
+  PresenceFrame,
   Refusal,
-  RenameFrame,
   ServerFrame,
   TickFrame,
-  User,
+  UsersFrame,
   WelcomeFrame,
 } from "../protocol";
 import { randomHex } from "../names";
@@ -27,8 +25,10 @@ export interface ChatView {
   /** The room would not let this page in: for good (`retryInMs` null), or for now. */
   refused(refusal: Refusal, retryInMs: number | null): void;
   message(frame: MessageFrame): void;
-  presence(frame: JoinFrame | LeaveFrame | RenameFrame): void;
-  users(users: User[]): void;
+  /** Apply by user id: a join of someone listed, or a leave of someone not, changes nothing. */
+  presence(frame: PresenceFrame): void;
+  /** A page of the user list: the first replaces the list, a later one (`next`) continues it. */
+  users(frame: UsersFrame, next: boolean): void;
   tick(frame: TickFrame): void;
   /** A message the user sent that the room has not acknowledged yet. */
   pending(id: string, text: string): void;
@@ -79,7 +79,7 @@ export class ChatSession {
   readonly #pending = new Map<string, string>();
   /** Refused messages, kept for `retry` but not resent by themselves. */
   readonly #failed = new Map<string, string>();
-  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who" } | { kind: "history"; after: number }> = [];
+  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who"; after?: string } | { kind: "history"; after: number }> = [];
 
   constructor(
     private readonly options: SessionOptions,
@@ -108,6 +108,13 @@ export class ChatSession {
     this.#pending.set(id, text);
     this.view.pending(id, text);
     this.#transmit(id);
+  }
+
+  /** Asks for the page of the user list after the user with this id. */
+  moreUsers(after: string): void {
+    if (!this.#open) return;
+    this.#inFlight.push({ kind: "who", after });
+    this.#ws!.send(JSON.stringify({ type: "who", after }));
   }
 
   #transmit(id: string): void {
@@ -164,10 +171,11 @@ export class ChatSession {
         this.#pending.delete(frame.id);
         this.view.acked(frame.id, frame.seq);
         return;
-      case "users":
-        this.#inFlight.shift();
-        this.view.users(frame.users);
+      case "users": {
+        const request = this.#inFlight.shift();
+        this.view.users(frame, request?.kind === "who" && request.after !== undefined);
         return;
+      }
       case "error": {
         const request = this.#inFlight.shift();
         if (request?.kind === "history") {
@@ -188,9 +196,7 @@ export class ChatSession {
         this.view.failed(request.id, frame);
         return;
       }
-      case "join":
-      case "leave":
-      case "rename":
+      case "presence":
         this.view.presence(frame);
         return;
       case "tick":

@@ -53,7 +53,7 @@ describe("abuse, against wrangler dev", () => {
     expect(flooder.frames.some((f) => f.includes('"rate_limited"'))).toBe(true);
 
     ann.send("still talking");
-    expect(await ann.skipTo("leave")).toMatchObject({ user: { name: "flooder" }, reason: "flood" });
+    expect(await ann.skipTo("presence")).toMatchObject({ left: [{ user: { name: "flooder" }, reason: "flood" }] });
     while ((await ann.skipTo("message")).text !== "still talking");
   });
 });

@@ -9,12 +9,12 @@ describe("a room served by wrangler dev", () => {
     const bob = await connect("/rooms/e2e-chat?name=bob");
     expect((await bob.next("welcome")).users.map((u) => u.name)).toEqual(["ann", "bob"]);
     await bob.next("history");
-    expect(await ann.next("join")).toMatchObject({ user: { name: "bob" }, online: 2 });
+    expect(await ann.next("presence")).toMatchObject({ joined: [{ name: "bob" }], online: 2 });
 
     const tex = await connect("/rooms/e2e-chat?name=tex&format=text");
     expect(await tex.nextText()).toBe("Welcome to the chat room e2e-chat! You are tex. Online: ann, bob, tex");
 
-    for (const client of [ann, bob]) expect(await client.next("join")).toMatchObject({ user: { name: "tex" } });
+    for (const client of [ann, bob]) expect(await client.next("presence")).toMatchObject({ joined: [{ name: "tex" }] });
     ann.send("hi bob");
     for (const client of [ann, bob]) {
       expect(await client.next("message")).toMatchObject({ user: { name: "ann" }, text: "hi bob" });
