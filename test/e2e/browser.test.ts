@@ -25,6 +25,8 @@ const INSECURE_HOST = "chat.lan.test";
 const BROWSER_RATE_LIMIT = "3";
 /** History frames of two messages, so that every resume here is fetched page by page. */
 const BROWSER_REPLAY_LIMIT = "2";
+/** Users per page of the user list, so that a handful of people need pages. */
+const BROWSER_LIST_LIMIT = "3";
 /** The rate-limit test gives up after this many messages without a refusal. */
 const MAX_TYPED = 40;
 const TOO_FAST = /You are sending too fast\. Wait (\d+) s and try again\./;
@@ -42,6 +44,14 @@ const ARGS = [
   `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`,
 ];
 
+/** How many people a join notice names: `ann`, `ann and bob`, `ann, bob and cat`, `ann, bob and 3 others`. */
+function peopleIn(notice: string): number {
+  const names = notice.replace(/ entered the chat room\.$/, "");
+  const others = / and (\d+) others$/.exec(names);
+  if (others !== null) return 2 + Number(others[1]);
+  return names.split(/, | and /).length;
+}
+
 describe.skipIf(!available)("the web client in Chromium", () => {
   let server: DevServer;
   let browser: Browser;
@@ -56,6 +66,7 @@ describe.skipIf(!available)("the web client in Chromium", () => {
         ROOM_SECRET: BROWSER_ROOM_SECRET,
         RATE_LIMIT_PER_10S: BROWSER_RATE_LIMIT,
         HISTORY_REPLAY_LIMIT: BROWSER_REPLAY_LIMIT,
+        PRESENCE_LIST_LIMIT: BROWSER_LIST_LIMIT,
       },
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -137,6 +148,35 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     cat.ws.close();
     await ann.close();
     await bob.close();
+  });
+
+  it("shows people who arrive together in one notice each, and pages a long user list with an 'and N more' entry", async () => {
+    const ann = await openRoom("browser-crowd", "ann");
+    const wsUrl = `${server.url.replace("http", "ws")}/rooms/browser-crowd`;
+    const crowd = await Promise.all(["p1", "p2", "p3", "p4", "p5"].map((name) => WsClient.open(`${wsUrl}?name=${name}`)));
+    // A message goes out after the news of every join before it.
+    crowd[0]!.send("we are five");
+    await until(ann, (t) => t.includes("we are five"), "the crowd's message");
+    const notices = await ann.locator("#messages li.notice").allTextContents();
+    // However the joins fell into batches, each person is in exactly one notice.
+    expect(notices.filter((n) => n.endsWith("entered the chat room.")).reduce((sum, n) => sum + peopleIn(n), 0)).toBe(5);
+    expect(await ann.locator("#users li").allTextContents()).toEqual(["ann (you)", "p1", "p2", "p3", "p4", "p5"]);
+
+    const late = await openRoom("browser-crowd", "late");
+    const users = late.locator("#users li");
+    await expect.poll(() => users.allTextContents()).toEqual(["ann", "p1", "p2", "and 4 more"]);
+    await late.locator("#users li.more button").click();
+    await expect.poll(() => users.allTextContents()).toEqual(["ann", "p1", "p2", "p3", "p4", "p5", "and 1 more"]);
+    await late.locator("#users li.more button").click();
+    await expect.poll(() => users.allTextContents()).toEqual(["ann", "p1", "p2", "p3", "p4", "p5", "late (you)"]);
+    expect(await late.locator("#online-count").textContent()).toBe("(7)");
+
+    crowd[1]!.ws.close();
+    await expect.poll(() => users.allTextContents()).toEqual(["ann", "p1", "p3", "p4", "p5", "late (you)"]);
+    expect(await late.locator("#messages li.notice").filter({ hasText: "p2 left the chat room." }).count()).toBe(1);
+    for (const client of crowd) client.ws.close();
+    await ann.close();
+    await late.close();
   });
 
   it("renders markup in names and texts as text", async () => {
