@@ -36,9 +36,9 @@ export interface Config {
   addressShare: number;
   /**
    * Milliseconds that joins, leaves and renames gather for before they go
-   * out together in one `presence` frame; longer in rooms above
-   * `presenceListLimit` (see `presenceWindowMs`). 0 sends each handler's
-   * events as soon as it is done. Default 50.
+   * out together in one `presence` frame; longer in rooms of more than 50
+   * people (see `presenceWindowMs`). 0 sends each handler's events as soon
+   * as it is done. Default 50.
    */
   presenceBatchMs: number;
   /** Users a welcome or a `users` page lists at most. At least 1. Default 200. */

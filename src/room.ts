@@ -158,8 +158,7 @@ export class Room extends DurableObject<Env> {
     const { users, more } = this.#roster.page(null, this.#config.presenceListLimit);
     const lastSeq = this.#history.lastSeq;
     const you = toUser(member);
-    const welcome = { type: "welcome", room, you, users, more, online, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now } as const;
-    this.#send(server, welcome);
+    this.#send(server, { type: "welcome", room, you, users, more, online, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now });
     this.#send(server, this.#replay({ since, epoch }));
     this.#record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
@@ -495,7 +494,7 @@ export class Room extends DurableObject<Env> {
       } catch (error) {
         log({ event: "error", room: this.#room, handler: "presence", message: describe(error) });
       }
-    }, presenceWindowMs(this.#config, this.#roster.size));
+    }, presenceWindowMs(this.#config.presenceBatchMs, this.#roster.size));
   }
 
   /** Sends the pending presence events to everyone, as one frame each. */

@@ -1,7 +1,8 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Room } from "../src/room";
+import { PresenceBatch, PresenceQueue, presenceWindowMs } from "../src/presence";
 import type { User } from "../src/protocol";
+import type { Room } from "../src/room";
 import { Client, uniqueRoom } from "./client";
 
 // This project's batch window never ends by itself (vitest.config.ts): a
@@ -135,5 +136,56 @@ describe("a crowded room", () => {
     observer.send("60 of us");
     expect(await observer.next("presence")).toMatchObject({ left: [{ user: { name: "c0" } }], online: 60 });
     expect(await tex.nextText()).toBe("c0 left the chat room.");
+  });
+});
+
+describe("PresenceBatch", () => {
+  const [ann, bob, cat] = ["ann", "bob", "cat"].map((name, i) => ({ id: String(i + 1), name }));
+  const queue = () => {
+    const q = new PresenceQueue();
+    q.add({ kind: "joined", user: bob! });
+    q.add({ kind: "renamed", user: { ...ann!, name: "annie" }, from: "ann" });
+    q.known(ann!.id);
+    q.add({ kind: "joined", user: cat! });
+    q.add({ kind: "left", user: bob!, reason: "timeout" });
+    return q.take();
+  };
+
+  it("gives each member what happened after the list it was last shown, encoded once per distinct frame", () => {
+    const batch = new PresenceBatch(queue(), 2, 7, true);
+    const before = batch.for("9")!;
+    expect(before.frame).toEqual({
+      type: "presence",
+      joined: [bob, cat],
+      renamed: [{ user: { id: "1", name: "annie" }, from: "ann" }],
+      left: [{ user: bob, reason: "timeout" }],
+      online: 2,
+      at: 7,
+    });
+    expect(batch.for("8")).toBe(before);
+    expect(batch.for(ann!.id)!.frame).toMatchObject({ joined: [cat], renamed: [], left: [{ user: bob }] });
+    expect(batch.for(bob!.id)!.frame).toMatchObject({ joined: [cat], renamed: [{ from: "ann" }], left: [{ user: bob }] });
+    expect(batch.for(cat!.id)!.frame).toMatchObject({ joined: [], renamed: [], left: [{ user: bob }] });
+  });
+
+  it("names nobody in a room too large to, and sends one count to everyone with news", () => {
+    const batch = new PresenceBatch(queue(), 600, 7, false);
+    expect(batch.for("9")!.frame).toEqual({ type: "presence", joined: [], renamed: [], left: [], online: 600, at: 7 });
+    expect(batch.for(cat!.id)).toBe(batch.for("9"));
+  });
+
+  it("sends nothing to a member who already knows it all, and nothing for an empty queue", () => {
+    const q = new PresenceQueue();
+    q.known(ann!.id);
+    q.add({ kind: "joined", user: bob! });
+    expect(new PresenceBatch(q.take(), 2, 0, true).for(bob!.id)).toBeNull();
+    expect(new PresenceQueue().take()).toEqual({ events: [], known: new Map() });
+  });
+});
+
+describe("presenceWindowMs", () => {
+  it("is PRESENCE_BATCH_MS up to 50 people, then grows with the room", () => {
+    expect([0, 1, 50, 75, 1000, 32_000].map((online) => presenceWindowMs(50, online))).toEqual([50, 50, 50, 75, 1000, 32_000]);
+    expect(presenceWindowMs(0, 1000)).toBe(0);
   });
 });
