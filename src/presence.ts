@@ -99,7 +99,7 @@ export class PresenceBatch {
  * Someone in a room of 200 hears of a join within 0.2 s, in a room of
  * 1,000 within a second.
  */
-export const PEOPLE_PER_WINDOW = 50;
+const PEOPLE_PER_WINDOW = 50;
 
 /** How long presence events gather before they go out, in a room of `online` people. */
 export function presenceWindowMs(batchMs: number, online: number): number {

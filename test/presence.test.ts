@@ -90,22 +90,22 @@ describe("a crowded room", () => {
     const room = uniqueRoom("pages");
     const present = await Promise.all(Array.from({ length: 24 }, (_, i) => arrive(room, `m${i}`)));
     const reader = await arrive(room, "reader");
-    const welcome = reader.client;
+    const client = reader.client;
     const listed: User[] = [...reader.users];
     expect(reader.users).toHaveLength(10);
-    const { more, online } = JSON.parse(welcome.frames[0]!) as { more: boolean; online: number };
+    const { more, online } = JSON.parse(client.frames[0]!) as { more: boolean; online: number };
     expect({ more, online }).toEqual({ more: true, online: 25 });
 
-    welcome.send({ type: "who", after: listed.at(-1)!.id });
-    const second = await welcome.next("users");
+    client.send({ type: "who", after: listed.at(-1)!.id });
+    const second = await client.next("users");
     expect(second).toMatchObject({ more: true, online: 25 });
     listed.push(...second.users);
     // People come and go between pages.
     present[2]!.client.close();
     await present[2]!.client.closed();
     const late = await arrive(room, "late");
-    welcome.send({ type: "who", after: listed.at(-1)!.id });
-    const third = await welcome.next("users");
+    client.send({ type: "who", after: listed.at(-1)!.id });
+    const third = await client.next("users");
     expect(third.more).toBe(false);
     listed.push(...third.users);
 
