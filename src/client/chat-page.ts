@@ -131,7 +131,7 @@ class RoomView implements ChatView {
     const reconnect = this.#you !== null;
     this.#you = frame.you;
     this.#serverTime = frame.at;
-    this.users({ type: "users", users: frame.users, online: frame.online, more: frame.more }, false);
+    this.users(frame, false);
     textarea.disabled = false;
     sendButton.disabled = false;
     if (!reconnect) notice(`Welcome to ${frame.room}, ${frame.you.name}.`);
@@ -174,7 +174,7 @@ class RoomView implements ChatView {
     this.#count();
   }
 
-  users(frame: UsersFrame, next: boolean): void {
+  users(frame: Pick<UsersFrame, "users" | "online">, next: boolean): void {
     if (!next) $("users").replaceChildren();
     for (const user of frame.users) this.#addUser(user);
     this.#pagedThrough = frame.users.at(-1)?.id ?? this.#pagedThrough;
