@@ -32,7 +32,19 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "runtime", include: ["test/*.test.ts"], exclude: ["test/presence.test.ts"], ...inWorkerd },
+        test: { name: "runtime", include: ["test/*.test.ts"], exclude: ["test/presence.test.ts", "test/shards.test.ts"], ...inWorkerd },
+      },
+      {
+        // Rooms spread over several objects: three sockets to an object, so a
+        // dozen clients fill the room and three shards. The property test runs
+        // here too, with its clients on four objects.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { SHARD_SIZE: "3", MAX_CONNECTIONS_PER_ROOM: "40" } },
+          }),
+        ],
+        test: { name: "shards", include: ["test/shards.test.ts", "test/resume-property.test.ts"], ...inWorkerd },
       },
       {
         // Presence batches in crowded rooms. The window never ends by itself

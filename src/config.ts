@@ -23,8 +23,13 @@ export interface Config {
   maxFrameBytes: number;
   /** Frames a socket (or HTTP posts an address) may send per 10 s, and the burst; 0 turns limiting off. Default 20. */
   rateLimitPer10s: number;
-  /** Sockets a room accepts; one more is refused with 503. Default 1000. */
+  /** Sockets a room accepts, on all its objects together; one more is refused with 503. Default 32,000. */
   maxConnectionsPerRoom: number;
+  /**
+   * Sockets one Durable Object holds: the room takes this many itself, and
+   * places the rest on shard objects of this many each. At least 1. Default 1000.
+   */
+  shardSize: number;
   /** Sockets one address may hold open in a room; one more is refused with 429. Default 50. */
   maxConnectionsPerAddress: number;
   /** Connection attempts one address may make to a room per minute, and the burst; 0 turns it off. Default 30. */
@@ -61,6 +66,7 @@ export interface ConfigVars {
   MAX_FRAME_BYTES?: string | number;
   RATE_LIMIT_PER_10S?: string | number;
   MAX_CONNECTIONS_PER_ROOM?: string | number;
+  SHARD_SIZE?: string | number;
   HISTORY_REPLAY_LIMIT?: string | number;
   MAX_CONNECTIONS_PER_ADDRESS?: string | number;
   CONNECTS_PER_MINUTE?: string | number;
@@ -80,7 +86,8 @@ export const DEFAULTS: Config = {
   maxMessageChars: 2000,
   maxFrameBytes: 16 * 1024,
   rateLimitPer10s: 20,
-  maxConnectionsPerRoom: 1000,
+  maxConnectionsPerRoom: 32_000,
+  shardSize: 1000,
   maxConnectionsPerAddress: 50,
   connectsPerMinute: 30,
   addressShare: 3,
@@ -102,6 +109,7 @@ export function readConfig(vars: ConfigVars): Config {
     maxFrameBytes: whole(vars, "MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 1),
     rateLimitPer10s: whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0),
     maxConnectionsPerRoom: whole(vars, "MAX_CONNECTIONS_PER_ROOM", DEFAULTS.maxConnectionsPerRoom, 1),
+    shardSize: whole(vars, "SHARD_SIZE", DEFAULTS.shardSize, 1),
     maxConnectionsPerAddress: whole(vars, "MAX_CONNECTIONS_PER_ADDRESS", DEFAULTS.maxConnectionsPerAddress, 1),
     connectsPerMinute: whole(vars, "CONNECTS_PER_MINUTE", DEFAULTS.connectsPerMinute, 0),
     addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),

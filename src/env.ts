@@ -1,8 +1,11 @@
 import type { ConfigVars } from "./config";
 import type { Room } from "./room";
+import type { Shard } from "./shard";
 
 export interface Env extends ConfigVars {
   ROOMS: DurableObjectNamespace<Room>;
+  /** The objects that hold a room's sockets beyond `SHARD_SIZE`; see `shard.ts`. */
+  SHARDS: DurableObjectNamespace<Shard>;
   /** The web client in `public/`. */
   ASSETS: Fetcher;
   /** Origins allowed to open sockets from a browser; see `origin.ts`. */

@@ -8,6 +8,7 @@ import { servePage, wantsHtml, wantsJson } from "./pages";
 import { requiresToken, verifyToken } from "./token";
 
 export { Room } from "./room";
+export { Shard } from "./shard";
 
 /** Each route: its path, the methods it answers, and which handler. */
 const ROUTES = [

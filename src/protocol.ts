@@ -120,6 +120,8 @@ export interface RoomInfo {
   online: number;
   users: User[];
   lastSeq: number;
+  /** How many Durable Objects hold the room's sockets: the room itself and its shards. */
+  objects: number;
 }
 
 /** `GET /api/rooms/<room>/messages` */

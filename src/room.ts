@@ -2,48 +2,44 @@ import { DurableObject } from "cloudflare:workers";
 import { AddressBook, addressKey } from "./address";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
-import { isSilent } from "./heartbeat";
-import { History, replay, type NewMessage, type ReplayFrom } from "./history";
+import { History, replay, type ReplayFrom } from "./history";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
-import { Buckets, exceedsBytes, fullBucket, take } from "./limits";
+import { Buckets, exceedsBytes, fullBucket, type Bucket } from "./limits";
 import { describe, log } from "./log";
 import { defaultName } from "./names";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import {
   errorFrame,
-  Outgoing,
   parseClientFrame,
   type HistoryFrame,
   type LeaveReason,
-  type MessageFrame,
   type MessagePage,
   type Refusal,
   type RoomInfo,
   type ServerFrame,
 } from "./protocol";
-import { Roster, senderOf, toUser, type Member } from "./roster";
+import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
+import { Sequencer, type Published } from "./sequencer";
+import { PLACEMENT_HEADER, type Departure, type Forward, type Placement } from "./shard-protocol";
+import { Shards } from "./shards";
+import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
 import { requiresToken } from "./token";
 
-const OPEN = 1;
-/** Close code for a socket the heartbeat sweep found silent. */
-export const CLOSE_TIMEOUT = 4000;
-/** Close code (policy violation) for a socket that kept flooding. */
-export const CLOSE_FLOOD = 1008;
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
 /** How soon trimming runs, or its next batch, in a room nobody is connected to whose history outgrew its limit. */
 const TRIM_DELAY_MS = 5_000;
 /** The user that messages posted over HTTP appear from. */
 const HTTP_USER_ID = "http";
-
 /**
- * What `post` and a socket's message both come to: the message's seq, and
- * whether it was a resend; or, for an id already used for another text, the
- * refusal and the seq that id holds.
+ * How long a socket placed on a shard may take to arrive there before the
+ * room's census, not finding it, counts it as gone.
  */
-export type Published = { ok: true; seq: number; duplicate: boolean } | { ok: false; code: "id_conflict"; seq: number };
+const PLACEMENT_GRACE_MS = 60_000;
+
+export type { Published };
 
 /** A message posted over HTTP, already checked by the Worker. */
 export interface Post {
@@ -58,16 +54,29 @@ export interface Post {
 
 export type PostResult = Published | { ok: false; code: "rate_limited"; retryAfterMs: number };
 
+/** Someone whose frame the room handles, on the room's own socket or on a shard's. */
+interface Peer {
+  entry: Entry;
+  /** Sends a frame to them at once, after nothing else. */
+  deliver(frame: ServerFrame): void;
+}
+
 /**
- * One chat room. It accepts sockets through the Hibernation API, so it sleeps
- * between frames; identity lives in attachments, messages and counters in
- * SQLite. The Worker calls the typed methods below for the HTTP API.
+ * One chat room, and the single writer of its history. It accepts sockets
+ * through the Hibernation API up to `SHARD_SIZE`, and places the rest on
+ * shard objects (`shard.ts`) that relay what it sends them; identity lives
+ * in attachments, messages, counters and the shards' members in SQLite.
+ * The Worker calls the typed methods below for the HTTP API, and shards for
+ * their sockets' frames.
  */
 export class Room extends DurableObject<Env> {
   readonly #config: Config;
   readonly #store: RoomStore;
   readonly #history: History;
+  readonly #sequencer: Sequencer<Peer>;
+  readonly #sockets: SocketSet;
   readonly #roster: Roster;
+  readonly #shards: Shards;
   readonly #addresses: AddressBook;
   readonly #presence = new PresenceQueue();
   /** Ends the presence batch window, while one is open. */
@@ -75,29 +84,30 @@ export class Room extends DurableObject<Env> {
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
-  /**
-   * Stored messages whose broadcast waits for their commit, in seq order,
-   * each with the ack its sender gets right after it. They go out before any
-   * other frame and before anyone joins or leaves, and after the presence
-   * news that came before them, so every socket still sees the room's
-   * events, and the answers to its own frames, in the order they happened.
-   */
-  readonly #unsent: Array<{ frame: MessageFrame; ack?: { to: WebSocket; id: string } }> = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#config = readConfig(env);
     const sql = ctx.storage.sql;
-    this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA]);
+    this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA]);
     this.#history = new History(sql, this.#store);
+    this.#sequencer = new Sequencer(this.#history, this.#config.historyLimit);
     this.#addresses = new AddressBook(sql, this.#store, {
       connectsPerMinute: this.#config.connectsPerMinute,
       framesPer10s: this.#config.addressShare * this.#config.rateLimitPer10s,
     });
-    this.#roster = Roster.restore(ctx.getWebSockets());
-    for (const [, member] of this.#roster.entries()) {
+    this.#sockets = SocketSet.restore(ctx.getWebSockets());
+    this.#roster = new Roster(sql, this.#store, Array.from(this.#sockets.entries(), ([, member]) => member));
+    for (const [, member] of this.#sockets.entries()) {
       if (member.addressFrames !== undefined) this.#addresses.restoreFrames(member.address, member.addressFrames);
     }
+    this.#shards = new Shards({
+      room: this.#room,
+      deliver: (k, delivery) => this.#shard(k).deliver(delivery),
+      online: () => this.#roster.size,
+      broadcastSeq: () => this.#sequencer.broadcastSeq,
+      history: (after, limit) => this.#history.after(after, limit),
+    });
     // Answered by the runtime itself, so heartbeats never wake the room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -108,6 +118,10 @@ export class Room extends DurableObject<Env> {
 
   get #room(): string {
     return this.ctx.id.name ?? this.ctx.id.toString();
+  }
+
+  #shard(k: number) {
+    return this.env.SHARDS.getByName(`${this.#room}#${k}`);
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -143,29 +157,69 @@ export class Room extends DurableObject<Env> {
       bucket: fullBucket(this.#config.rateLimitPer10s, now),
     };
     if (client !== null) member.client = client;
-    const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server);
+    const shard = this.#placeOn();
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
     this.#flush();
-    this.#roster.add(server, member);
 
-    // Welcome, history and the join go out in this one synchronous section:
-    // every message after the history's lastSeq reaches this socket live, so
-    // there is no gap and no duplicate at the seam; and every presence event
-    // after this join reaches it in a presence frame, and none before.
+    // Welcome, history and the join are queued in this one synchronous
+    // section: every message after the history's lastSeq reaches this socket
+    // live, so there is no gap and no duplicate at the seam; and every
+    // presence event after this join reaches it in a presence frame, and
+    // none before.
+    let socket: WebSocket | null = null;
+    let peer: Peer;
+    if (shard === 0) {
+      const pair = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      socket = pair[0];
+      this.ctx.acceptWebSocket(pair[1]);
+      this.#sockets.add(pair[1], member);
+      this.#roster.add(entryOf(member, 0));
+      peer = this.#localPeer(pair[1], member);
+    } else {
+      member.mark = this.#shards.mark(shard);
+      member.after = this.#history.lastSeq;
+      const entry = entryOf(member, shard);
+      this.#roster.add(entry);
+      peer = this.#remotePeer(entry);
+    }
     const online = this.#roster.size;
     const { users, more } = this.#roster.page(null, this.#config.presenceListLimit);
-    const lastSeq = this.#history.lastSeq;
     const you = toUser(member);
-    this.#send(server, { type: "welcome", room, you, users, more, online, tickSeconds: this.#config.tickSeconds, lastSeq, epoch: this.#store.epoch!, at: now });
-    this.#send(server, this.#replay({ since, epoch }));
+    const { tickSeconds } = this.#config;
+    peer.deliver({ type: "welcome", room, you, users, more, online, tickSeconds, lastSeq: this.#history.lastSeq, epoch: this.#store.epoch!, at: now });
+    peer.deliver(this.#replay({ since, epoch }));
     this.#record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
 
+    const response = socket !== null ? new Response(null, { status: 101, webSocket: socket }) : await this.#handOver(request, room, shard, member);
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
     await this.#armAlarm(online === 1);
-    return new Response(null, { status: 101, webSocket: socket });
+    return response;
+  }
+
+  /** Which object takes the next socket: the room while it has space, else the first shard that has. */
+  #placeOn(): number {
+    const size = this.#config.shardSize;
+    let k = 0;
+    while (this.#roster.countOn(k) >= size) k += 1;
+    return k;
+  }
+
+  /** Forwards the upgrade to the shard the member was placed on, whose 101 the client gets. */
+  async #handOver(request: Request, room: string, shard: number, member: Member): Promise<Response> {
+    const placement: Placement = { room, shard, member };
+    const headers = new Headers(request.headers);
+    headers.set(PLACEMENT_HEADER, JSON.stringify(placement));
+    let response: Response | null = null;
+    try {
+      response = await this.#shard(shard).fetch(new Request(request.url, { headers }));
+    } catch (error) {
+      log({ event: "error", room, handler: `place on shard ${shard}`, message: describe(error) });
+    }
+    if (response?.status === 101) return response;
+    this.#depart({ id: member.id, reason: "error", code: 1011 });
+    return response ?? jsonError(503, "unavailable", "the room could not open a connection; try again");
   }
 
   /**
@@ -205,83 +259,120 @@ export class Room extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.#trace("webSocketMessage");
     try {
-      const member = this.#roster.get(ws);
+      const member = this.#sockets.get(ws);
       if (member === undefined) return;
-      const now = Date.now();
-      member.seenAt = now;
-      // Every frame counts against both limits, refused ones too.
-      const own = take(member.bucket, this.#config.rateLimitPer10s, now);
-      const shared = this.#addresses.takeFrame(member.address, now);
-      member.addressFrames = shared.copy;
-      this.#roster.save(ws, member);
-      if (!own.ok || !shared.verdict.ok) {
-        const retryAfterMs = Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs);
-        this.#send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs });
-        if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
-        return;
-      }
-      const max = this.#config.maxFrameBytes;
-      if (typeof data === "string" ? exceedsBytes(data, max) : data.byteLength > max) {
-        this.#send(ws, errorFrame("too_large", `frames are at most ${max} bytes`));
-        return;
-      }
-      if (typeof data !== "string") {
-        this.#send(ws, errorFrame("unsupported", "binary frames are not supported; send text"));
-        return;
-      }
-      const parsed = parseClientFrame(data, this.#config.maxMessageChars);
-      if (!parsed.ok) {
-        this.#send(ws, parsed.error);
-        return;
-      }
-      const frame = parsed.frame;
-      switch (frame.type) {
-        case "message": {
-          const published = this.#publish({ user: toUser(member), text: frame.text, at: now, sender: senderOf(member), id: frame.id }, ws);
-          // A new message's ack goes out with it; these answers need no commit and go now.
-          if (!published.ok) this.#send(ws, idConflict(published.seq));
-          else if (published.duplicate && frame.id !== undefined) this.#send(ws, { type: "ack", id: frame.id, seq: published.seq });
-          else await this.#broadcastWhenStored();
-          await this.#armAlarm();
-          return;
-        }
-        case "rename": {
-          if (requiresToken(this.#room, this.env.ROOM_SECRET)) {
-            this.#send(ws, errorFrame("rename_not_allowed", "names in this room are set by its tokens"));
-            return;
-          }
-          const from = member.name;
-          member.name = frame.name;
-          this.#roster.save(ws, member);
-          this.#record({ kind: "renamed", user: toUser(member), from });
-          return;
-        }
-        case "who": {
-          const page = this.#roster.page(frame.after ?? null, this.#config.presenceListLimit);
-          this.#send(ws, { type: "users", ...page, online: this.#roster.size });
-          this.#presence.known(member.id);
-          return;
-        }
-        case "history":
-          this.#send(ws, this.#replay({ since: frame.after, epoch: null }));
-          return;
-      }
+      const own = this.#sockets.takeFrame(ws, member, this.#config.rateLimitPer10s, Date.now());
+      const peer = this.#localPeer(ws, member);
+      const payload = typeof data === "string" ? data : { binaryBytes: data.byteLength };
+      member.addressFrames = this.#handle(peer, payload, own, member.addressFrames);
+      // A rename changed the roster, which the attachment must follow: the roster is rebuilt from it on wake.
+      member.name = peer.entry.name;
+      this.#sockets.save(ws, member);
+      if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+      await this.#afterFrames();
     } catch (error) {
       this.#fail(ws, "webSocketMessage", error);
     }
   }
 
+  /**
+   * Frames and departures from a shard's sockets, in the order they
+   * happened there. Answers each frame with its address's bucket, for the
+   * sender's attachment.
+   */
+  async fromShard(shard: number, events: Array<Forward | Departure>): Promise<Array<Bucket | null>> {
+    this.#trace("fromShard");
+    const buckets = events.map((event) => {
+      if ("reason" in event) {
+        this.#depart(event);
+        return null;
+      }
+      const entry = this.#roster.get(event.id);
+      if (entry?.shard !== shard) return null;
+      return this.#handle(this.#remotePeer(entry), event.data, event.own, event.addressFrames);
+    });
+    await this.#afterFrames();
+    return buckets;
+  }
+
+  /**
+   * Handles one frame from anyone in the room, after its own limit was
+   * taken by the object that holds its socket, and returns its address's
+   * bucket as the frame left it.
+   */
+  #handle(peer: Peer, data: Forward["data"], own: OwnVerdict, addressFrames: Bucket | undefined): Bucket {
+    const now = Date.now();
+    const { entry } = peer;
+    if (addressFrames !== undefined) this.#addresses.restoreFrames(entry.address, addressFrames);
+    // Every frame counts against both limits, refused ones too.
+    const shared = this.#addresses.takeFrame(entry.address, now);
+    const reply = (frame: ServerFrame) => {
+      this.#flush();
+      peer.deliver(frame);
+    };
+    if (!own.ok || !shared.verdict.ok) {
+      const retryAfterMs = Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs);
+      reply({ ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs });
+      return shared.copy;
+    }
+    const max = this.#config.maxFrameBytes;
+    if (typeof data === "string" ? exceedsBytes(data, max) : data.binaryBytes > max) {
+      reply(errorFrame("too_large", `frames are at most ${max} bytes`));
+      return shared.copy;
+    }
+    if (typeof data !== "string") {
+      reply(errorFrame("unsupported", "binary frames are not supported; send text"));
+      return shared.copy;
+    }
+    const parsed = parseClientFrame(data, this.#config.maxMessageChars);
+    if (!parsed.ok) {
+      reply(parsed.error);
+      return shared.copy;
+    }
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case "message": {
+        const published = this.#sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
+        // A new message's ack goes out with it; these answers need no commit and go now.
+        if (!published.ok) reply(idConflict(published.seq));
+        else if (published.duplicate && frame.id !== undefined) reply({ type: "ack", id: frame.id, seq: published.seq });
+        break;
+      }
+      case "rename": {
+        if (requiresToken(this.#room, this.env.ROOM_SECRET)) {
+          reply(errorFrame("rename_not_allowed", "names in this room are set by its tokens"));
+          break;
+        }
+        const from = entry.name;
+        this.#roster.rename(entry.id, frame.name);
+        this.#record({ kind: "renamed", user: toUser(entry), from });
+        break;
+      }
+      case "who": {
+        const page = this.#roster.page(frame.after ?? null, this.#config.presenceListLimit);
+        reply({ type: "users", ...page, online: this.#roster.size });
+        this.#presence.known(entry.id);
+        break;
+      }
+      case "history":
+        reply(this.#replay({ since: frame.after, epoch: null }));
+        break;
+    }
+    return shared.copy;
+  }
+
+  /** After frames were handled: their messages go out once stored, and the alarm runs while anyone is here. */
+  async #afterFrames(): Promise<void> {
+    if (this.#sequencer.hasUnsent) await this.#broadcastWhenStored();
+    await this.#settle();
+  }
+
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.#trace("webSocketClose");
     try {
-      // The runtime does not answer a close on a hibernatable socket; without
-      // this the client waits in CLOSING and ends with 1006.
-      try {
-        ws.close(sendableCloseCode(code), reason);
-      } catch {
-        // Already closed from our side.
-      }
-      await this.#leave(ws, "closed", code);
+      closeSocket(ws, code, reason);
+      this.#announceLeave(ws, "closed", code);
+      await this.#settle();
     } catch (error) {
       this.#fail(ws, "webSocketClose", error);
     }
@@ -291,28 +382,36 @@ export class Room extends DurableObject<Env> {
     this.#trace("webSocketError");
     try {
       log({ event: "error", room: this.#room, handler: "webSocketError", message: describe(error) });
-      await this.#leave(ws, "error", 1006);
+      this.#announceLeave(ws, "error", 1006);
+      await this.#settle();
     } catch (failure) {
       this.#fail(ws, "webSocketError", failure);
     }
   }
 
   /**
-   * Ticks, sweeps and trims. Alarms are at-least-once, so a retry only
-   * repeats a tick with the current time, sweeps sockets that are already
-   * gone and trims what is already trimmed.
+   * Ticks, sweeps, trims, and asks each shard who it holds. Alarms are
+   * at-least-once, so a retry only repeats a tick with the current time,
+   * sweeps sockets that are already gone, trims what is already trimmed and
+   * asks the shards again.
    */
   override async alarm(): Promise<void> {
     this.#trace("alarm");
     this.#alarmPending = false;
     try {
       const now = Date.now();
-      this.#sweep(now);
-      if (this.#roster.size > 0 && this.#config.tickSeconds > 0) {
-        this.#broadcast({ type: "tick", now, online: this.#roster.size });
+      const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
+      for (const ws of this.#sockets.silent(now, timeoutMs, (s) => this.ctx.getWebSocketAutoResponseTimestamp(s)?.getTime() ?? null)) {
+        this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
+      }
+      if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
+        this.#flushPresence();
+        this.#flush();
+        this.#sockets.fanOut({ type: "tick", now, online: this.#roster.size });
       }
       this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
       this.#addresses.prune(now, TRIM_BATCH);
+      await this.#census(now);
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
     }
@@ -320,11 +419,34 @@ export class Room extends DurableObject<Env> {
     await this.#settle();
   }
 
+  /**
+   * Asks each shard who it holds and how far it has delivered: anyone it no
+   * longer holds left without a word (the shard was reset), and a shard
+   * that fell behind is sent what it missed.
+   */
+  async #census(now: number): Promise<void> {
+    await Promise.all(
+      this.#roster.shards().map(async (k) => {
+        try {
+          const census = await this.#shard(k).census();
+          const held = new Set(census.members);
+          for (const entry of this.#roster.onShard(k)) {
+            if (!held.has(entry.id) && now - entry.joinedAt >= PLACEMENT_GRACE_MS) this.#depart({ id: entry.id, reason: "error", code: 1006 });
+          }
+          if (this.#roster.countOn(k) > 0) this.#shards.caughtUp(k, census.delivered);
+        } catch (error) {
+          log({ event: "error", room: this.#room, handler: `census of shard ${k}`, message: describe(error) });
+        }
+      }),
+    );
+  }
+
   /** The room's state for `GET /api/rooms/<room>`. */
   info(): RoomInfo {
     this.#trace("info");
     const users = this.#roster.users();
-    return { room: this.#room, online: users.length, users, lastSeq: this.#history.lastSeq };
+    const objects = (this.#sockets.size > 0 ? 1 : 0) + this.#roster.shards().length;
+    return { room: this.#room, online: users.length, users, lastSeq: this.#history.lastSeq, objects };
   }
 
   /**
@@ -347,29 +469,10 @@ export class Room extends DurableObject<Env> {
     const now = Date.now();
     const verdict = this.#postBuckets.take(addressKey(post.address), this.#config.rateLimitPer10s, now);
     if (!verdict.ok) return { ok: false, code: "rate_limited", retryAfterMs: verdict.retryAfterMs };
-    const published = this.#publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
+    const published = this.#sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
     await this.#broadcastWhenStored();
     await this.#armAlarm();
     return published;
-  }
-
-  /**
-   * Takes the seq and writes the message in one synchronous step, so nothing
-   * can interleave, and queues its broadcast; if the write throws, nothing is
-   * queued. A resend of a kept message is answered with its seq and not
-   * stored again; the same id with another text is refused, since it cannot
-   * be a resend and acknowledging it would lose that text.
-   */
-  #publish(message: NewMessage, ackTo?: WebSocket): Published {
-    const { id } = message;
-    if (id !== undefined) {
-      const kept = this.#history.stored(message.sender, id);
-      if (kept?.text === message.text) return { ok: true, seq: kept.seq, duplicate: true };
-      if (kept !== null) return { ok: false, code: "id_conflict", seq: kept.seq };
-    }
-    const frame = this.#history.append(message, this.#config.historyLimit);
-    this.#unsent.push(ackTo !== undefined && id !== undefined ? { frame, ack: { to: ackTo, id } } : { frame });
-    return { ok: true, seq: frame.seq, duplicate: false };
   }
 
   /**
@@ -391,49 +494,37 @@ export class Room extends DurableObject<Env> {
    * output gate.
    */
   #flush(): void {
-    if (this.#unsent.length === 0) return;
+    if (!this.#sequencer.hasUnsent) return;
     this.#flushPresence();
-    while (this.#unsent.length > 0) {
-      const { frame, ack } = this.#unsent.shift()!;
-      this.#fanOut(frame);
-      if (ack !== undefined) this.#sendNow(ack.to, { type: "ack", id: ack.id, seq: frame.seq });
+    for (let unsent = this.#sequencer.next(); unsent !== undefined; unsent = this.#sequencer.next()) {
+      const { frame, ack } = unsent;
+      this.#sockets.fanOut(frame);
+      for (const k of this.#roster.shards()) this.#shards.push(k, { frame });
+      if (ack !== undefined) ack.to.deliver({ type: "ack", id: ack.id, seq: frame.seq });
     }
-  }
-
-  #sweep(now: number): void {
-    const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
-    const silent: WebSocket[] = [];
-    for (const [ws, member] of this.#roster.entries()) {
-      const lastPingAt = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
-      if (isSilent({ joinedAt: member.joinedAt, seenAt: member.seenAt, lastPingAt }, now, timeoutMs)) silent.push(ws);
-    }
-    for (const ws of silent) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
   }
 
   /** Closes a socket from the room's side, announcing the leave now: no close event may follow. */
   #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
     this.#announceLeave(ws, reason, code);
-    try {
-      ws.close(code, why);
-    } catch {
-      // Already closing.
-    }
-  }
-
-  async #leave(ws: WebSocket, reason: LeaveReason, code: number): Promise<void> {
-    this.#announceLeave(ws, reason, code);
-    await this.#settle();
+    closeSocket(ws, code, why);
   }
 
   #announceLeave(ws: WebSocket, reason: LeaveReason, code: number): void {
-    const member = this.#roster.remove(ws);
-    if (member === undefined) return;
-    const now = Date.now();
+    const member = this.#sockets.remove(ws);
+    if (member !== undefined) this.#depart({ id: member.id, reason, code });
+  }
+
+  /** Someone left, from whichever object: announced once, however often it is reported. */
+  #depart({ id, reason, code }: Departure): void {
+    const entry = this.#roster.remove(id);
+    if (entry === undefined) return;
     // Its attachment held the newest copy of its address's frame bucket, perhaps.
-    this.#addresses.saveFrames(member.address, this.#roster.countAt(member.address) > 0, now);
+    this.#addresses.saveFrames(entry.address, this.#roster.countAt(entry.address) > 0, Date.now());
+    if (entry.shard !== 0 && this.#roster.countOn(entry.shard) === 0) this.#shards.forget(entry.shard);
     const online = this.#roster.size;
-    this.#record({ kind: "left", user: toUser(member), reason });
-    log({ event: "close", room: this.#room, id: member.id, code, reason, online });
+    this.#record({ kind: "left", user: toUser(entry), reason });
+    log({ event: "close", room: this.#room, id, code, reason, online });
   }
 
   /**
@@ -454,10 +545,10 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * When the alarm must run next, or null when it has nothing to do: ticks
-   * and sweeps while anyone is connected, with trimming riding along, so
-   * ticks keep their period; trimming alone while history is too long in a
-   * room nobody is in.
+   * When the alarm must run next, or null when it has nothing to do: ticks,
+   * sweeps and the shards' census while anyone is connected, with trimming
+   * riding along, so ticks keep their period; trimming alone while history
+   * is too long in a room nobody is in.
    */
   #alarmDue(now: number): number | null {
     const period = alarmPeriodMs(this.#config);
@@ -497,48 +588,32 @@ export class Room extends DurableObject<Env> {
     }, presenceWindowMs(this.#config.presenceBatchMs, this.#roster.size));
   }
 
-  /** Sends the pending presence events to everyone, as one frame each. */
+  /** Sends the pending presence events to everyone, as one frame each, and to each shard as one item. */
   #flushPresence(): void {
     if (this.#presenceTimer !== undefined) clearTimeout(this.#presenceTimer);
     this.#presenceTimer = undefined;
     const pending = this.#presence.take();
     if (pending.events.length === 0) return;
     const online = this.#roster.size;
-    const batch = new PresenceBatch(pending, online, Date.now(), online <= this.#config.announceLimit);
-    for (const [ws, member] of this.#roster.entries()) this.#deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
+    const at = Date.now();
+    const named = online <= this.#config.announceLimit;
+    const batch = new PresenceBatch(pending, online, at, named);
+    for (const [ws, member] of this.#sockets.entries()) deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
+    const presence = { events: pending.events, known: Array.from(pending.known), online, at, named };
+    for (const k of this.#roster.shards()) this.#shards.push(k, { presence });
   }
 
-  /** Sends a frame to everyone, after everything that happened before it. */
-  #broadcast(frame: ServerFrame): void {
-    this.#flushPresence();
-    this.#flush();
-    this.#fanOut(frame);
+  #localPeer(ws: WebSocket, member: Member): Peer {
+    return { entry: this.#roster.get(member.id)!, deliver: (frame) => this.#sockets.send(ws, frame) };
   }
 
-  #fanOut(frame: ServerFrame): void {
-    const out = new Outgoing(frame);
-    for (const [ws, member] of this.#roster.entries()) this.#deliver(ws, out.in(member.format));
+  #remotePeer(entry: Entry): Peer {
+    return { entry, deliver: (frame) => this.#shards.push(entry.shard, { frame, to: entry.id }) };
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {
     this.#flush();
-    this.#sendNow(ws, frame);
-  }
-
-  /** Sends one frame without first sending the queued messages. */
-  #sendNow(ws: WebSocket, frame: ServerFrame): void {
-    const member = this.#roster.get(ws);
-    this.#deliver(ws, new Outgoing(frame).in(member?.format ?? "json"));
-  }
-
-  /** A socket that fails to take a frame never stops the others from getting it. */
-  #deliver(ws: WebSocket, data: string | null): void {
-    if (data === null || ws.readyState !== OPEN) return;
-    try {
-      ws.send(data);
-    } catch {
-      // Its close event will announce the leave.
-    }
+    this.#sockets.send(ws, frame);
   }
 
   #fail(ws: WebSocket, handler: string, error: unknown): void {
@@ -553,9 +628,4 @@ function connectingTooFast(retryAfterMs: number): Refusal {
 
 function idConflict(seq: number): ServerFrame {
   return errorFrame("id_conflict", `this id was already used for another message (#${seq}); send a new message with a new id`);
-}
-
-/** 1005, 1006 and 1015 only describe a close and may not be sent in one. */
-function sendableCloseCode(code: number): number {
-  return code === 1005 || code === 1006 || code === 1015 ? 1000 : code;
 }

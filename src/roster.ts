@@ -1,99 +1,129 @@
-import type { Bucket } from "./limits";
-import type { Format, User } from "./protocol";
+import type { User } from "./protocol";
+import type { Member } from "./sockets";
+import type { RoomStore } from "./store";
 
-/**
- * A connected user, stored as its socket's attachment so it survives
- * hibernation. Kept to a few short fields: attachments are capped at 2 KB.
- */
-export interface Member {
+/** Someone in the room, and which object holds their socket: 0 for the room itself, else its shard's number. */
+export interface Entry {
   id: string;
   name: string;
-  format: Format;
-  joinedAt: number;
-  /** When the socket last sent a frame that reached the room, if it has; pings do not count here. */
-  seenAt?: number;
-  /** Its address's key (`addressKey`), whose limits it shares. */
   address: string;
-  /**
-   * The address's shared frame bucket as this socket's last frame left it,
-   * so that hibernation does not refill it (see `AddressBook`).
-   */
-  addressFrames?: Bucket;
-  /** The stable id from `?client=`, if the client gave one. */
   client?: string;
-  /** The socket's rate limit, here so that hibernation does not refill it. */
-  bucket: Bucket;
+  joinedAt: number;
+  shard: number;
 }
 
+type Row = { id: number; name: string; address: string; client: string | null; joined_at: number; shard: number };
+
 /**
- * The user set: every socket that joined and has not left. It lives in
- * memory as a cache of the attachments and is rebuilt from them on wake.
- * A socket whose attachment was cleared has been announced as gone.
+ * Everyone in the room, whichever object holds their socket, in join order:
+ * the room's user list, and the counts its limits are checked against. The
+ * room's own members live in their sockets' attachments; those on shards
+ * are rows here, so that the room knows them after it wakes.
  */
 export class Roster {
-  readonly #members = new Map<WebSocket, Member>();
-  /** Open sockets per address. */
-  readonly #perAddress = new Map<string, number>();
+  static readonly SCHEMA = `CREATE TABLE IF NOT EXISTS remote_members (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    client TEXT,
+    joined_at INTEGER NOT NULL,
+    shard INTEGER NOT NULL
+  )`;
 
-  static restore(sockets: Iterable<WebSocket>): Roster {
-    const found: Array<[WebSocket, Member]> = [];
-    for (const ws of sockets) {
-      const member = ws.deserializeAttachment() as Member | null;
-      if (member) found.push([ws, member]);
+  readonly #entries = new Map<string, Entry>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #perShard = new Map<number, number>();
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly store: RoomStore,
+    local: Iterable<Member>,
+  ) {
+    const found: Entry[] = Array.from(local, (m) => entryOf(m, 0));
+    if (store.exists) {
+      // A room stored by a version without shards lacks the table.
+      sql.exec(Roster.SCHEMA);
+      for (const row of sql.exec<Row>("SELECT id, name, address, client, joined_at, shard FROM remote_members")) {
+        const entry: Entry = { id: String(row.id), name: row.name, address: row.address, joinedAt: row.joined_at, shard: row.shard };
+        if (row.client !== null) entry.client = row.client;
+        found.push(entry);
+      }
     }
-    // The runtime hands sockets back in no particular order; users are listed in join order.
-    found.sort(([, a], [, b]) => Number(a.id) - Number(b.id));
-    const roster = new Roster();
-    for (const [ws, member] of found) roster.#track(ws, member);
-    return roster;
+    // Sockets come back in no particular order; users are listed in join order.
+    found.sort((a, b) => Number(a.id) - Number(b.id));
+    for (const entry of found) this.#track(entry);
   }
 
   get size(): number {
-    return this.#members.size;
+    return this.#entries.size;
   }
 
-  /** Sockets open from an address. */
+  /** Sockets open from an address, on every object. */
   countAt(address: string): number {
     return this.#perAddress.get(address) ?? 0;
   }
 
-  add(ws: WebSocket, member: Member): void {
-    ws.serializeAttachment(member);
-    this.#track(ws, member);
+  /** Sockets on one object: 0 for the room, else a shard. */
+  countOn(shard: number): number {
+    return this.#perShard.get(shard) ?? 0;
   }
 
-  #track(ws: WebSocket, member: Member): void {
-    this.#members.set(ws, member);
-    this.#perAddress.set(member.address, this.countAt(member.address) + 1);
+  /** The shards that hold anyone, in no particular order. */
+  shards(): number[] {
+    return Array.from(this.#perShard.keys()).filter((k) => k !== 0);
   }
 
-  get(ws: WebSocket): Member | undefined {
-    return this.#members.get(ws);
+  get(id: string): Entry | undefined {
+    return this.#entries.get(id);
   }
 
-  /** Writes a member's changes through to its socket's attachment. */
-  save(ws: WebSocket, member: Member): void {
-    ws.serializeAttachment(member);
-  }
-
-  /** Removes the socket; returns its member only the first time, so a leave is announced once. */
-  remove(ws: WebSocket): Member | undefined {
-    const member = this.#members.get(ws);
-    if (member === undefined) return undefined;
-    this.#members.delete(ws);
-    const left = this.countAt(member.address) - 1;
-    if (left > 0) this.#perAddress.set(member.address, left);
-    else this.#perAddress.delete(member.address);
-    try {
-      ws.serializeAttachment(null);
-    } catch {
-      // The socket is already gone; the attachment goes with it.
+  add(entry: Entry): void {
+    if (entry.shard !== 0) {
+      this.store.ensure();
+      this.sql.exec(
+        "INSERT INTO remote_members (id, name, address, client, joined_at, shard) VALUES (?, ?, ?, ?, ?, ?)",
+        Number(entry.id),
+        entry.name,
+        entry.address,
+        entry.client ?? null,
+        entry.joinedAt,
+        entry.shard,
+      );
     }
-    return member;
+    this.#track(entry);
+  }
+
+  rename(id: string, name: string): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    entry.name = name;
+    if (entry.shard !== 0) this.sql.exec("UPDATE remote_members SET name = ? WHERE id = ?", name, Number(id));
+  }
+
+  /** Removes someone; returns them only the first time, so a leave is announced once. */
+  remove(id: string): Entry | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(id);
+    decrement(this.#perAddress, entry.address);
+    decrement(this.#perShard, entry.shard);
+    if (entry.shard !== 0) this.sql.exec("DELETE FROM remote_members WHERE id = ?", Number(id));
+    return entry;
+  }
+
+  #track(entry: Entry): void {
+    this.#entries.set(entry.id, entry);
+    this.#perAddress.set(entry.address, this.countAt(entry.address) + 1);
+    this.#perShard.set(entry.shard, this.countOn(entry.shard) + 1);
+  }
+
+  /** Everyone a shard holds. */
+  onShard(shard: number): Entry[] {
+    return Array.from(this.#entries.values()).filter((e) => e.shard === shard);
   }
 
   users(): User[] {
-    return Array.from(this.#members.values(), toUser);
+    return Array.from(this.#entries.values(), toUser);
   }
 
   /**
@@ -105,17 +135,26 @@ export class Roster {
   page(after: string | null, limit: number): { users: User[]; more: boolean } {
     const from = after === null ? 0 : Number(after);
     const users: User[] = [];
-    for (const member of this.#members.values()) {
-      if (Number(member.id) <= from) continue;
+    for (const entry of this.#entries.values()) {
+      if (Number(entry.id) <= from) continue;
       if (users.length === limit) return { users, more: true };
-      users.push(toUser(member));
+      users.push(toUser(entry));
     }
     return { users, more: false };
   }
+}
 
-  entries(): IterableIterator<[WebSocket, Member]> {
-    return this.#members.entries();
-  }
+function decrement<K>(counts: Map<K, number>, key: K): void {
+  const left = (counts.get(key) ?? 0) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
+/** A member of the room, held by object `shard`. */
+export function entryOf(member: Member, shard: number): Entry {
+  const entry: Entry = { id: member.id, name: member.name, address: member.address, joinedAt: member.joinedAt, shard };
+  if (member.client !== undefined) entry.client = member.client;
+  return entry;
 }
 
 /**
@@ -123,10 +162,10 @@ export class Roster {
  * resend after a reconnect is recognised, or else its connection. The `#`
  * cannot occur in a client id, so the two never collide.
  */
-export function senderOf(member: Member): string {
+export function senderOf(member: { id: string; client?: string }): string {
   return member.client ?? `#${member.id}`;
 }
 
-export function toUser(member: Member): User {
+export function toUser(member: { id: string; name: string }): User {
   return { id: member.id, name: member.name };
 }

@@ -32,7 +32,7 @@ describe("GET /api/rooms/<room>", () => {
     await post(room, { name: "bot", text: "hello" });
     const response = await api(room);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ room, online: 1, users: [{ id: "1", name: "ann" }], lastSeq: 1 } satisfies RoomInfo);
+    expect(await response.json()).toEqual({ room, online: 1, users: [{ id: "1", name: "ann" }], lastSeq: 1, objects: 1 } satisfies RoomInfo);
   });
 });
 

@@ -1,0 +1,193 @@
+import { DurableObject } from "cloudflare:workers";
+import { alarmPeriodMs, readConfig, type Config } from "./config";
+import type { Env } from "./env";
+import { jsonError } from "./http";
+import { describe, log } from "./log";
+import { errorFrame, type LeaveReason } from "./protocol";
+import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./shard-protocol";
+import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, SocketSet } from "./sockets";
+
+/** Close code for a socket that arrived too late to be given what it missed; it reconnects and resumes. */
+const CLOSE_TRY_AGAIN = 1013;
+
+/**
+ * One of a large room's shards: it holds up to `SHARD_SIZE` of the room's
+ * sockets and relays to them what the room sends (see `shard-protocol.ts`),
+ * and passes their frames to the room, which handles them as its own. It
+ * sweeps and ticks its own sockets; with none left it stops its alarm and
+ * forgets its storage.
+ */
+export class Shard extends DurableObject<Env> {
+  readonly #config: Config;
+  readonly #sockets: SocketSet;
+  readonly #inbox: Inbox;
+  #alarmPending = false;
+  /** Frames and departures on their way to the room, in order; one call at a time carries all that gathered. */
+  #upstream: Array<Forward | Departure> = [];
+  #sending = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#config = readConfig(env);
+    this.#sockets = SocketSet.restore(ctx.getWebSockets());
+    this.#inbox = new Inbox(ctx.storage.sql);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  /** The room's name and this shard's number, from the object's name `<room>#<k>`. */
+  get #identity(): { room: string; k: number } {
+    const name = this.ctx.id.name ?? "";
+    const at = name.lastIndexOf("#");
+    return { room: name.slice(0, at), k: Number(name.slice(at + 1)) };
+  }
+
+  #trace(handler: string): void {
+    if (this.#config.traceWakeups) log({ event: "wake", room: this.ctx.id.name ?? "", handler });
+  }
+
+  /** Accepts a socket the room placed here; the room has already queued its welcome. */
+  override async fetch(request: Request): Promise<Response> {
+    this.#trace("fetch");
+    try {
+      const header = request.headers.get(PLACEMENT_HEADER);
+      if (header === null) return jsonError(400, "not_placed", "shards take only sockets their room placed on them");
+      const { member } = JSON.parse(header) as Placement;
+      const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      this.ctx.acceptWebSocket(server);
+      this.#sockets.add(server, member);
+      if (!this.#inbox.admit(server, member)) this.#close(server, "error", CLOSE_TRY_AGAIN, "try again");
+      await this.#settle();
+      return new Response(null, { status: 101, webSocket: socket });
+    } catch (error) {
+      log({ event: "error", room: this.ctx.id.name ?? "", handler: "fetch", message: describe(error) });
+      return jsonError(500, "internal", "the room could not accept the connection");
+    }
+  }
+
+  /** A call from the room: what to relay to this shard's sockets. */
+  deliver(delivery: Delivery): Delivered {
+    this.#trace("deliver");
+    return this.#inbox.apply(delivery, this.#sockets);
+  }
+
+  /** Who this shard holds, for the room's census. */
+  census(): Census {
+    this.#trace("census");
+    return { members: this.#sockets.ids(), delivered: this.#inbox.delivered };
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    this.#trace("webSocketMessage");
+    try {
+      const member = this.#sockets.get(ws);
+      if (member === undefined) return;
+      const own = this.#sockets.takeFrame(ws, member, this.#config.rateLimitPer10s, Date.now());
+      if (!own.ok && own.flood) {
+        this.#sockets.send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: own.retryAfterMs });
+        this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+      } else {
+        const payload = typeof data === "string" ? data : { binaryBytes: data.byteLength };
+        this.#up({ id: member.id, data: payload, own, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
+      }
+      await this.#settle();
+    } catch (error) {
+      log({ event: "error", room: this.ctx.id.name ?? "", handler: "webSocketMessage", message: describe(error) });
+      this.#sockets.send(ws, errorFrame("internal", "the room could not handle that frame"));
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.#trace("webSocketClose");
+    closeSocket(ws, code, reason);
+    this.#leave(ws, "closed", code);
+    await this.#settle();
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.#trace("webSocketError");
+    log({ event: "error", room: this.ctx.id.name ?? "", handler: "webSocketError", message: describe(error) });
+    this.#leave(ws, "error", 1006);
+    await this.#settle();
+  }
+
+  /** Sweeps and ticks this shard's sockets; the room does the rest. */
+  override async alarm(): Promise<void> {
+    this.#trace("alarm");
+    this.#alarmPending = false;
+    try {
+      const now = Date.now();
+      const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
+      for (const ws of this.#sockets.silent(now, timeoutMs, (s) => this.ctx.getWebSocketAutoResponseTimestamp(s)?.getTime() ?? null)) {
+        this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
+      }
+      if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) this.#sockets.fanOut({ type: "tick", now, online: this.#inbox.online });
+    } catch (error) {
+      log({ event: "error", room: this.ctx.id.name ?? "", handler: "alarm", message: describe(error) });
+    }
+    await this.#settle();
+  }
+
+  #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
+    this.#leave(ws, reason, code);
+    closeSocket(ws, code, why);
+  }
+
+  #leave(ws: WebSocket, reason: LeaveReason, code: number): void {
+    const member = this.#sockets.remove(ws);
+    if (member !== undefined) this.#up({ id: member.id, reason, code });
+  }
+
+  #up(event: Forward | Departure): void {
+    this.#upstream.push(event);
+    void this.#sendUp();
+  }
+
+  /**
+   * Sends what gathered to the room, in order. A call that fails is not
+   * repeated, since the room may have stored its messages: each sender is
+   * told its frame failed, as the room tells its own sockets, and resends
+   * with its message's id; a departure the room missed is found by its census.
+   */
+  async #sendUp(): Promise<void> {
+    if (this.#sending || this.#upstream.length === 0) return;
+    this.#sending = true;
+    const batch = this.#upstream;
+    this.#upstream = [];
+    const { room, k } = this.#identity;
+    try {
+      const buckets = await this.env.ROOMS.getByName(room).fromShard(k, batch);
+      batch.forEach((event, i) => {
+        const ws = this.#sockets.socketOf(event.id);
+        const member = ws && this.#sockets.get(ws);
+        const bucket = buckets[i];
+        if (ws !== undefined && member !== undefined && bucket) {
+          member.addressFrames = bucket;
+          this.#sockets.save(ws, member);
+        }
+      });
+    } catch (error) {
+      log({ event: "error", room, handler: `shard ${k} to room`, message: describe(error) });
+      for (const event of batch) {
+        const ws = "data" in event ? this.#sockets.socketOf(event.id) : undefined;
+        if (ws !== undefined) this.#sockets.send(ws, errorFrame("internal", "the room could not handle that frame"));
+      }
+    } finally {
+      this.#sending = false;
+    }
+    void this.#sendUp();
+  }
+
+  /** Keeps the alarm while sockets are here; with none left, stops it and forgets where the stream was. */
+  async #settle(): Promise<void> {
+    if (this.#sockets.size > 0) {
+      if (this.#alarmPending) return;
+      const period = alarmPeriodMs(this.#config);
+      if (period !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + period);
+      this.#alarmPending = true;
+      return;
+    }
+    this.#alarmPending = false;
+    this.#inbox.forget();
+    await this.ctx.storage.deleteAll();
+  }
+}

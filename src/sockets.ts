@@ -1,0 +1,172 @@
+import { isSilent } from "./heartbeat";
+import { take, type Bucket } from "./limits";
+import { Outgoing, type Format, type ServerFrame } from "./protocol";
+import type { Mark } from "./shard-protocol";
+
+const OPEN = 1;
+/** Close code for a socket the heartbeat sweep found silent. */
+export const CLOSE_TIMEOUT = 4000;
+/** Close code (policy violation) for a socket that kept flooding. */
+export const CLOSE_FLOOD = 1008;
+
+/**
+ * A connected user, stored as its socket's attachment so it survives
+ * hibernation. Kept to a few short fields: attachments are capped at 2 KB.
+ */
+export interface Member {
+  id: string;
+  name: string;
+  format: Format;
+  joinedAt: number;
+  /** When the socket last sent a frame that reached its object; pings do not count here. */
+  seenAt?: number;
+  /** Its address's key (`addressKey`), whose limits it shares. */
+  address: string;
+  /**
+   * The address's shared frame bucket as this socket's last frame left it,
+   * so that hibernation does not refill it (see `AddressBook`).
+   */
+  addressFrames?: Bucket;
+  /** The stable id from `?client=`, if the client gave one. */
+  client?: string;
+  /** The socket's rate limit, here so that hibernation does not refill it. */
+  bucket: Bucket;
+  /**
+   * On a shard: the newest seq its welcome's history held, and where in the
+   * room's stream to the shard it joined. Only what comes after both is its.
+   */
+  after?: number;
+  mark?: Mark;
+}
+
+/** What a socket's frame costs it against its own limit: nothing, or a wait, and whether it is now flooding. */
+export type OwnVerdict = { ok: true } | { ok: false; retryAfterMs: number; flood: boolean };
+
+/**
+ * The sockets one Durable Object holds, the room's or a shard's: each with
+ * its member in the attachment, kept in memory as a cache of them and
+ * rebuilt on wake. A socket whose attachment was cleared has been announced
+ * as gone.
+ */
+export class SocketSet {
+  readonly #members = new Map<WebSocket, Member>();
+  readonly #byId = new Map<string, WebSocket>();
+
+  static restore(sockets: Iterable<WebSocket>): SocketSet {
+    const set = new SocketSet();
+    for (const ws of sockets) {
+      const member = ws.deserializeAttachment() as Member | null;
+      if (member) set.#track(ws, member);
+    }
+    return set;
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  add(ws: WebSocket, member: Member): void {
+    ws.serializeAttachment(member);
+    this.#track(ws, member);
+  }
+
+  #track(ws: WebSocket, member: Member): void {
+    this.#members.set(ws, member);
+    this.#byId.set(member.id, ws);
+  }
+
+  get(ws: WebSocket): Member | undefined {
+    return this.#members.get(ws);
+  }
+
+  /** The socket of the member with this id, while it is here. */
+  socketOf(id: string): WebSocket | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Writes a member's changes through to its socket's attachment. */
+  save(ws: WebSocket, member: Member): void {
+    ws.serializeAttachment(member);
+  }
+
+  /** Removes the socket; returns its member only the first time, so a leave is announced once. */
+  remove(ws: WebSocket): Member | undefined {
+    const member = this.#members.get(ws);
+    if (member === undefined) return undefined;
+    this.#members.delete(ws);
+    this.#byId.delete(member.id);
+    try {
+      ws.serializeAttachment(null);
+    } catch {
+      // The socket is already gone; the attachment goes with it.
+    }
+    return member;
+  }
+
+  entries(): IterableIterator<[WebSocket, Member]> {
+    return this.#members.entries();
+  }
+
+  ids(): string[] {
+    return Array.from(this.#byId.keys());
+  }
+
+  /**
+   * Notes that the socket sent a frame now, and takes it from the socket's
+   * own bucket, refused frames too: a client that keeps sending while
+   * refused runs into debt and ends up flooding.
+   */
+  takeFrame(ws: WebSocket, member: Member, perTenSeconds: number, now: number): OwnVerdict {
+    member.seenAt = now;
+    const verdict = take(member.bucket, perTenSeconds, now);
+    this.save(ws, member);
+    return verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
+  }
+
+  /** The sockets that have been silent for `timeoutMs` (see `isSilent`). */
+  silent(now: number, timeoutMs: number, lastPingAt: (ws: WebSocket) => number | null): WebSocket[] {
+    const found: WebSocket[] = [];
+    for (const [ws, member] of this.#members) {
+      if (isSilent({ joinedAt: member.joinedAt, seenAt: member.seenAt, lastPingAt: lastPingAt(ws) }, now, timeoutMs)) found.push(ws);
+    }
+    return found;
+  }
+
+  /** Sends a frame to every socket, encoded once per format. */
+  fanOut(frame: ServerFrame): void {
+    const out = new Outgoing(frame);
+    for (const [ws, member] of this.#members) deliver(ws, out.in(member.format));
+  }
+
+  send(ws: WebSocket, frame: ServerFrame): void {
+    deliver(ws, new Outgoing(frame).in(this.#members.get(ws)?.format ?? "json"));
+  }
+}
+
+/** A socket that fails to take a frame never stops the others from getting it. */
+export function deliver(ws: WebSocket, data: string | null): void {
+  if (data === null || ws.readyState !== OPEN) return;
+  try {
+    ws.send(data);
+  } catch {
+    // Its close event will announce the leave.
+  }
+}
+
+/**
+ * Closes a socket from the object's side. The runtime does not answer a
+ * client's close on a hibernatable socket, so a close event is answered with
+ * this too; without it the client waits in CLOSING and ends with 1006.
+ */
+export function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(sendableCloseCode(code), reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** 1005, 1006 and 1015 only describe a close and may not be sent in one. */
+function sendableCloseCode(code: number): number {
+  return code === 1005 || code === 1006 || code === 1015 ? 1000 : code;
+}
