@@ -33,11 +33,6 @@ export const TRIM_BATCH = 1000;
 const TRIM_DELAY_MS = 5_000;
 /** The user that messages posted over HTTP appear from. */
 const HTTP_USER_ID = "http";
-/**
- * How long a socket placed on a shard may take to arrive there before the
- * room's census, not finding it, counts it as gone.
- */
-const PLACEMENT_GRACE_MS = 60_000;
 
 export type { Published };
 
@@ -84,6 +79,10 @@ export class Room extends DurableObject<Env> {
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
+  /** Members whose upgrade is on its way to their shard, which a census cannot find yet. */
+  readonly #placing = new Map<string, number>();
+  /** Shards whose census is under way. */
+  readonly #counting = new Set<number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -107,6 +106,10 @@ export class Room extends DurableObject<Env> {
       online: () => this.#roster.size,
       broadcastSeq: () => this.#sequencer.broadcastSeq,
       history: (after, limit) => this.#history.after(after, limit),
+      held: (k, count) => {
+        const arriving = Array.from(this.#placing.values()).filter((s) => s === k).length;
+        if (count < this.#roster.countOn(k) - arriving) void this.#census(k);
+      },
     });
     // Answered by the runtime itself, so heartbeats never wake the room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -212,10 +215,13 @@ export class Room extends DurableObject<Env> {
     const headers = new Headers(request.headers);
     headers.set(PLACEMENT_HEADER, JSON.stringify(placement));
     let response: Response | null = null;
+    this.#placing.set(member.id, shard);
     try {
       response = await this.#shard(shard).fetch(new Request(request.url, { headers }));
     } catch (error) {
       log({ event: "error", room, handler: `place on shard ${shard}`, message: describe(error) });
+    } finally {
+      this.#placing.delete(member.id);
     }
     if (response?.status === 101) return response;
     this.#depart({ id: member.id, reason: "error", code: 1011 });
@@ -411,7 +417,7 @@ export class Room extends DurableObject<Env> {
       }
       this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
       this.#addresses.prune(now, TRIM_BATCH);
-      await this.#census(now);
+      await Promise.all(this.#roster.shards().map((k) => this.#census(k)));
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
     }
@@ -420,25 +426,28 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Asks each shard who it holds and how far it has delivered: anyone it no
-   * longer holds left without a word (the shard was reset), and a shard
+   * Asks shard `k` who it holds and how far it has delivered: anyone it
+   * does not hold and was not on their way there when asked has left
+   * without a word (the shard was reset, say, by a deploy), and a shard
    * that fell behind is sent what it missed.
    */
-  async #census(now: number): Promise<void> {
-    await Promise.all(
-      this.#roster.shards().map(async (k) => {
-        try {
-          const census = await this.#shard(k).census();
-          const held = new Set(census.members);
-          for (const entry of this.#roster.onShard(k)) {
-            if (!held.has(entry.id) && now - entry.joinedAt >= PLACEMENT_GRACE_MS) this.#depart({ id: entry.id, reason: "error", code: 1006 });
-          }
-          if (this.#roster.countOn(k) > 0) this.#shards.caughtUp(k, census.delivered);
-        } catch (error) {
-          log({ event: "error", room: this.#room, handler: `census of shard ${k}`, message: describe(error) });
-        }
-      }),
-    );
+  async #census(k: number): Promise<void> {
+    if (this.#counting.has(k)) return;
+    this.#counting.add(k);
+    const asked = Date.now();
+    const placing = new Set(this.#placing.keys());
+    try {
+      const census = await this.#shard(k).census();
+      const held = new Set(census.members);
+      for (const entry of this.#roster.onShard(k)) {
+        if (!held.has(entry.id) && !placing.has(entry.id) && entry.joinedAt <= asked) this.#depart({ id: entry.id, reason: "error", code: 1006 });
+      }
+      if (this.#roster.countOn(k) > 0) this.#shards.caughtUp(k, census.delivered);
+    } catch (error) {
+      log({ event: "error", room: this.#room, handler: `census of shard ${k}`, message: describe(error) });
+    } finally {
+      this.#counting.delete(k);
+    }
   }
 
   /** The room's state for `GET /api/rooms/<room>`. */

@@ -46,10 +46,14 @@ export interface Delivery {
   online: number;
 }
 
-/** The shard's answer: the last item it applied, and the newest seq it delivered (null when it knows none). */
+/**
+ * The shard's answer: the last item it applied, the newest seq it
+ * delivered (null when it knows none), and how many sockets it holds.
+ */
 export interface Delivered {
   applied: number;
   delivered: number | null;
+  held: number;
 }
 
 /** A socket the room placed on a shard, passed with the upgrade request. */
@@ -161,8 +165,9 @@ export class Inbox {
       state.applied = item.n;
       if (seq !== null) state.delivered = seq;
     }
+    const reply = { applied: state.applied, delivered: state.delivered, held: sockets.size };
     // A shard with nobody in it keeps nothing: what it applies now is for a socket on its way, which joins with a fresh history.
-    if (sockets.size === 0) return { applied: state.applied, delivered: state.delivered };
+    if (sockets.size === 0) return reply;
     if (!this.#stored) this.sql.exec(Inbox.SCHEMA);
     this.#stored = true;
     this.sql.exec(
@@ -172,7 +177,7 @@ export class Inbox {
       state.delivered,
       state.online,
     );
-    return { applied: state.applied, delivered: state.delivered };
+    return reply;
   }
 
   /**

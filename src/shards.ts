@@ -13,6 +13,8 @@ export interface ShardLink {
   broadcastSeq(): number;
   /** Stored messages after `after`, oldest first, at most `limit`. */
   history(after: number, limit: number): MessageFrame[];
+  /** Shard `k` said how many sockets it holds. */
+  held(k: number, count: number): void;
   room: string;
 }
 
@@ -141,6 +143,7 @@ class Outbox {
       this.#fill = null;
       this.#items = this.#items.filter((i) => i.n > reply.applied);
       this.caughtUp(reply.delivered);
+      this.link.held(this.k, reply.held);
     } catch (error) {
       // Kept and sent again: the shard applies each item once, whether or not the failed call reached it.
       log({ event: "error", room: this.link.room, handler: `deliver to shard ${this.k}`, message: describe(error) });

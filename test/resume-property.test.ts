@@ -4,6 +4,7 @@ import type { MessageFrame, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
 import { Client } from "./client";
 import { fastClock, seededRandom } from "./clock";
+import { waitFor } from "./frames";
 
 /**
  * A person's app: one stable client id, a log of every message it has shown,
@@ -49,6 +50,7 @@ class App {
   drain(): void {
     const frames = this.socket?.frames ?? [];
     for (; this.#read < frames.length; this.#read++) {
+      if (frames[this.#read] === "pong") continue;
       const frame = JSON.parse(frames[this.#read]!) as ServerFrame;
       if (frame.type === "history") for (const m of frame.messages) this.#show(m);
       if (frame.type === "message") this.#show(frame);
@@ -61,6 +63,16 @@ class App {
     this.log.push(message);
   }
 
+  /** After an object was reset: waits until this socket is either closed or still answers. */
+  async probe(): Promise<void> {
+    const socket = this.socket;
+    if (socket === null || socket.closeEvent !== null) return;
+    const pongs = () => socket.frames.filter((f) => f === "pong").length;
+    const before = pongs();
+    socket.send("ping");
+    await waitFor(() => socket.closeEvent !== null || pongs() > before, () => `${this.name}'s pong or close after a reset`);
+  }
+
   async disconnect(): Promise<void> {
     this.socket!.close();
     await this.socket!.closed();
@@ -68,7 +80,7 @@ class App {
   }
 }
 
-/** Evicts the room if it is running; one that already hibernated has nothing to evict. */
+/** Evicts an object if it is running; one that already hibernated, or never ran, has nothing to evict. */
 async function evict(stub: DurableObjectStub, webSockets: "hibernate" | "close"): Promise<boolean> {
   try {
     await evictDurableObject(stub, { webSockets });
@@ -79,13 +91,25 @@ async function evict(stub: DurableObjectStub, webSockets: "hibernate" | "close")
   }
 }
 
+// Runs in two projects: with every socket on the room object, and with
+// SHARD_SIZE=3, where the seven clients fill the room and two shards, and
+// each eviction hits one of the three objects.
 it("every client's log equals the room's, through random sends, drops, reconnects and evictions", async () => {
   fastClock();
   const seed = 20261122;
   const next = seededRandom(seed);
   const room = `property-${seed}`;
   const stub = env.ROOMS.getByName(room);
-  const apps = ["ann", "bob", "cat", "dan"].map((name) => new App(room, name));
+  const objects: DurableObjectStub[] = [stub, env.SHARDS.getByName(`${room}#1`), env.SHARDS.getByName(`${room}#2`)];
+  const pick = () => objects[Math.floor(next() * objects.length)]!;
+  let shardsEvicted = 0;
+  const evictOne = async (webSockets: "hibernate" | "close") => {
+    const target = pick();
+    const evicted = await evict(target, webSockets);
+    if (evicted && target !== stub) shardsEvicted++;
+    return evicted;
+  };
+  const apps = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"].map((name) => new App(room, name));
   for (const app of apps) await app.connect();
 
   for (let step = 0; step < 300; step++) {
@@ -98,10 +122,10 @@ it("every client's log equals the room's, through random sends, drops, reconnect
       if (app.connected) await app.disconnect();
       else await app.connect();
     } else if (roll < 0.85) {
-      await evict(stub, "hibernate");
+      await evictOne("hibernate");
     } else if (roll < 0.9) {
-      // A reset: every socket is dropped, and what was in flight may or may not have been stored.
-      if (await evict(stub, "close")) for (const other of apps) if (other.socket) await other.socket.closed();
+      // A reset: the object's sockets are dropped, and what was in flight may or may not have been stored.
+      if (await evictOne("close")) for (const other of apps) await other.probe();
     } else {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
@@ -123,4 +147,6 @@ it("every client's log equals the room's, through random sends, drops, reconnect
   const texts = roomLog.map((m) => m.text);
   expect(new Set(texts).size).toBe(texts.length);
   expect(lastSeq).toBeGreaterThan(100);
+  // With shards, evictions hit them too, not only the room.
+  if (Number(env.SHARD_SIZE ?? 1000) < apps.length) expect(shardsEvicted).toBeGreaterThan(5);
 });
