@@ -13,7 +13,8 @@ export const E2E_ROOM_SECRET = "e2e-room-secret";
 /** One `wrangler dev` for the whole end-to-end project, stopped by PID when it ends. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // The tests' clients all come from 127.0.0.1; per-address limits are tested in the runtime project.
-  const server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: E2E_ROOM_SECRET } });
+  // Ten sockets to an object, so that a crowd of 45 spreads over the room and four shards.
+  const server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: E2E_ROOM_SECRET, SHARD_SIZE: "10" } });
   project.provide("devUrl", server.url);
   return () => server.stop();
 }
