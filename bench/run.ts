@@ -10,7 +10,7 @@ import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } 
 
 const { values: opts } = parseArgs({
   options: {
-    scenarios: { type: "string", default: "fanout,capacity,storm,idle,churn" },
+    scenarios: { type: "string", default: "fanout,capacity,storm,crowd,idle,churn" },
     clients: { type: "string", default: "200" },
     senders: { type: "string", default: "10" },
     rate: { type: "string", default: "5" },
@@ -23,6 +23,8 @@ const { values: opts } = parseArgs({
     churners: { type: "string", default: "100" },
     "storm-clients": { type: "string", default: "1000" },
     "storm-inflight": { type: "string", default: "200" },
+    "crowd-clients": { type: "string", default: "3000" },
+    "crowd-shard-size": { type: "string", default: "500" },
     // Local storage in memory when the machine has /dev/shm: see "Performance" in README.md.
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
     help: { type: "boolean", default: false },
@@ -30,7 +32,7 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   console.log(`npm run bench -- [options]
-  --scenarios=fanout,capacity,storm,idle,churn   which to run (default: all)
+  --scenarios=fanout,capacity,storm,crowd,idle,churn   which to run (default: all)
   --clients=200        clients in the room (fanout, capacity)
   --senders=10         how many of them send (fanout, capacity)
   --rate=5             messages per second per sender (fanout)
@@ -42,6 +44,8 @@ if (opts.help) {
   --churners=100       clients reconnecting in a loop (churn)
   --storm-clients=1000 --storm-inflight=200   clients joining at once, and handshakes in flight (storm;
                        it also runs 200 clients all at once)
+  --crowd-clients=3000 --crowd-shard-size=500   one room on several objects (crowd; 5 senders × 1
+                       message/s), against the same clients in a one-object room
   --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
   process.exit(0);
 }
@@ -54,8 +58,17 @@ const n = (key: keyof typeof opts) => Number(opts[key]);
 const scenarios = String(opts.scenarios).split(",");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Limits raised so that they do not shape the load; they stay switched on. */
-const ROOM_VARS = { ...ONE_ADDRESS_FOR_ALL, RATE_LIMIT_PER_10S: "10000000", MAX_CONNECTIONS_PER_ROOM: "100000", MAX_FRAME_BYTES: "1048576" };
+/**
+ * Limits raised so that they do not shape the load; they stay switched on.
+ * Rooms stay on one object, as the relay does, except in the crowd scenario.
+ */
+const ROOM_VARS = {
+  ...ONE_ADDRESS_FOR_ALL,
+  RATE_LIMIT_PER_10S: "10000000",
+  MAX_CONNECTIONS_PER_ROOM: "100000",
+  MAX_FRAME_BYTES: "1048576",
+  SHARD_SIZE: "100000",
+};
 
 let nextId = 0;
 const id = () => ++nextId;
@@ -65,6 +78,8 @@ interface Result {
   scenario: string;
   room: Metrics;
   relay: Metrics;
+  /** What the two columns are, when not the room and the relay. */
+  columns?: [string, string];
 }
 
 function wsUrl(server: DevServer, kind: Kind, room: string, name: string, since?: number): string {
@@ -282,8 +297,57 @@ async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
   return { sent, reconnects, lost, duplicates: finished.reduce((sum, p) => sum + p.receipts.duplicates, 0) };
 }
 
+/**
+ * A crowd on one room, from the room's point of view: deliveries, loss,
+ * fan-out and connect times, and what each message costs the room object
+ * itself, counted from its trace (TRACE_WAKEUPS): frames to its own sockets,
+ * and calls to shards (each shard's "deliver" handler runs).
+ */
+async function crowd(server: DevServer): Promise<Metrics> {
+  const room = `crowd-${Date.now()}`;
+  const receipts = new Receipts();
+  const count = n("crowd-clients");
+  const { clients, times } = await connectAll(count, 200, (i) => new Client(wsUrl(server, "room", room, `c${i}`), "room", receipts));
+  await quiet(() => clients.reduce((sum, c) => sum + c.frames, 0));
+  // Senders spread over the crowd, so that in a sharded room most of them are on shards.
+  const senders = [0, 1, 2, 3, 4].map((i) => clients[Math.floor((i * count) / 5) + 1]!);
+  const ordered = [...senders, ...clients.filter((c) => !senders.includes(c))];
+  const logged = server.output().length;
+  const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"));
+  const trace = server.output().slice(logged).split("\n");
+  let messages = 0;
+  let sends = 0;
+  let shards = 0;
+  for (const line of trace) {
+    const at = line.indexOf('{"event":"fanout"');
+    if (at < 0) continue;
+    const entry = JSON.parse(line.slice(at)) as { room: string; messages: number; sockets: number; shards: number };
+    if (entry.room !== room) continue;
+    messages += entry.messages;
+    sends += entry.messages * entry.sockets;
+    shards = Math.max(shards, entry.shards);
+  }
+  const calls = trace.filter((line) => line.includes(`"room":"${room}#`) && line.includes('"handler":"deliver"')).length;
+  console.error(`  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`);
+  for (const client of clients) client.ws.terminate();
+  return {
+    objects: shards + 1,
+    connect_p99_ms: percentile(times, 99),
+    ...metrics,
+    room_sends_per_message: sends / messages,
+    room_calls_per_message: calls / messages,
+  };
+}
+
 type Runner = (server: DevServer, kind: Kind) => Promise<Metrics>;
-const RUNNERS: Record<string, Runner> = { fanout, capacity, storm: (s, k) => storm(s, k, n("storm-clients"), n("storm-inflight")), idle, churn };
+const RUNNERS: Record<string, Runner> = {
+  fanout,
+  capacity,
+  storm: (s, k) => storm(s, k, n("storm-clients"), n("storm-inflight")),
+  crowd: (s) => crowd(s),
+  idle,
+  churn,
+};
 
 /** Runs a scenario `rounds` times on each server, alternating, and keeps each metric's median. */
 async function alternate(scenario: string, room: DevServer, relay: DevServer, rounds: number, run: Runner = RUNNERS[scenario]!): Promise<Result> {
@@ -316,14 +380,15 @@ async function main(): Promise<void> {
   const started = await Promise.allSettled([
     startDevServer({ vars: ROOM_VARS, stateDir }),
     startDevServer({ config: relayConfig, stateDir }),
-    // For the idle scenario: servers that log each handler run, so wake-ups can be counted.
+    // For the idle and crowd scenarios: servers that log each handler run, so wake-ups and calls can be counted.
     startDevServer({ vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1" }, stateDir }),
     startDevServer({ vars: { TRACE_WAKEUPS: "1" }, config: relayConfig, stateDir }),
+    startDevServer({ vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1", SHARD_SIZE: opts["crowd-shard-size"] }, stateDir }),
   ]);
   const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   try {
     if (servers.length < started.length) throw (started.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
-    const [room, relay, tracedRoom, tracedRelay] = servers as [DevServer, DevServer, DevServer, DevServer];
+    const [room, relay, tracedRoom, tracedRelay, shardedRoom] = servers as [DevServer, DevServer, DevServer, DevServer, DevServer];
     for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
       console.error(`${scenario}…`);
       results.push(await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1));
@@ -333,6 +398,12 @@ async function main(): Promise<void> {
       // 200 all at once as well, so that what a join costs can be compared at two sizes.
       results.push(await alternate("storm-200", room, relay, 1, (s, k) => storm(s, k, 200, 200)));
       results.push(await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm));
+    }
+    if (scenarios.includes("crowd")) {
+      console.error("crowd…");
+      const sharded = await crowd(shardedRoom);
+      const single = await crowd(tracedRoom);
+      results.push({ scenario: `crowd-${n("crowd-clients")}`, room: sharded, relay: single, columns: ["sharded", "one object"] });
     }
     // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
     const waiting: Array<Promise<Result>> = [];
@@ -350,7 +421,8 @@ async function main(): Promise<void> {
   }
 
   for (const result of results) {
-    console.log(`\n${result.scenario}\n| metric                 |       room |      relay |  ratio |\n|---|---|---|---|`);
+    const [left, right] = result.columns ?? ["room", "relay"];
+    console.log(`\n${result.scenario}\n| metric                 | ${left.padStart(10)} | ${right.padStart(10)} |  ratio |\n|---|---|---|---|`);
     for (const key of Object.keys(result.room)) console.log(row(key, result.room[key], result.relay[key]));
   }
   console.log("");

@@ -6,7 +6,8 @@ export type LogEvent =
   | { event: "connect"; room: string; id: string; format: string; online: number }
   | { event: "close"; room: string; id: string; code: number; reason: string; online: number }
   | { event: "error"; room: string | null; handler: string; message: string }
-  | { event: "wake"; room: string; handler: string };
+  | { event: "wake"; room: string; handler: string }
+  | { event: "fanout"; room: string; messages: number; sockets: number; shards: number };
 
 export function log(entry: LogEvent): void {
   const line = JSON.stringify(entry);

@@ -97,7 +97,7 @@ type Logged = { at: number; item: Item | { n: number; frame: MessageFrame } };
 /**
  * A shard's side of the stream: applies each delivery once and in order,
  * and remembers in its storage how far it got, so that a shard that wakes
- * from eviction or missed a call neither skips nor repeats a message.
+ * from hibernation or missed a call neither skips nor repeats a message.
  */
 export class Inbox {
   static readonly SCHEMA = `CREATE TABLE IF NOT EXISTS inbox (
@@ -165,11 +165,22 @@ export class Inbox {
       state.applied = item.n;
       if (seq !== null) state.delivered = seq;
     }
-    const reply = { applied: state.applied, delivered: state.delivered, held: sockets.size };
-    // A shard with nobody in it keeps nothing: what it applies now is for a socket on its way, which joins with a fresh history.
-    if (sockets.size === 0) return reply;
+    return { applied: state.applied, delivered: state.delivered, held: sockets.size };
+  }
+
+  /**
+   * Stores how far the shard got. Called once deliveries pause, not after
+   * each one: a row write per delivery would cost a shard more than its
+   * requests. Nothing is lost by waiting: the timer that calls this keeps
+   * the shard from hibernating until then, and what else ends an instance
+   * (a deploy, a crash) closes its sockets with it. A shard with nobody in
+   * it keeps nothing.
+   */
+  save(held: number): void {
+    if (held === 0) return;
     if (!this.#stored) this.sql.exec(Inbox.SCHEMA);
     this.#stored = true;
+    const state = this.#state;
     this.sql.exec(
       "INSERT OR REPLACE INTO inbox (key, instance, applied, delivered, online) VALUES (1, ?, ?, ?, ?)",
       state.instance,
@@ -177,7 +188,6 @@ export class Inbox {
       state.delivered,
       state.online,
     );
-    return reply;
   }
 
   /**

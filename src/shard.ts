@@ -9,6 +9,8 @@ import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, SocketSet } from "./sockets";
 
 /** Close code for a socket that arrived too late to be given what it missed; it reconnects and resumes. */
 const CLOSE_TRY_AGAIN = 1013;
+/** How long deliveries must pause before the shard stores how far it got. */
+const SAVE_AFTER_MS = 1_000;
 
 /**
  * One of a large room's shards: it holds up to `SHARD_SIZE` of the room's
@@ -25,6 +27,7 @@ export class Shard extends DurableObject<Env> {
   /** Frames and departures on their way to the room, in order; one call at a time carries all that gathered. */
   #upstream: Array<Forward | Departure> = [];
   #sending = false;
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -67,7 +70,17 @@ export class Shard extends DurableObject<Env> {
   /** A call from the room: what to relay to this shard's sockets. */
   deliver(delivery: Delivery): Delivered {
     this.#trace("deliver");
-    return this.#inbox.apply(delivery, this.#sockets);
+    const delivered = this.#inbox.apply(delivery, this.#sockets);
+    if (this.#saveTimer !== undefined) clearTimeout(this.#saveTimer);
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      try {
+        this.#inbox.save(this.#sockets.size);
+      } catch (error) {
+        log({ event: "error", room: this.ctx.id.name ?? "", handler: "save", message: describe(error) });
+      }
+    }, SAVE_AFTER_MS);
+    return delivered;
   }
 
   /** Who this shard holds, for the room's census. */

@@ -2,6 +2,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
+import type { Room } from "../src/room";
 import { Shard } from "../src/shard";
 import type { Delivery } from "../src/shard-protocol";
 import { Client, uniqueRoom } from "./client";
@@ -159,6 +160,20 @@ describe("a room across objects", () => {
     for (let i = 1; i <= 5; i++) clients[6]!.send(`three ${i}`);
     await untilMessages(clients, 15);
     for (const client of clients) expect(messagesOf(client).map((m) => m.seq)).toEqual(range(1, 15));
+  });
+
+  it("remembers across hibernation what it delivered, so a repeated delivery repeats nothing", async () => {
+    const room = uniqueRoom("remembers");
+    const [ann, , , dan] = await crowd(room, 4);
+    for (let i = 1; i <= 3; i++) ann!.send(`before ${i}`);
+    await untilMessages([dan!], 3);
+    await evictDurableObject(shardOf(room, 1), { webSockets: "hibernate" });
+
+    const { messages } = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.messages(0, 10));
+    await shardOf(room, 1).deliver({ instance: "a-room-that-retries", fill: { messages, through: 3 }, items: [], online: 4 });
+    ann!.send("after");
+    await untilMessages([dan!], 4);
+    expect(messagesOf(dan!).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
   it("fills a gap from history when a call to a shard lost a message", async () => {
