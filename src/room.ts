@@ -21,7 +21,7 @@ import {
 } from "./protocol";
 import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
-import { PLACEMENT_HEADER, type Departure, type Forward, type Placement } from "./shard-protocol";
+import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
 import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
@@ -79,10 +79,6 @@ export class Room extends DurableObject<Env> {
   /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
   #alarmPending = false;
   readonly #postBuckets = new Buckets();
-  /** Members whose upgrade is on its way to their shard, which a census cannot find yet. */
-  readonly #placing = new Map<string, number>();
-  /** Shards whose census is under way. */
-  readonly #counting = new Set<number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -102,14 +98,13 @@ export class Room extends DurableObject<Env> {
     }
     this.#shards = new Shards({
       room: this.#room,
-      deliver: (k, delivery) => this.#shard(k).deliver(delivery),
+      stub: (k) => this.env.SHARDS.getByName(`${this.#room}#${k}`),
       online: () => this.#roster.size,
       broadcastSeq: () => this.#sequencer.broadcastSeq,
       history: (after, limit) => this.#history.after(after, limit),
-      held: (k, count) => {
-        const arriving = Array.from(this.#placing.values()).filter((s) => s === k).length;
-        if (count < this.#roster.countOn(k) - arriving) void this.#census(k);
-      },
+      count: (k) => this.#roster.countOn(k),
+      members: (k) => this.#roster.onShard(k),
+      lost: (id) => this.#depart({ id, reason: "error", code: 1006 }),
     });
     // Answered by the runtime itself, so heartbeats never wake the room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -121,10 +116,6 @@ export class Room extends DurableObject<Env> {
 
   get #room(): string {
     return this.ctx.id.name ?? this.ctx.id.toString();
-  }
-
-  #shard(k: number) {
-    return this.env.SHARDS.getByName(`${this.#room}#${k}`);
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -209,20 +200,9 @@ export class Room extends DurableObject<Env> {
     return k;
   }
 
-  /** Forwards the upgrade to the shard the member was placed on, whose 101 the client gets. */
+  /** Hands the upgrade to the shard the member was placed on, whose 101 the client gets. */
   async #handOver(request: Request, room: string, shard: number, member: Member): Promise<Response> {
-    const placement: Placement = { room, shard, member };
-    const headers = new Headers(request.headers);
-    headers.set(PLACEMENT_HEADER, JSON.stringify(placement));
-    let response: Response | null = null;
-    this.#placing.set(member.id, shard);
-    try {
-      response = await this.#shard(shard).fetch(new Request(request.url, { headers }));
-    } catch (error) {
-      log({ event: "error", room, handler: `place on shard ${shard}`, message: describe(error) });
-    } finally {
-      this.#placing.delete(member.id);
-    }
+    const response = await this.#shards.place(request, { room, shard, member });
     if (response?.status === 101) return response;
     this.#depart({ id: member.id, reason: "error", code: 1011 });
     return response ?? jsonError(503, "unavailable", "the room could not open a connection; try again");
@@ -406,10 +386,7 @@ export class Room extends DurableObject<Env> {
     this.#alarmPending = false;
     try {
       const now = Date.now();
-      const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
-      for (const ws of this.#sockets.silent(now, timeoutMs, (s) => this.ctx.getWebSocketAutoResponseTimestamp(s)?.getTime() ?? null)) {
-        this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
-      }
+      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();
@@ -417,37 +394,12 @@ export class Room extends DurableObject<Env> {
       }
       this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
       this.#addresses.prune(now, TRIM_BATCH);
-      await Promise.all(this.#roster.shards().map((k) => this.#census(k)));
+      await Promise.all(this.#roster.shards().map((k) => this.#shards.census(k)));
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
     }
     // Outside the try: if scheduling fails, throwing makes the runtime retry.
     await this.#settle();
-  }
-
-  /**
-   * Asks shard `k` who it holds and how far it has delivered: anyone it
-   * does not hold and was not on their way there when asked has left
-   * without a word (the shard was reset, say, by a deploy), and a shard
-   * that fell behind is sent what it missed.
-   */
-  async #census(k: number): Promise<void> {
-    if (this.#counting.has(k)) return;
-    this.#counting.add(k);
-    const asked = Date.now();
-    const placing = new Set(this.#placing.keys());
-    try {
-      const census = await this.#shard(k).census();
-      const held = new Set(census.members);
-      for (const entry of this.#roster.onShard(k)) {
-        if (!held.has(entry.id) && !placing.has(entry.id) && entry.joinedAt <= asked) this.#depart({ id: entry.id, reason: "error", code: 1006 });
-      }
-      if (this.#roster.countOn(k) > 0) this.#shards.caughtUp(k, census.delivered);
-    } catch (error) {
-      log({ event: "error", room: this.#room, handler: `census of shard ${k}`, message: describe(error) });
-    } finally {
-      this.#counting.delete(k);
-    }
   }
 
   /** The room's state for `GET /api/rooms/<room>`. */

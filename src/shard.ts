@@ -129,10 +129,7 @@ export class Shard extends DurableObject<Env> {
     this.#alarmPending = false;
     try {
       const now = Date.now();
-      const timeoutMs = this.#config.heartbeatTimeoutSeconds * 1000;
-      for (const ws of this.#sockets.silent(now, timeoutMs, (s) => this.ctx.getWebSocketAutoResponseTimestamp(s)?.getTime() ?? null)) {
-        this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
-      }
+      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) this.#sockets.fanOut({ type: "tick", now, online: this.#inbox.online });
     } catch (error) {
       log({ event: "error", room: this.ctx.id.name ?? "", handler: "alarm", message: describe(error) });

@@ -1,21 +1,26 @@
 import { describe, log } from "./log";
 import { randomHex } from "./names";
 import type { MessageFrame } from "./protocol";
-import type { Delivered, Delivery, Item, Mark } from "./shard-protocol";
+import type { Entry } from "./roster";
+import type { Shard } from "./shard";
+import { PLACEMENT_HEADER, type Delivery, type Item, type Mark, type Placement } from "./shard-protocol";
 
 /** What the room's shards need from the room. */
 export interface ShardLink {
-  /** Calls shard `k`. */
-  deliver(k: number, delivery: Delivery): Promise<Delivered>;
+  room: string;
+  /** Shard `k`'s object. */
+  stub(k: number): DurableObjectStub<Shard>;
   /** Everyone in the room. */
   online(): number;
   /** The newest seq broadcast so far. */
   broadcastSeq(): number;
   /** Stored messages after `after`, oldest first, at most `limit`. */
   history(after: number, limit: number): MessageFrame[];
-  /** Shard `k` said how many sockets it holds. */
-  held(k: number, count: number): void;
-  room: string;
+  /** How many the room has on shard `k`, and who they are. */
+  count(k: number): number;
+  members(k: number): Entry[];
+  /** Someone the room placed on a shard is not there: they left without a word. */
+  lost(id: string): void;
 }
 
 /** Messages one gap-filling call carries at most; more follow in the next. */
@@ -43,7 +48,64 @@ export class Shards {
    */
   readonly #counter = { last: 0 };
 
+  /** Members whose upgrade is on its way to their shard, which a census cannot find yet. */
+  readonly #placing = new Map<string, number>();
+  /** Shards whose census is under way. */
+  readonly #counting = new Set<number>();
+
   constructor(private readonly link: ShardLink) {}
+
+  /**
+   * Forwards an upgrade to the shard the room placed its member on, and
+   * returns the shard's answer, a 101 for the client; null if the shard
+   * could not be reached.
+   */
+  async place(request: Request, placement: Placement): Promise<Response | null> {
+    const { shard, member } = placement;
+    const headers = new Headers(request.headers);
+    headers.set(PLACEMENT_HEADER, JSON.stringify(placement));
+    this.#placing.set(member.id, shard);
+    try {
+      return await this.link.stub(shard).fetch(new Request(request.url, { headers }));
+    } catch (error) {
+      log({ event: "error", room: this.link.room, handler: `place on shard ${shard}`, message: describe(error) });
+      return null;
+    } finally {
+      this.#placing.delete(member.id);
+    }
+  }
+
+  /**
+   * Asks shard `k` who it holds and how far it has delivered: anyone it
+   * does not hold and was not on their way there when asked has left
+   * without a word (the shard was reset, say, by a deploy), and a shard
+   * that fell behind is sent what it missed.
+   */
+  async census(k: number): Promise<void> {
+    if (this.#counting.has(k)) return;
+    this.#counting.add(k);
+    const asked = Date.now();
+    const placing = new Set(this.#placing.keys());
+    try {
+      const census = await this.link.stub(k).census();
+      const held = new Set(census.members);
+      for (const entry of this.link.members(k)) {
+        if (!held.has(entry.id) && !placing.has(entry.id) && entry.joinedAt <= asked) this.link.lost(entry.id);
+      }
+      if (this.link.count(k) > 0) this.#outbox(k).caughtUp(census.delivered);
+    } catch (error) {
+      log({ event: "error", room: this.link.room, handler: `census of shard ${k}`, message: describe(error) });
+    } finally {
+      this.#counting.delete(k);
+    }
+  }
+
+  /** A shard answered that it holds `count` sockets: if the room counts more than are on their way, it takes a census. */
+  #held(k: number, count: number): void {
+    let arriving = 0;
+    for (const shard of this.#placing.values()) if (shard === k) arriving++;
+    if (count < this.link.count(k) - arriving) void this.census(k);
+  }
 
   /** Queues an item for shard `k`. */
   push(k: number, item: NewItem): void {
@@ -55,11 +117,6 @@ export class Shards {
     return { instance: this.instance, n: this.#outbox(k).last };
   }
 
-  /** Shard `k` has delivered up to `delivered`: if it is behind, fills the gap from history. */
-  caughtUp(k: number, delivered: number | null): void {
-    this.#outbox(k).caughtUp(delivered);
-  }
-
   /** Shard `k` holds nobody now: nothing more goes to it. */
   forget(k: number): void {
     this.#outboxes.get(k)?.close();
@@ -69,7 +126,7 @@ export class Shards {
   #outbox(k: number): Outbox {
     let outbox = this.#outboxes.get(k);
     if (outbox === undefined) {
-      outbox = new Outbox(k, this.instance, this.link, this.#counter);
+      outbox = new Outbox(k, this.instance, this.link, this.#counter, (count) => this.#held(k, count));
       this.#outboxes.set(k, outbox);
     }
     return outbox;
@@ -92,6 +149,7 @@ class Outbox {
     private readonly instance: string,
     private readonly link: ShardLink,
     private readonly counter: { last: number },
+    private readonly held: (count: number) => void,
   ) {
     this.#last = counter.last;
   }
@@ -138,12 +196,12 @@ class Outbox {
     const items = this.#items.slice();
     const fill = this.#fill;
     try {
-      const reply = await this.link.deliver(this.k, { instance: this.instance, fill, items, online: this.link.online() });
+      const reply = await this.link.stub(this.k).deliver({ instance: this.instance, fill, items, online: this.link.online() });
       this.#retryMs = 0;
       this.#fill = null;
       this.#items = this.#items.filter((i) => i.n > reply.applied);
       this.caughtUp(reply.delivered);
-      this.link.held(this.k, reply.held);
+      this.held(reply.held);
     } catch (error) {
       // Kept and sent again: the shard applies each item once, whether or not the failed call reached it.
       log({ event: "error", room: this.link.room, handler: `deliver to shard ${this.k}`, message: describe(error) });

@@ -123,11 +123,12 @@ export class SocketSet {
     return verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
   }
 
-  /** The sockets that have been silent for `timeoutMs` (see `isSilent`). */
-  silent(now: number, timeoutMs: number, lastPingAt: (ws: WebSocket) => number | null): WebSocket[] {
+  /** The sockets that have been silent for `timeoutMs` (see `isSilent`); the runtime knows when each last pinged. */
+  silent(now: number, timeoutMs: number, ctx: DurableObjectState): WebSocket[] {
     const found: WebSocket[] = [];
     for (const [ws, member] of this.#members) {
-      if (isSilent({ joinedAt: member.joinedAt, seenAt: member.seenAt, lastPingAt: lastPingAt(ws) }, now, timeoutMs)) found.push(ws);
+      const lastPingAt = ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null;
+      if (isSilent({ joinedAt: member.joinedAt, seenAt: member.seenAt, lastPingAt }, now, timeoutMs)) found.push(ws);
     }
     return found;
   }
