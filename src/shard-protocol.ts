@@ -200,7 +200,8 @@ export class Inbox {
     if (mark === undefined || mark.instance !== this.#state.instance || mark.n >= this.#state.applied) return true;
     if (this.#droppedThrough > mark.n) return false;
     for (const { at, item } of this.#log) {
-      if (at > mark.n) sendItem(item, ws, member, at, this.#state.instance!);
+      const forOther = "to" in item && item.to !== undefined && item.to !== member.id;
+      if (at > mark.n && !forOther) sendItem(item, ws, member, at, this.#state.instance!);
     }
     return true;
   }

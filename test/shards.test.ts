@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
 import { Shard } from "../src/shard";
-import type { Delivery } from "../src/shard-protocol";
+import { Inbox, type Delivery } from "../src/shard-protocol";
+import { SocketSet, type Member } from "../src/sockets";
 import { Client, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 import { waitFor } from "./frames";
@@ -221,5 +222,83 @@ describe("a room across objects", () => {
       expect((await client.next("history")).messages.map((m) => m.seq)).toEqual([4, 5, 6]);
       expect(await client.skipTo("message")).toMatchObject({ seq: 7 });
     }
+  });
+});
+
+describe("limits and bad input on a shard", () => {
+  it("answer a shard's socket as the room answers its own", async () => {
+    const room = uniqueRoom("bad-input");
+    await crowd(room, 3);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    sam.send(new ArrayBuffer(8));
+    expect(await sam.skipTo("error")).toMatchObject({ code: "unsupported" });
+    sam.send("x".repeat(20_000));
+    expect(await sam.skipTo("error")).toMatchObject({ code: "too_large" });
+    sam.send('{"type":"nope"}');
+    expect(await sam.skipTo("error")).toMatchObject({ code: "unknown_type" });
+
+    frozenClock();
+    for (let i = 0; i < 100; i++) sam.send({ type: "who" });
+    expect(await sam.skipTo("error")).toMatchObject({ code: "rate_limited" });
+    expect((await sam.closed()).code).toBe(1008);
+  });
+
+  it("share one frame budget among an address's sockets on different objects", async () => {
+    const room = uniqueRoom("address-share");
+    await crowd(room, 3);
+    const address = "203.0.113.9";
+    const same: Client[] = [];
+    for (let i = 0; i < 4; i++) same.push(await Client.join(`/rooms/${room}?name=x${i}`, address));
+    expect((await info(room)).objects).toBe(3);
+
+    // 3 × 20 frames per 10 s for the address, 20 for each socket; the clock stands still.
+    frozenClock();
+    for (const client of same) for (let i = 0; i < 15; i++) client.send({ type: "who" });
+    for (const client of same) {
+      await waitFor(() => parsed(client).filter((f) => f.type === "users").length === 15, () => `15 answers; ${client.unread().length} unread`);
+    }
+    same[3]!.send({ type: "who" });
+    expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited" });
+  });
+});
+
+describe("a shard's inbox", () => {
+  /** Both ends of a socket; what the server end sends arrives at the client end. */
+  function pair(): { server: WebSocket; received: string[] } {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    const received: string[] = [];
+    client.accept();
+    server.accept();
+    client.addEventListener("message", (event) => received.push(event.data as string));
+    return { server, received };
+  }
+
+  it("gives a socket that arrives after its welcome what came after its mark, and nothing meant for others", async () => {
+    const member = (id: string): Member => ({ id, name: id, format: "json", joinedAt: 0, address: id, bucket: { tokens: 1, at: 0 } });
+    const message = (seq: number): MessageFrame => ({ type: "message", seq, user: { id: "1", name: "1" }, text: `#${seq}`, at: 0 });
+    await runInDurableObject(shardOf(uniqueRoom("inbox"), 1), async (_, state) => {
+      const inbox = new Inbox(state.storage.sql);
+      const sockets = new SocketSet();
+      const old = pair();
+      sockets.add(old.server, member("1"));
+      const deliver = (items: Delivery["items"]) => inbox.apply({ instance: "i", fill: null, items, online: 2 }, sockets);
+      deliver([{ n: 1, frame: message(4) }]);
+      // The room placed member 2 at mark 1; its welcome and what follows reach the shard before its socket does.
+      deliver([
+        { n: 2, frame: { type: "ack", id: "a", seq: 5 }, to: "1" },
+        { n: 3, frame: { type: "history", messages: [message(4)], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" }, to: "2" },
+        { n: 4, frame: message(5) },
+      ]);
+      const late = pair();
+      const newcomer = { ...member("2"), mark: { instance: "i", n: 1 }, after: 4 };
+      sockets.add(late.server, newcomer);
+      expect(inbox.admit(late.server, newcomer)).toBe(true);
+      deliver([{ n: 5, frame: message(6) }]);
+
+      await waitFor(() => late.received.length >= 3 && old.received.length >= 4, () => `frames; the newcomer has ${late.received.join(" | ")}`);
+      expect(late.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["history", "message", "message"]);
+      expect(late.received.slice(1).map((f) => (JSON.parse(f) as MessageFrame).seq)).toEqual([5, 6]);
+      expect(old.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["message", "ack", "message", "message"]);
+    });
   });
 });
