@@ -183,6 +183,11 @@ describe("config", () => {
     expect(() => readConfig({ HISTORY_LIMIT: 0 })).toThrow(/HISTORY_LIMIT must be a whole number of at least 1/);
   });
 
+  it("puts at least one socket on each object of a room", () => {
+    expect(readConfig({ SHARD_SIZE: "10" }).shardSize).toBe(10);
+    expect(() => readConfig({ SHARD_SIZE: "0" })).toThrow(/SHARD_SIZE must be a whole number of at least 1/);
+  });
+
   it.each(["-1", "1.5", "soon", "1e99"])("refuses %s seconds rather than guessing", (value) => {
     expect(() => readConfig({ TICK_SECONDS: value })).toThrow(/TICK_SECONDS/);
   });

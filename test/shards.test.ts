@@ -225,6 +225,17 @@ describe("a room across objects", () => {
   });
 });
 
+describe("the room's size", () => {
+  it("counts every object against MAX_CONNECTIONS_PER_ROOM (40 here): the 41st is refused with 503 room_full", async () => {
+    const room = uniqueRoom("full");
+    await crowd(room, 40);
+    expect(await info(room)).toMatchObject({ online: 40, objects: 14 });
+    const response = await exports.default.fetch(`http://chat.test/rooms/${room}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": "198.51.100.7" } });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ code: "room_full" });
+  });
+});
+
 describe("limits and bad input on a shard", () => {
   it("answer a shard's socket as the room answers its own", async () => {
     const room = uniqueRoom("bad-input");
