@@ -186,7 +186,7 @@ export class Room extends DurableObject<Env> {
     this.#record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
 
-    const response = socket !== null ? new Response(null, { status: 101, webSocket: socket }) : await this.#handOver(request, room, shard, member);
+    const response = socket !== null ? new Response(null, { status: 101, webSocket: socket }) : await this.#handOver(request, shard, member);
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
     await this.#armAlarm(online === 1);
     return response;
@@ -201,8 +201,8 @@ export class Room extends DurableObject<Env> {
   }
 
   /** Hands the upgrade to the shard the member was placed on, whose 101 the client gets. */
-  async #handOver(request: Request, room: string, shard: number, member: Member): Promise<Response> {
-    const response = await this.#shards.place(request, { room, shard, member });
+  async #handOver(request: Request, shard: number, member: Member): Promise<Response> {
+    const response = await this.#shards.place(request, { shard, member });
     if (response?.status === 101) return response;
     this.#depart({ id: member.id, reason: "error", code: 1011 });
     return response ?? jsonError(503, "unavailable", "the room could not open a connection; try again");

@@ -58,7 +58,6 @@ export interface Delivered {
 
 /** A socket the room placed on a shard, passed with the upgrade request. */
 export interface Placement {
-  room: string;
   shard: number;
   member: Member;
 }

@@ -37,15 +37,20 @@ export class Shard extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** The room's name and this shard's number, from the object's name `<room>#<k>`. */
+  /** `<room>#<k>`, as the room named it. */
+  get #name(): string {
+    return this.ctx.id.name ?? "";
+  }
+
+  /** The room's name and this shard's number, from the object's name. */
   get #identity(): { room: string; k: number } {
-    const name = this.ctx.id.name ?? "";
+    const name = this.#name;
     const at = name.lastIndexOf("#");
     return { room: name.slice(0, at), k: Number(name.slice(at + 1)) };
   }
 
   #trace(handler: string): void {
-    if (this.#config.traceWakeups) log({ event: "wake", room: this.ctx.id.name ?? "", handler });
+    if (this.#config.traceWakeups) log({ event: "wake", room: this.#name, handler });
   }
 
   /** Accepts a socket the room placed here; the room has already queued its welcome. */
@@ -62,7 +67,7 @@ export class Shard extends DurableObject<Env> {
       await this.#settle();
       return new Response(null, { status: 101, webSocket: socket });
     } catch (error) {
-      log({ event: "error", room: this.ctx.id.name ?? "", handler: "fetch", message: describe(error) });
+      log({ event: "error", room: this.#name, handler: "fetch", message: describe(error) });
       return jsonError(500, "internal", "the room could not accept the connection");
     }
   }
@@ -77,7 +82,7 @@ export class Shard extends DurableObject<Env> {
       try {
         this.#inbox.save(this.#sockets.size);
       } catch (error) {
-        log({ event: "error", room: this.ctx.id.name ?? "", handler: "save", message: describe(error) });
+        log({ event: "error", room: this.#name, handler: "save", message: describe(error) });
       }
     }, SAVE_AFTER_MS);
     return delivered;
@@ -104,7 +109,7 @@ export class Shard extends DurableObject<Env> {
       }
       await this.#settle();
     } catch (error) {
-      log({ event: "error", room: this.ctx.id.name ?? "", handler: "webSocketMessage", message: describe(error) });
+      log({ event: "error", room: this.#name, handler: "webSocketMessage", message: describe(error) });
       this.#sockets.send(ws, errorFrame("internal", "the room could not handle that frame"));
     }
   }
@@ -118,7 +123,7 @@ export class Shard extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     this.#trace("webSocketError");
-    log({ event: "error", room: this.ctx.id.name ?? "", handler: "webSocketError", message: describe(error) });
+    log({ event: "error", room: this.#name, handler: "webSocketError", message: describe(error) });
     this.#leave(ws, "error", 1006);
     await this.#settle();
   }
@@ -132,7 +137,7 @@ export class Shard extends DurableObject<Env> {
       for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) this.#sockets.fanOut({ type: "tick", now, online: this.#inbox.online });
     } catch (error) {
-      log({ event: "error", room: this.ctx.id.name ?? "", handler: "alarm", message: describe(error) });
+      log({ event: "error", room: this.#name, handler: "alarm", message: describe(error) });
     }
     await this.#settle();
   }

@@ -29,7 +29,8 @@ const FILL_LIMIT = 500;
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 5_000;
 
-type NewItem = Item extends infer I ? (I extends { n: number } ? Omit<I, "n"> : never) : never;
+/** An item before the outbox numbers it. */
+type NewItem = Item extends infer I ? (I extends unknown ? Omit<I, "n"> : never) : never;
 
 /**
  * The room's side of its shards: one ordered outbox per shard, so that each
@@ -198,7 +199,8 @@ class Outbox {
     try {
       const reply = await this.link.stub(this.k).deliver({ instance: this.instance, fill, items, online: this.link.online() });
       this.#retryMs = 0;
-      this.#fill = null;
+      // A census may have found a gap while the call was under way; that fill is still to go.
+      if (this.#fill === fill) this.#fill = null;
       this.#items = this.#items.filter((i) => i.n > reply.applied);
       this.caughtUp(reply.delivered);
       this.held(reply.held);
