@@ -199,6 +199,29 @@ describe("a room across objects", () => {
     for (const client of clients) expect(messagesOf(client).map((m) => m.seq)).toEqual([1, 2, 3]);
   });
 
+  it("loses and repeats nothing when the room is reset with its sockets while a shard's keep talking", async () => {
+    const room = uniqueRoom("room-reset");
+    const clients = await crowd(room, 6, "u", "&client=c");
+    const [sid, sue, sal] = clients.slice(3);
+    for (let i = 1; i <= 3; i++) sid!.send(`before ${i}`);
+    await untilMessages(clients, 3);
+    await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "close" });
+    for (const client of clients.slice(0, 3)) expect((await client.closed()).code).toBe(1006);
+
+    for (let i = 4; i <= 6; i++) sid!.send(`during ${i}`);
+    await untilMessages([sid!, sue!, sal!], 6);
+    const back = [];
+    for (let i = 0; i < 3; i++) back.push(await Client.connect(`/rooms/${room}?name=u${i}&client=c${i}&since=3`));
+    for (const client of back) {
+      await client.next("welcome");
+      expect((await client.next("history")).messages.map((m) => m.seq)).toEqual([4, 5, 6]);
+    }
+    sal!.send("after 7");
+    for (const client of back) expect(await client.skipTo("message")).toMatchObject({ seq: 7 });
+    await untilMessages([sid!, sue!, sal!], 7);
+    for (const client of [sid!, sue!, sal!]) expect(messagesOf(client).map((m) => m.seq)).toEqual(range(1, 7));
+  });
+
   it("loses and repeats nothing when a shard is reset with its sockets: the room notices, and they resume", async () => {
     const room = uniqueRoom("shard-reset");
     const clients = await crowd(room, 6, "u", "&client=c");
