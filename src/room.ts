@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { AddressBook, addressKey } from "./address";
+import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { History, replay, type ReplayFrom } from "./history";
@@ -33,8 +34,6 @@ export const TRIM_BATCH = 1000;
 const TRIM_DELAY_MS = 5_000;
 /** The user that messages posted over HTTP appear from. */
 const HTTP_USER_ID = "http";
-
-export type { Published };
 
 /** A message posted over HTTP, already checked by the Worker. */
 export interface Post {
@@ -76,8 +75,7 @@ export class Room extends DurableObject<Env> {
   readonly #presence = new PresenceQueue();
   /** Ends the presence batch window, while one is open. */
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Whether an alarm is known to be scheduled, so busy paths need not ask storage. */
-  #alarmPending = false;
+  readonly #alarm: Alarm;
   readonly #postBuckets = new Buckets();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -87,6 +85,7 @@ export class Room extends DurableObject<Env> {
     this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA]);
     this.#history = new History(sql, this.#store);
     this.#sequencer = new Sequencer(this.#history, this.#config.historyLimit);
+    this.#alarm = new Alarm(ctx.storage, (now) => this.#alarmDue(now));
     this.#addresses = new AddressBook(sql, this.#store, {
       connectsPerMinute: this.#config.connectsPerMinute,
       framesPer10s: this.#config.addressShare * this.#config.rateLimitPer10s,
@@ -188,7 +187,7 @@ export class Room extends DurableObject<Env> {
 
     const response = socket !== null ? new Response(null, { status: 101, webSocket: socket }) : await this.#handOver(request, shard, member);
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
-    await this.#armAlarm(online === 1);
+    await this.#alarm.arm(online === 1);
     return response;
   }
 
@@ -383,7 +382,7 @@ export class Room extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.#trace("alarm");
-    this.#alarmPending = false;
+    this.#alarm.fired();
     try {
       const now = Date.now();
       for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
@@ -432,7 +431,7 @@ export class Room extends DurableObject<Env> {
     if (!verdict.ok) return { ok: false, code: "rate_limited", retryAfterMs: verdict.retryAfterMs };
     const published = this.#sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
     await this.#broadcastWhenStored();
-    await this.#armAlarm();
+    await this.#alarm.arm();
     return published;
   }
 
@@ -505,9 +504,7 @@ export class Room extends DurableObject<Env> {
       this.#addresses.forget();
       await this.ctx.storage.deleteAll();
     }
-    if (this.#alarmDue(Date.now()) !== null) return this.#armAlarm();
-    await this.ctx.storage.deleteAlarm();
-    this.#alarmPending = false;
+    await this.#alarm.settle();
   }
 
   /**
@@ -521,19 +518,6 @@ export class Room extends DurableObject<Env> {
     if (this.#roster.size > 0 && period !== null) return now + period;
     if (this.#history.size > this.#config.historyLimit) return now + TRIM_DELAY_MS;
     return null;
-  }
-
-  /**
-   * Schedules the alarm if it has work and none is pending, or anew when
-   * `reschedule`. A fresh instance asks storage once, which also re-arms an
-   * alarm that a local code reload dropped.
-   */
-  async #armAlarm(reschedule = false): Promise<void> {
-    if (this.#alarmPending && !reschedule) return;
-    const due = this.#alarmDue(Date.now());
-    if (due === null) return;
-    if (reschedule || (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
-    this.#alarmPending = true;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { jsonError } from "./http";
@@ -23,7 +24,7 @@ export class Shard extends DurableObject<Env> {
   readonly #config: Config;
   readonly #sockets: SocketSet;
   readonly #inbox: Inbox;
-  #alarmPending = false;
+  readonly #alarm: Alarm;
   /** Frames and departures on their way to the room, in order; one call at a time carries all that gathered. */
   #upstream: Array<Forward | Departure> = [];
   #sending = false;
@@ -34,6 +35,8 @@ export class Shard extends DurableObject<Env> {
     this.#config = readConfig(env);
     this.#sockets = SocketSet.restore(ctx.getWebSockets());
     this.#inbox = new Inbox(ctx.storage.sql);
+    const period = alarmPeriodMs(this.#config);
+    this.#alarm = new Alarm(ctx.storage, (now) => (this.#sockets.size > 0 && period !== null ? now + period : null));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
@@ -131,7 +134,7 @@ export class Shard extends DurableObject<Env> {
   /** Sweeps and ticks this shard's sockets; the room does the rest. */
   override async alarm(): Promise<void> {
     this.#trace("alarm");
-    this.#alarmPending = false;
+    this.#alarm.fired();
     try {
       const now = Date.now();
       for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
@@ -194,14 +197,8 @@ export class Shard extends DurableObject<Env> {
 
   /** Keeps the alarm while sockets are here; with none left, stops it and forgets where the stream was. */
   async #settle(): Promise<void> {
-    if (this.#sockets.size > 0) {
-      if (this.#alarmPending) return;
-      const period = alarmPeriodMs(this.#config);
-      if (period !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + period);
-      this.#alarmPending = true;
-      return;
-    }
-    this.#alarmPending = false;
+    await this.#alarm.settle();
+    if (this.#sockets.size > 0) return;
     this.#inbox.forget();
     await this.ctx.storage.deleteAll();
   }
