@@ -24,7 +24,7 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
+import { CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
 import { requiresToken } from "./token";
 
@@ -355,8 +355,7 @@ export class Room extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.#trace("webSocketClose");
     try {
-      closeSocket(ws, code, reason);
-      this.#announceLeave(ws, "closed", code);
+      this.#close(ws, "closed", code, reason);
       await this.#settle();
     } catch (error) {
       this.#fail(ws, "webSocketClose", error);
@@ -367,7 +366,7 @@ export class Room extends DurableObject<Env> {
     this.#trace("webSocketError");
     try {
       log({ event: "error", room: this.#room, handler: "webSocketError", message: describe(error) });
-      this.#announceLeave(ws, "error", 1006);
+      this.#close(ws, "error", 1006, "socket error");
       await this.#settle();
     } catch (failure) {
       this.#fail(ws, "webSocketError", failure);
@@ -471,12 +470,7 @@ export class Room extends DurableObject<Env> {
 
   /** Closes a socket from the room's side, announcing the leave now: no close event may follow. */
   #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
-    this.#announceLeave(ws, reason, code);
-    closeSocket(ws, code, why);
-  }
-
-  #announceLeave(ws: WebSocket, reason: LeaveReason, code: number): void {
-    const member = this.#sockets.remove(ws);
+    const member = this.#sockets.close(ws, code, why);
     if (member !== undefined) this.#depart({ id: member.id, reason, code });
   }
 

@@ -6,7 +6,7 @@ import { jsonError } from "./http";
 import { describe, log } from "./log";
 import { errorFrame, type LeaveReason } from "./protocol";
 import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./shard-protocol";
-import { CLOSE_FLOOD, CLOSE_TIMEOUT, closeSocket, SocketSet } from "./sockets";
+import { CLOSE_FLOOD, CLOSE_TIMEOUT, SocketSet } from "./sockets";
 
 /** Close code for a socket that arrived too late to be given what it missed; it reconnects and resumes. */
 const CLOSE_TRY_AGAIN = 1013;
@@ -119,15 +119,14 @@ export class Shard extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.#trace("webSocketClose");
-    closeSocket(ws, code, reason);
-    this.#leave(ws, "closed", code);
+    this.#close(ws, "closed", code, reason);
     await this.#settle();
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     this.#trace("webSocketError");
     log({ event: "error", room: this.#name, handler: "webSocketError", message: describe(error) });
-    this.#leave(ws, "error", 1006);
+    this.#close(ws, "error", 1006, "socket error");
     await this.#settle();
   }
 
@@ -145,13 +144,9 @@ export class Shard extends DurableObject<Env> {
     await this.#settle();
   }
 
+  /** Closes a socket, or answers its close, and tells the room it left. */
   #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
-    this.#leave(ws, reason, code);
-    closeSocket(ws, code, why);
-  }
-
-  #leave(ws: WebSocket, reason: LeaveReason, code: number): void {
-    const member = this.#sockets.remove(ws);
+    const member = this.#sockets.close(ws, code, why);
     if (member !== undefined) this.#up({ id: member.id, reason, code });
   }
 

@@ -103,6 +103,22 @@ export class SocketSet {
     return member;
   }
 
+  /**
+   * Closes a socket from this object's side, or answers the client's close:
+   * the runtime does not answer a close on a hibernatable socket, and
+   * without this the client waits in CLOSING and ends with 1006. Returns
+   * its member the first time, as `remove` does.
+   */
+  close(ws: WebSocket, code: number, why: string): Member | undefined {
+    const member = this.remove(ws);
+    try {
+      ws.close(sendableCloseCode(code), why);
+    } catch {
+      // Already closed.
+    }
+    return member;
+  }
+
   entries(): IterableIterator<[WebSocket, Member]> {
     return this.#members.entries();
   }
@@ -151,19 +167,6 @@ export function deliver(ws: WebSocket, data: string | null): void {
     ws.send(data);
   } catch {
     // Its close event will announce the leave.
-  }
-}
-
-/**
- * Closes a socket from the object's side. The runtime does not answer a
- * client's close on a hibernatable socket, so a close event is answered with
- * this too; without it the client waits in CLOSING and ends with 1006.
- */
-export function closeSocket(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(sendableCloseCode(code), reason);
-  } catch {
-    // Already closed.
   }
 }
 
