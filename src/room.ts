@@ -53,6 +53,10 @@ interface Peer {
   entry: Entry;
   /** Sends a frame to them at once, after nothing else. */
   deliver(frame: ServerFrame): void;
+  /** Keeps their address's bucket as their frame left it, where their socket is. */
+  keep(addressFrames: Bucket): void;
+  /** Their new name, for their socket's attachment. */
+  renamed(name: string): void;
 }
 
 /**
@@ -246,13 +250,9 @@ export class Room extends DurableObject<Env> {
     try {
       const member = this.#sockets.get(ws);
       if (member === undefined) return;
-      const own = this.#sockets.takeFrame(ws, member, this.#config.rateLimitPer10s, Date.now());
-      const peer = this.#localPeer(ws, member);
+      const own = this.#sockets.takeFrame(member, this.#config.rateLimitPer10s, Date.now());
       const payload = typeof data === "string" ? data : { binaryBytes: data.byteLength };
-      member.addressFrames = this.#handle(peer, payload, own, member.addressFrames);
-      // A rename changed the roster, which the attachment must follow: the roster is rebuilt from it on wake.
-      member.name = peer.entry.name;
-      this.#sockets.save(ws, member);
+      this.#handle(this.#localPeer(ws, member), payload, own, member.addressFrames);
       if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
       await this.#afterFrames();
     } catch (error) {
@@ -274,7 +274,9 @@ export class Room extends DurableObject<Env> {
       }
       const entry = this.#roster.get(event.id);
       if (entry?.shard !== shard) return null;
-      return this.#handle(this.#remotePeer(entry), event.data, event.own, event.addressFrames);
+      let kept: Bucket | null = null;
+      this.#handle(this.#remotePeer(entry, (addressFrames) => void (kept = addressFrames)), event.data, event.own, event.addressFrames);
+      return kept;
     });
     await this.#afterFrames();
     return buckets;
@@ -282,15 +284,15 @@ export class Room extends DurableObject<Env> {
 
   /**
    * Handles one frame from anyone in the room, after its own limit was
-   * taken by the object that holds its socket, and returns its address's
-   * bucket as the frame left it.
+   * taken by the object that holds its socket.
    */
-  #handle(peer: Peer, data: Forward["data"], own: OwnVerdict, addressFrames: Bucket | undefined): Bucket {
+  #handle(peer: Peer, data: Forward["data"], own: OwnVerdict, addressFrames: Bucket | undefined): void {
     const now = Date.now();
     const { entry } = peer;
     if (addressFrames !== undefined) this.#addresses.restoreFrames(entry.address, addressFrames);
-    // Every frame counts against both limits, refused ones too.
+    // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
     const shared = this.#addresses.takeFrame(entry.address, now);
+    peer.keep(shared.copy);
     const reply = (frame: ServerFrame) => {
       this.#flush();
       peer.deliver(frame);
@@ -298,21 +300,21 @@ export class Room extends DurableObject<Env> {
     if (!own.ok || !shared.verdict.ok) {
       const retryAfterMs = Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs);
       reply({ ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs });
-      return shared.copy;
+      return;
     }
     const max = this.#config.maxFrameBytes;
     if (typeof data === "string" ? exceedsBytes(data, max) : data.binaryBytes > max) {
       reply(errorFrame("too_large", `frames are at most ${max} bytes`));
-      return shared.copy;
+      return;
     }
     if (typeof data !== "string") {
       reply(errorFrame("unsupported", "binary frames are not supported; send text"));
-      return shared.copy;
+      return;
     }
     const parsed = parseClientFrame(data, this.#config.maxMessageChars);
     if (!parsed.ok) {
       reply(parsed.error);
-      return shared.copy;
+      return;
     }
     const frame = parsed.frame;
     switch (frame.type) {
@@ -330,6 +332,7 @@ export class Room extends DurableObject<Env> {
         }
         const from = entry.name;
         this.#roster.rename(entry.id, frame.name);
+        peer.renamed(frame.name);
         this.#record({ kind: "renamed", user: toUser(entry), from });
         break;
       }
@@ -343,7 +346,6 @@ export class Room extends DurableObject<Env> {
         reply(this.#replay({ since: frame.after, epoch: null }));
         break;
     }
-    return shared.copy;
   }
 
   /** After frames were handled: their messages go out once stored, and the alarm runs while anyone is here. */
@@ -548,11 +550,22 @@ export class Room extends DurableObject<Env> {
   }
 
   #localPeer(ws: WebSocket, member: Member): Peer {
-    return { entry: this.#roster.get(member.id)!, deliver: (frame) => this.#sockets.send(ws, frame) };
+    // The roster is rebuilt from the attachment on wake, so a new name goes there too.
+    const save = (change: Partial<Member>) => this.#sockets.save(ws, Object.assign(member, change));
+    return {
+      entry: this.#roster.get(member.id)!,
+      deliver: (frame) => this.#sockets.send(ws, frame),
+      keep: (addressFrames) => save({ addressFrames }),
+      renamed: (name) => save({ name }),
+    };
   }
 
-  #remotePeer(entry: Entry): Peer {
-    return { entry, deliver: (frame) => this.#shards.push(entry.shard, { frame, to: entry.id }) };
+  /**
+   * Someone on a shard. Their attachment is the shard's: `keep` hands it
+   * the bucket in the room's answer, and the shard has no use for names.
+   */
+  #remotePeer(entry: Entry, keep: (addressFrames: Bucket) => void = () => {}): Peer {
+    return { entry, deliver: (frame) => this.#shards.push(entry.shard, { frame, to: entry.id }), keep, renamed: () => {} };
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {

@@ -102,7 +102,8 @@ export class Shard extends DurableObject<Env> {
     try {
       const member = this.#sockets.get(ws);
       if (member === undefined) return;
-      const own = this.#sockets.takeFrame(ws, member, this.#config.rateLimitPer10s, Date.now());
+      const own = this.#sockets.takeFrame(member, this.#config.rateLimitPer10s, Date.now());
+      this.#sockets.save(ws, member);
       if (!own.ok && own.flood) {
         this.#sockets.send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: own.retryAfterMs });
         this.#close(ws, "flood", CLOSE_FLOOD, "flooding");

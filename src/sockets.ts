@@ -130,12 +130,12 @@ export class SocketSet {
   /**
    * Notes that the socket sent a frame now, and takes it from the socket's
    * own bucket, refused frames too: a client that keeps sending while
-   * refused runs into debt and ends up flooding.
+   * refused runs into debt and ends up flooding. The caller saves the
+   * member once it is done with the frame.
    */
-  takeFrame(ws: WebSocket, member: Member, perTenSeconds: number, now: number): OwnVerdict {
+  takeFrame(member: Member, perTenSeconds: number, now: number): OwnVerdict {
     member.seenAt = now;
     const verdict = take(member.bucket, perTenSeconds, now);
-    this.save(ws, member);
     return verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
   }
 
