@@ -1,14 +1,17 @@
-// npm run token -- <room> <name> [ttlSeconds]
-// Prints a token for a `private-` room, signed with ROOM_SECRET from the
-// environment or, failing that, from .dev.vars (the file `wrangler dev` reads).
+// npm run token -- <room> <name> [seconds] [--role moderator] [--sub id]
+// Prints a JWT (HS256) for a room, or `*` for every room, signed with
+// ROOM_SECRET from the environment or, failing that, from .dev.vars (the
+// file `wrangler dev` reads).
 import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { checkDisplayName, isRoomName } from "../src/names.ts";
-import { signToken } from "../src/token.ts";
+import { signToken } from "../src/grant.ts";
 
 const DEFAULT_TTL_SECONDS = 3600;
+const USAGE = "usage: npm run token -- <room or *> <name> [seconds] [--role member|moderator] [--sub id]";
 
 function fail(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run token -- <room> <name> [ttlSeconds]\n`);
+  process.stderr.write(`${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -21,15 +24,24 @@ function secretFromDevVars(): string | undefined {
   return undefined;
 }
 
-const [room, rawName, ttl] = process.argv.slice(2);
-if (room === undefined || rawName === undefined) fail("a room and a name are required");
-if (!isRoomName(room)) fail(`not a room name: ${room}`);
+let parsed;
+try {
+  parsed = parseArgs({ allowPositionals: true, options: { role: { type: "string", default: "member" }, sub: { type: "string" } } });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+const [room, rawName, ttl, extra] = parsed.positionals;
+const { role, sub } = parsed.values;
+if (room === undefined || rawName === undefined || extra !== undefined) fail("a room and a name are required, and at most a lifetime after them");
+if (room !== "*" && !isRoomName(room)) fail(`not a room name: ${room}`);
 const name = checkDisplayName(rawName);
 if (!name.ok) fail(name.message);
 const ttlSeconds = ttl === undefined ? DEFAULT_TTL_SECONDS : Number(ttl);
-if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) fail("ttlSeconds must be a whole number of seconds, 1 or more");
+if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) fail("seconds must be a whole number, 1 or more");
+if (role !== "member" && role !== "moderator") fail("--role must be member or moderator");
+if (sub !== undefined && (sub === "" || sub.length > 255)) fail("--sub must be 1 to 255 characters");
 const secret = process.env.ROOM_SECRET || secretFromDevVars();
 if (!secret) fail("set ROOM_SECRET in the environment or in .dev.vars");
 
 const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-process.stdout.write(`${await signToken(secret, { room, name: name.name, exp })}\n`);
+process.stdout.write(`${await signToken(secret, { room, name: name.name, exp, role, ...(sub !== undefined && { sub }) })}\n`);

@@ -4,16 +4,26 @@ import { json, jsonError, readText, webSocketUrl } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId, randomHex } from "./names";
 import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
+import { signToken } from "./grant";
+import { senderOfIdentity, type Identity } from "./token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
 
-/** `POST /api/rooms`: a new room with an unguessable name (128 random bits). */
-export function createRoom(url: URL): Response {
+/**
+ * `POST /api/rooms`: a new room with an unguessable name (128 random bits),
+ * and, when the server signs tokens, a moderator token for its owner.
+ */
+export async function createRoom(env: Env, url: URL): Promise<Response> {
   const room = randomHex(16);
   const http = new URL(`/rooms/${room}`, url.origin);
-  return json({ room, url: http.href, wsUrl: webSocketUrl(http).href }, 201);
+  const created: { room: string; url: string; wsUrl: string; ownerToken?: string } = { room, url: http.href, wsUrl: webSocketUrl(http).href };
+  if (env.ROOM_SECRET) {
+    const exp = Math.floor(Date.now() / 1000) + readConfig(env).ownerTokenSeconds;
+    created.ownerToken = await signToken(env.ROOM_SECRET, { room, name: "owner", role: "moderator", exp });
+  }
+  return json(created, 201);
 }
 
 /** `GET /api/rooms/<room>`: who is online and the newest seq. */
@@ -36,15 +46,15 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
  * never reaches the room; the room itself limits each address's rate.
  * Answers 201 with the new seq, or 200 with the original seq when `id` was
  * already posted with the same `?client=` and text, or 409 when with
- * another text. `boundName` is the name a room token grants, which the
- * poster must use.
+ * another text. `identity` is who the poster's token names: they must post
+ * under its name, and their ids are theirs wherever they post from.
  */
 export async function postMessage(
   env: Env,
   room: string,
   request: Request,
   query: URLSearchParams,
-  boundName: string | null,
+  identity: Identity | null,
 ): Promise<Response> {
   const config = readConfig(env);
   const client = query.get("client");
@@ -55,19 +65,19 @@ export async function postMessage(
   if (typeof body.name !== "string") return jsonError(400, "bad_name", "a name is required");
   const name = checkDisplayName(body.name);
   if (!name.ok) return jsonError(400, "bad_name", name.message);
-  if (boundName !== null && name.name !== boundName) return jsonError(403, "bad_token", "the token is for another name");
+  if (identity !== null && name.name !== identity.name) return jsonError(403, "bad_token", "the token is for another name");
   if (typeof body.text !== "string") return jsonError(400, "bad_message", "a string `text` is required");
   const text = checkText(body.text, config.maxMessageChars);
   if (!text.ok) return jsonError(400, text.error.code, text.error.message);
   if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, BAD_MESSAGE_ID.code, BAD_MESSAGE_ID.message);
   // A name can be claimed by anyone, so it cannot scope ids: whoever posted
   // an id first under someone's name would swallow their message.
-  if (body.id !== undefined && client === null) {
+  if (body.id !== undefined && client === null && identity?.sub === undefined) {
     return jsonError(400, "client_required", "an `id` is deduplicated per ?client=<your own random id, such as a UUID>; add one");
   }
 
   // Without an id nothing is deduplicated, and the sender only says where the message came from.
-  const sender = client ?? "post:";
+  const sender = senderOfIdentity(identity) ?? client ?? "post:";
   const address = request.headers.get("CF-Connecting-IP") ?? "unknown";
   const result = await env.ROOMS.getByName(room).post({ name: name.name, text: text.text, sender, id: body.id, address });
   if (result.ok) return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);

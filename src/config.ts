@@ -46,6 +46,8 @@ export interface Config {
    * as it is done. Default 50.
    */
   presenceBatchMs: number;
+  /** How long the moderator token that `POST /api/rooms` gives a room's creator lasts, in seconds. Default 30 days. */
+  ownerTokenSeconds: number;
   /** Users a welcome or a `users` page lists at most. At least 1. Default 200. */
   presenceListLimit: number;
   /** Above this many people in the room, presence frames carry only the count, not who. Default 500. */
@@ -73,6 +75,7 @@ export interface ConfigVars {
   ADDRESS_SHARE?: string | number;
   PRESENCE_BATCH_MS?: string | number;
   PRESENCE_LIST_LIMIT?: string | number;
+  OWNER_TOKEN_SECONDS?: string | number;
   ANNOUNCE_LIMIT?: string | number;
   TRACE_WAKEUPS?: string;
 }
@@ -92,6 +95,7 @@ export const DEFAULTS: Config = {
   connectsPerMinute: 30,
   addressShare: 3,
   presenceBatchMs: 50,
+  ownerTokenSeconds: 30 * 24 * 3600,
   presenceListLimit: 200,
   announceLimit: 500,
   traceWakeups: false,
@@ -114,6 +118,7 @@ export function readConfig(vars: ConfigVars): Config {
     connectsPerMinute: whole(vars, "CONNECTS_PER_MINUTE", DEFAULTS.connectsPerMinute, 0),
     addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),
     presenceBatchMs: whole(vars, "PRESENCE_BATCH_MS", DEFAULTS.presenceBatchMs, 0),
+    ownerTokenSeconds: whole(vars, "OWNER_TOKEN_SECONDS", DEFAULTS.ownerTokenSeconds, 1),
     presenceListLimit: whole(vars, "PRESENCE_LIST_LIMIT", DEFAULTS.presenceListLimit, 1),
     announceLimit: whole(vars, "ANNOUNCE_LIMIT", DEFAULTS.announceLimit, 0),
     traceWakeups: vars.TRACE_WAKEUPS === "1",

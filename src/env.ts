@@ -10,6 +10,8 @@ export interface Env extends ConfigVars {
   ASSETS: Fetcher;
   /** Origins allowed to open sockets from a browser; see `origin.ts`. */
   ALLOWED_ORIGINS?: string;
-  /** A wrangler secret; when set, `private-` rooms need a signed token. See `token.ts`. */
+  /** A wrangler secret that signs and checks HS256 tokens. See `token.ts`. */
   ROOM_SECRET?: string;
+  /** The identity provider's JWKS, against which RS256 and ES256 tokens are checked. See `token.ts`. */
+  AUTH_JWKS_URL?: string;
 }

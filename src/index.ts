@@ -5,7 +5,7 @@ import { describe, log } from "./log";
 import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml, wantsJson } from "./pages";
-import { requiresToken, verifyToken } from "./token";
+import { canVerify, IDENTITY_HEADER, isPrivateRoom, NOT_CONFIGURED, verifyToken, type Identity } from "./token";
 
 export { Room } from "./room";
 export { Shard } from "./shard";
@@ -43,7 +43,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
   if (!methods.includes(request.method)) {
     return jsonError(405, "method_not_allowed", `${url.pathname} answers ${methods.join(" and ")}`, { Allow: methods.join(", ") });
   }
-  if (route.name === "create") return createRoom(url);
+  if (route.name === "create") return createRoom(env, url);
   if (route.name === "lobby") return servePage(env, url, "lobby");
   const segment = route.pattern.exec(url.pathname)![1]!;
 
@@ -58,12 +58,10 @@ async function handle(request: Request, env: Env): Promise<Response> {
     }
     const access = await checkToken(env, parsed.join.room, url);
     if (access instanceof Response) return access;
-    if (access !== null) {
-      if (parsed.join.name !== null && parsed.join.name !== access) return jsonError(403, "bad_token", "the token is for another name");
-      // The room reads the name from the URL: give it the one the token grants.
-      url.searchParams.set("name", access);
-      request = new Request(url, request);
+    if (access !== null && parsed.join.name !== null && parsed.join.name !== access.name) {
+      return jsonError(403, "bad_token", "the token is for another name");
     }
+    request = withIdentity(request, url, access);
     const room = env.ROOMS.getByName(parsed.join.room);
     if (upgrade) return room.fetch(request);
     // A browser cannot read why an upgrade was refused; it asks here, and hears what the upgrade heard.
@@ -81,13 +79,32 @@ async function handle(request: Request, env: Env): Promise<Response> {
 }
 
 /**
- * For a room that needs a token, checks `?token=` and returns the name it
- * grants (or the refusal); for any other room, null.
+ * Checks `?token=`: required in a `private-` room, optional elsewhere.
+ * Returns who it names, null for no token in a public room, or the refusal.
+ * A private room on a server that checks no tokens admits nobody.
  */
-async function checkToken(env: Env, room: string, url: URL): Promise<string | null | Response> {
-  if (!requiresToken(room, env.ROOM_SECRET)) return null;
-  const check = await verifyToken(env.ROOM_SECRET!, url.searchParams.get("token"), room, Date.now());
-  return check.ok ? check.name : jsonError(check.status, check.code, check.message);
+async function checkToken(env: Env, room: string, url: URL): Promise<Identity | null | Response> {
+  const keys = { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+  const token = url.searchParams.get("token");
+  if (isPrivateRoom(room) && !canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
+  if (token === null && !isPrivateRoom(room)) return null;
+  const check = await verifyToken(keys, token, room, Date.now());
+  return check.ok ? check.identity : jsonError(check.status, check.code, check.message);
+}
+
+/**
+ * The upgrade as the room gets it: the token's identity in a header only
+ * the Worker sets (whatever the client sent under that name is dropped),
+ * and the token's name in the URL, where the room reads names.
+ */
+function withIdentity(request: Request, url: URL, identity: Identity | null): Request {
+  const headers = new Headers(request.headers);
+  headers.delete(IDENTITY_HEADER);
+  if (identity !== null) {
+    url.searchParams.set("name", identity.name);
+    headers.set(IDENTITY_HEADER, JSON.stringify(identity));
+  }
+  return new Request(url, { method: request.method, headers });
 }
 
 function upgradeHint(url: URL): Response {

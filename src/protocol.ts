@@ -11,10 +11,14 @@ export type Format = "json" | "text";
 export interface User {
   id: string;
   name: string;
+  /** Present when a token vouches for the name. */
+  verified?: true;
+  /** The token's `sub`: the same person, however often they connect. */
+  account?: string;
 }
 
-/** Why a user left: they closed, the heartbeat sweep or the flood guard closed them, or their socket failed. */
-export type LeaveReason = "closed" | "timeout" | "flood" | "error";
+/** Why a user left: they closed, the heartbeat sweep, the flood guard or their token's expiry closed them, or their socket failed. */
+export type LeaveReason = "closed" | "timeout" | "flood" | "expired" | "error";
 
 export type ErrorCode =
   | "bad_message"
@@ -25,6 +29,8 @@ export type ErrorCode =
   | "rename_not_allowed"
   | "rate_limited"
   | "id_conflict"
+  | "bad_token"
+  | "token_expired"
   | "unknown_type"
   | "unsupported"
   | "internal";
@@ -89,6 +95,8 @@ export type AckFrame = { type: "ack"; id: string; seq: number };
 /** One page of the user list, in join order; `more`: ask for the next with `after`. */
 export type UsersFrame = { type: "users"; users: User[]; online: number; more: boolean };
 export type TickFrame = { type: "tick"; now: number; online: number };
+/** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
+export type RenewedFrame = { type: "renewed"; exp: number };
 /** `retryAfterMs` comes with `rate_limited` only. */
 export type ErrorFrame = { type: "error"; code: ErrorCode; message: string; retryAfterMs?: number };
 
@@ -100,6 +108,7 @@ export type ServerFrame =
   | AckFrame
   | UsersFrame
   | TickFrame
+  | RenewedFrame
   | ErrorFrame;
 
 /** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
@@ -138,7 +147,8 @@ export type ClientFrame =
   | { type: "message"; text: string; id?: string }
   | { type: "rename"; name: string }
   | { type: "who"; after?: string }
-  | { type: "history"; after: number };
+  | { type: "history"; after: number }
+  | { type: "token"; token: string };
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
@@ -183,6 +193,11 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
         return fail("bad_message", "a history request needs `after`: the seq of the last message you have, 0 or more");
       }
       return { ok: true, frame: { type: "history", after } };
+    }
+    case "token": {
+      const { token } = command;
+      if (typeof token !== "string" || token === "") return fail("bad_message", "a token frame needs the new token as a string `token`");
+      return { ok: true, frame: { type: "token", token } };
     }
     default:
       return fail("unknown_type", `unknown frame type ${JSON.stringify(command.type).slice(0, 80)}`);
@@ -272,6 +287,8 @@ export function toText(frame: ServerFrame): string | null {
     }
     case "tick":
       return `Time: ${new Date(frame.now).toISOString()}. Online: ${frame.online}`;
+    case "renewed":
+      return `Your token now lasts until ${new Date(frame.exp * 1000).toISOString()}.`;
     case "error":
       return `error: ${frame.message}`;
   }

@@ -24,9 +24,9 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
+import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
-import { requiresToken } from "./token";
+import { IDENTITY_HEADER, verifyToken, type Identity } from "./token";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
@@ -55,8 +55,8 @@ interface Peer {
   deliver(frame: ServerFrame): void;
   /** Keeps their address's bucket as their frame left it, where their socket is. */
   keep(addressFrames: Bucket): void;
-  /** Their new name, for their socket's attachment. */
-  renamed(name: string): void;
+  /** A change to who they are (a name, a renewed token), for their socket's attachment. */
+  update(change: Partial<Member>): void;
 }
 
 /**
@@ -81,6 +81,8 @@ export class Room extends DurableObject<Env> {
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #alarm: Alarm;
   readonly #postBuckets = new Buckets();
+  /** Token renewals being checked, which the handler that asked for them waits for. */
+  readonly #renewals: Array<Promise<void>> = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -154,6 +156,7 @@ export class Room extends DurableObject<Env> {
       bucket: fullBucket(this.#config.rateLimitPer10s, now),
     };
     if (client !== null) member.client = client;
+    withIdentity(member, request.headers.get(IDENTITY_HEADER));
     const shard = this.#placeOn();
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
@@ -326,13 +329,13 @@ export class Room extends DurableObject<Env> {
         break;
       }
       case "rename": {
-        if (requiresToken(this.#room, this.env.ROOM_SECRET)) {
-          reply(errorFrame("rename_not_allowed", "names in this room are set by its tokens"));
+        if (entry.verified) {
+          reply(errorFrame("rename_not_allowed", "your name comes from your token"));
           break;
         }
         const from = entry.name;
         this.#roster.rename(entry.id, frame.name);
-        peer.renamed(frame.name);
+        peer.update({ name: frame.name });
         this.#record({ kind: "renamed", user: toUser(entry), from });
         break;
       }
@@ -345,11 +348,40 @@ export class Room extends DurableObject<Env> {
       case "history":
         reply(this.#replay({ since: frame.after, epoch: null }));
         break;
+      case "token":
+        this.#renewals.push(this.#renew(peer, frame.token));
+        break;
     }
+  }
+
+  /**
+   * Renews a socket's token: a valid token for this room that names the
+   * same person. The socket then lasts until the new expiry, with the new
+   * token's role.
+   */
+  async #renew(peer: Peer, token: string): Promise<void> {
+    const check = await verifyToken({ secret: this.env.ROOM_SECRET, jwksUrl: this.env.AUTH_JWKS_URL }, token, this.#room, Date.now());
+    const entry = this.#roster.get(peer.entry.id);
+    // Gone while the token was checked.
+    if (entry === undefined) return;
+    const reply = (frame: ServerFrame) => {
+      this.#flush();
+      peer.deliver(frame);
+    };
+    if (!check.ok) return reply(errorFrame(check.code === "token_expired" ? "token_expired" : "bad_token", check.message));
+    const { identity } = check;
+    if (!entry.verified || identity.sub !== entry.sub || identity.name !== entry.name) {
+      return reply(errorFrame("bad_token", "a renewal must name the same person as the token you joined with"));
+    }
+    const moderator = identity.role === "moderator";
+    this.#roster.renew(entry.id, identity.exp, moderator);
+    peer.update({ tokenExp: identity.exp, moderator: moderator ? true : undefined });
+    reply({ type: "renewed", exp: identity.exp });
   }
 
   /** After frames were handled: their messages go out once stored, and the alarm runs while anyone is here. */
   async #afterFrames(): Promise<void> {
+    if (this.#renewals.length > 0) await Promise.all(this.#renewals.splice(0));
     if (this.#sequencer.hasUnsent) await this.#broadcastWhenStored();
     await this.#settle();
   }
@@ -387,6 +419,7 @@ export class Room extends DurableObject<Env> {
     try {
       const now = Date.now();
       for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
+      for (const entry of this.#roster.expired(now)) this.#expel(entry, "expired", CLOSE_EXPIRED, "token expired");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();
@@ -476,6 +509,17 @@ export class Room extends DurableObject<Env> {
     if (member !== undefined) this.#depart({ id: member.id, reason, code });
   }
 
+  /** Closes someone's socket on whichever object holds it, and announces the leave now. */
+  #expel(entry: Entry, reason: LeaveReason, code: number, why: string): void {
+    if (entry.shard === 0) {
+      const ws = this.#sockets.socketOf(entry.id);
+      if (ws !== undefined) return this.#close(ws, reason, code, why);
+    } else {
+      this.#shards.push(entry.shard, { close: { to: entry.id, code, reason: why } });
+    }
+    this.#depart({ id: entry.id, reason, code });
+  }
+
   /** Someone left, from whichever object: announced once, however often it is reported. */
   #depart({ id, reason, code }: Departure): void {
     const entry = this.#roster.remove(id);
@@ -551,21 +595,22 @@ export class Room extends DurableObject<Env> {
 
   #localPeer(ws: WebSocket, member: Member): Peer {
     // The roster is rebuilt from the attachment on wake, so a new name goes there too.
-    const save = (change: Partial<Member>) => this.#sockets.save(ws, Object.assign(member, change));
+    const update = (change: Partial<Member>) => this.#sockets.save(ws, Object.assign(member, change));
     return {
       entry: this.#roster.get(member.id)!,
       deliver: (frame) => this.#sockets.send(ws, frame),
-      keep: (addressFrames) => save({ addressFrames }),
-      renamed: (name) => save({ name }),
+      keep: (addressFrames) => update({ addressFrames }),
+      update,
     };
   }
 
   /**
    * Someone on a shard. Their attachment is the shard's: `keep` hands it
-   * the bucket in the room's answer, and the shard has no use for names.
+   * the bucket in the room's answer, and the rest of who they are is the
+   * room's row, which the roster keeps.
    */
   #remotePeer(entry: Entry, keep: (addressFrames: Bucket) => void = () => {}): Peer {
-    return { entry, deliver: (frame) => this.#shards.push(entry.shard, { frame, to: entry.id }), keep, renamed: () => {} };
+    return { entry, deliver: (frame) => this.#shards.push(entry.shard, { frame, to: entry.id }), keep, update: () => {} };
   }
 
   #send(ws: WebSocket, frame: ServerFrame): void {
@@ -577,6 +622,16 @@ export class Room extends DurableObject<Env> {
     log({ event: "error", room: this.#room, handler, message: describe(error) });
     this.#send(ws, errorFrame("internal", "the room could not handle that frame"));
   }
+}
+
+/** Copies who the Worker's check of the member's token says they are. */
+function withIdentity(member: Member, header: string | null): void {
+  if (header === null) return;
+  const identity = JSON.parse(header) as Identity;
+  member.verified = true;
+  member.tokenExp = identity.exp;
+  if (identity.sub !== undefined) member.sub = identity.sub;
+  if (identity.role === "moderator") member.moderator = true;
 }
 
 function connectingTooFast(retryAfterMs: number): Refusal {

@@ -1,4 +1,5 @@
 import type { User } from "./protocol";
+import { senderOfIdentity } from "./token";
 import type { Member } from "./sockets";
 import type { RoomStore } from "./store";
 
@@ -10,9 +11,24 @@ export interface Entry {
   client?: string;
   joinedAt: number;
   shard: number;
+  verified?: true;
+  sub?: string;
+  moderator?: true;
+  tokenExp?: number;
 }
 
-type Row = { id: number; name: string; address: string; client: string | null; joined_at: number; shard: number };
+type Row = {
+  id: number;
+  name: string;
+  address: string;
+  client: string | null;
+  joined_at: number;
+  shard: number;
+  sub: string | null;
+  verified: number;
+  moderator: number;
+  token_exp: number | null;
+};
 
 /**
  * Everyone in the room, whichever object holds their socket, in join order:
@@ -27,7 +43,11 @@ export class Roster {
     address TEXT NOT NULL,
     client TEXT,
     joined_at INTEGER NOT NULL,
-    shard INTEGER NOT NULL
+    shard INTEGER NOT NULL,
+    sub TEXT,
+    verified INTEGER NOT NULL DEFAULT 0,
+    moderator INTEGER NOT NULL DEFAULT 0,
+    token_exp INTEGER
   )`;
 
   readonly #entries = new Map<string, Entry>();
@@ -43,11 +63,7 @@ export class Roster {
     if (store.exists) {
       // A room stored by a version without shards lacks the table.
       sql.exec(Roster.SCHEMA);
-      for (const row of sql.exec<Row>("SELECT id, name, address, client, joined_at, shard FROM remote_members")) {
-        const entry: Entry = { id: String(row.id), name: row.name, address: row.address, joinedAt: row.joined_at, shard: row.shard };
-        if (row.client !== null) entry.client = row.client;
-        found.push(entry);
-      }
+      for (const row of sql.exec<Row>("SELECT * FROM remote_members")) found.push(fromRow(row));
     }
     // Sockets come back in no particular order; users are listed in join order.
     found.sort((a, b) => Number(a.id) - Number(b.id));
@@ -81,13 +97,18 @@ export class Roster {
     if (entry.shard !== 0) {
       this.store.ensure();
       this.sql.exec(
-        "INSERT INTO remote_members (id, name, address, client, joined_at, shard) VALUES (?, ?, ?, ?, ?, ?)",
+        `INSERT INTO remote_members (id, name, address, client, joined_at, shard, sub, verified, moderator, token_exp)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         Number(entry.id),
         entry.name,
         entry.address,
         entry.client ?? null,
         entry.joinedAt,
         entry.shard,
+        entry.sub ?? null,
+        entry.verified ? 1 : 0,
+        entry.moderator ? 1 : 0,
+        entry.tokenExp ?? null,
       );
     }
     this.#track(entry);
@@ -98,6 +119,21 @@ export class Roster {
     if (entry === undefined) return;
     entry.name = name;
     if (entry.shard !== 0) this.sql.exec("UPDATE remote_members SET name = ? WHERE id = ?", name, Number(id));
+  }
+
+  /** Someone renewed their token: it lasts until `exp` now, and may have changed their role. */
+  renew(id: string, exp: number, moderator: boolean): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    entry.tokenExp = exp;
+    if (moderator) entry.moderator = true;
+    else delete entry.moderator;
+    if (entry.shard !== 0) this.sql.exec("UPDATE remote_members SET token_exp = ?, moderator = ? WHERE id = ?", exp, moderator ? 1 : 0, Number(id));
+  }
+
+  /** Those whose token expired by `nowMs`. */
+  expired(nowMs: number): Entry[] {
+    return Array.from(this.#entries.values()).filter((e) => e.tokenExp !== undefined && e.tokenExp * 1000 <= nowMs);
   }
 
   /** Removes someone; returns them only the first time, so a leave is announced once. */
@@ -152,20 +188,44 @@ function decrement<K>(counts: Map<K, number>, key: K): void {
 
 /** A member of the room, held by object `shard`. */
 export function entryOf(member: Member, shard: number): Entry {
-  const entry: Entry = { id: member.id, name: member.name, address: member.address, joinedAt: member.joinedAt, shard };
-  if (member.client !== undefined) entry.client = member.client;
-  return entry;
+  const { id, name, address, joinedAt, client, verified, sub, moderator, tokenExp } = member;
+  return withoutUndefined({ id, name, address, joinedAt, shard, client, verified, sub, moderator, tokenExp });
+}
+
+function fromRow(row: Row): Entry {
+  return withoutUndefined({
+    id: String(row.id),
+    name: row.name,
+    address: row.address,
+    joinedAt: row.joined_at,
+    shard: row.shard,
+    client: row.client ?? undefined,
+    sub: row.sub ?? undefined,
+    verified: row.verified ? (true as const) : undefined,
+    moderator: row.moderator ? (true as const) : undefined,
+    tokenExp: row.token_exp ?? undefined,
+  });
+}
+
+/** Optional fields stay absent, so that nothing stored or sent carries empty keys. */
+function withoutUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
+  return value;
 }
 
 /**
- * Whose namespace a member's message ids live in: its stable client id, so a
- * resend after a reconnect is recognised, or else its connection. The `#`
- * cannot occur in a client id, so the two never collide.
+ * Whose namespace a member's message ids live in: its token's `sub`, else
+ * its stable client id, so a resend after a reconnect is recognised, or
+ * else its connection. The `#` cannot occur in a client id, so the two
+ * never collide.
  */
-export function senderOf(member: { id: string; client?: string }): string {
-  return member.client ?? `#${member.id}`;
+export function senderOf(member: { id: string; client?: string; sub?: string }): string {
+  return senderOfIdentity(member) ?? member.client ?? `#${member.id}`;
 }
 
-export function toUser(member: { id: string; name: string }): User {
-  return { id: member.id, name: member.name };
+export function toUser(member: { id: string; name: string; verified?: true; sub?: string }): User {
+  const user: User = { id: member.id, name: member.name };
+  if (member.verified) user.verified = true;
+  if (member.sub !== undefined) user.account = member.sub;
+  return user;
 }

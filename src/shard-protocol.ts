@@ -31,8 +31,15 @@ export interface PresenceNews {
   named: boolean;
 }
 
-/** One thing the room sends a shard: a frame for every member or for one (`to`), or a presence batch. */
-export type Item = { n: number; frame: ServerFrame; to?: string } | { n: number; presence: PresenceNews };
+/**
+ * One thing the room sends a shard: a frame for every member or for one
+ * (`to`), a presence batch, or a socket to close (the room has already
+ * announced the leave).
+ */
+export type Item =
+  | { n: number; frame: ServerFrame; to?: string }
+  | { n: number; presence: PresenceNews }
+  | { n: number; close: { to: string; code: number; reason: string } };
 
 /**
  * One call from the room to a shard. `fill` comes first: stored messages
@@ -91,7 +98,7 @@ export interface Census {
 const LOG_ITEMS = 512;
 
 type InboxState = { instance: string | null; applied: number; delivered: number | null; online: number };
-type Logged = { at: number; item: Item | { n: number; frame: MessageFrame } };
+type Logged = { at: number; item: Exclude<Item, { close: unknown }> | { n: number; frame: MessageFrame } };
 
 /**
  * A shard's side of the stream: applies each delivery once and in order,
@@ -213,7 +220,12 @@ export class Inbox {
     this.#droppedThrough = 0;
   }
 
-  #apply(item: Logged["item"], at: number, sockets: SocketSet): void {
+  #apply(item: Item | Logged["item"], at: number, sockets: SocketSet): void {
+    if ("close" in item) {
+      const ws = sockets.socketOf(item.close.to);
+      if (ws !== undefined) sockets.close(ws, item.close.code, item.close.reason);
+      return;
+    }
     const instance = this.#state.instance!;
     if ("frame" in item && "to" in item && item.to !== undefined) {
       const ws = sockets.socketOf(item.to);

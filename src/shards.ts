@@ -118,10 +118,17 @@ export class Shards {
     return { instance: this.instance, n: this.#outbox(k).last };
   }
 
-  /** Shard `k` holds nobody now: nothing more goes to it. */
+  /**
+   * Shard `k` holds nobody now: once what is queued for it has gone (a
+   * socket to close, say), nothing more goes to it, unless someone is
+   * placed there again meanwhile.
+   */
   forget(k: number): void {
-    this.#outboxes.get(k)?.close();
-    this.#outboxes.delete(k);
+    this.#outboxes.get(k)?.whenDrained(() => {
+      if (this.link.count(k) > 0) return;
+      this.#outboxes.get(k)?.close();
+      this.#outboxes.delete(k);
+    });
   }
 
   #outbox(k: number): Outbox {
@@ -144,6 +151,7 @@ class Outbox {
   #retryMs = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #drained: (() => void) | undefined;
 
   constructor(
     private readonly k: number,
@@ -174,6 +182,19 @@ class Outbox {
     const through = messages.length === FILL_LIMIT ? messages.at(-1)!.seq : target;
     this.#fill = { messages, through };
     this.#schedule();
+  }
+
+  /** Calls `then` once nothing is queued, at once if nothing is. */
+  whenDrained(then: () => void): void {
+    this.#drained = then;
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#drained === undefined || this.#busy || this.#items.length > 0 || this.#fill !== null) return;
+    const then = this.#drained;
+    this.#drained = undefined;
+    then();
   }
 
   close(): void {
@@ -216,5 +237,6 @@ class Outbox {
       this.#busy = false;
     }
     if (this.#retry === undefined && (this.#items.length > 0 || this.#fill !== null)) void this.#send();
+    else this.#checkDrained();
   }
 }

@@ -8,6 +8,8 @@ const OPEN = 1;
 export const CLOSE_TIMEOUT = 4000;
 /** Close code (policy violation) for a socket that kept flooding. */
 export const CLOSE_FLOOD = 1008;
+/** Close code for a socket whose token expired without being renewed. */
+export const CLOSE_EXPIRED = 4002;
 
 /**
  * A connected user, stored as its socket's attachment so it survives
@@ -31,6 +33,12 @@ export interface Member {
   client?: string;
   /** The socket's rate limit, here so that hibernation does not refill it. */
   bucket: Bucket;
+  /** From the token it joined or renewed with, if any: see `Identity`. */
+  verified?: true;
+  sub?: string;
+  moderator?: true;
+  /** When that token expires, in seconds since the epoch. */
+  tokenExp?: number;
   /**
    * On a shard: the newest seq its welcome's history held, and where in the
    * room's stream to the shard it joined. Only what comes after both is its.

@@ -1,78 +1,127 @@
 /**
- * Signed access to `private-` rooms when a `ROOM_SECRET` is set: a token
- * binds a room, a display name and an expiry with HMAC-SHA256. It is
- * `<payload>.<signature>`, both base64url, the payload being JSON
- * `{ "r": room, "n": name, "e": expiry in epoch seconds }`. Used by the
- * Worker and by `npm run token`, so it needs nothing but Web Crypto.
+ * Identity from the app that embeds the chat: a JWT that names its holder
+ * for one room (or `*`, every room). HS256 tokens are signed with
+ * `ROOM_SECRET`; with `AUTH_JWKS_URL`, RS256 and ES256 tokens from the app's
+ * identity provider are checked against its published keys. `jose` does
+ * every cryptographic and time check; this module only says which keys
+ * and algorithms count, and what the claims mean here.
  */
 
-export interface Grant {
-  room: string;
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import type { Role } from "./grant";
+import { checkDisplayName } from "./names";
+
+/** Who a valid token says its holder is. */
+export interface Identity {
+  /** Their stable id in the app that signed the token, if it gave one. */
+  sub?: string;
   name: string;
-  /** Expiry, in seconds since the epoch. */
+  role: Role;
+  /** When the token expires, in seconds since the epoch. */
   exp: number;
 }
 
+/** Where tokens can be checked: the shared secret, the identity provider's key set, or both. */
+export interface TokenKeys {
+  secret?: string;
+  jwksUrl?: string;
+}
+
 export type TokenCheck =
-  | { ok: true; name: string }
-  | { ok: false; status: 401 | 403; code: "token_required" | "bad_token" | "token_expired"; message: string };
+  | { ok: true; identity: Identity }
+  | { ok: false; status: 401 | 403 | 503; code: "token_required" | "bad_token" | "token_expired" | "auth_not_configured"; message: string };
 
-const encoder = new TextEncoder();
+/**
+ * The header in which the Worker hands a room the identity it verified.
+ * Only the Worker sets it: it drops whatever a client sent under this name.
+ */
+export const IDENTITY_HEADER = "X-Edge-Chat-Identity";
 
-export function requiresToken(room: string, secret: string | undefined): boolean {
-  return Boolean(secret) && room.startsWith("private-");
+/** The longest `sub` accepted: ids from identity providers are far shorter. */
+const MAX_SUB_CHARS = 255;
+const ASYMMETRIC = ["RS256", "ES256"];
+
+/**
+ * Whose namespace a token holder's message ids live in: theirs, wherever
+ * and however often they connect; null without a `sub`. The `:` occurs in
+ * no client id, so the namespaces never collide.
+ */
+export function senderOfIdentity(identity: { sub?: string } | null): string | null {
+  return identity?.sub === undefined ? null : `sub:${identity.sub}`;
 }
 
-export async function signToken(secret: string, grant: Grant): Promise<string> {
-  const payload = toBase64Url(encoder.encode(JSON.stringify({ r: grant.room, n: grant.name, e: grant.exp })));
-  const signature = await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(payload));
-  return `${payload}.${toBase64Url(new Uint8Array(signature))}`;
+/** Whether the server can check tokens at all. */
+export function canVerify(keys: TokenKeys): boolean {
+  return Boolean(keys.secret || keys.jwksUrl);
 }
 
-/** Checks a token for `room` at `nowMs`; the signature is compared in constant time by Web Crypto. */
-export async function verifyToken(secret: string, token: string | null, room: string, nowMs: number): Promise<TokenCheck> {
+/** `private-` rooms admit only holders of a valid token; others take one if it is offered. */
+export function isPrivateRoom(room: string): boolean {
+  return room.startsWith("private-");
+}
+
+export const NOT_CONFIGURED: TokenCheck & { ok: false } = {
+  ok: false,
+  status: 503,
+  code: "auth_not_configured",
+  message: "this server checks no tokens (it has neither ROOM_SECRET nor AUTH_JWKS_URL), so it cannot admit anyone to a private room or by token",
+};
+
+/** Checks a token for `room` at `nowMs`. */
+export async function verifyToken(keys: TokenKeys, token: string | null, room: string, nowMs: number): Promise<TokenCheck> {
   if (token === null || token === "") {
-    return { ok: false, status: 401, code: "token_required", message: "this room needs a ?token= from its owner" };
+    return { ok: false, status: 401, code: "token_required", message: "this room needs a ?token= from the app or the room's owner" };
   }
+  if (!canVerify(keys)) return NOT_CONFIGURED;
   const bad = (message: string): TokenCheck => ({ ok: false, status: 403, code: "bad_token", message });
-  const [payload, signature, extra] = token.split(".");
-  const signatureBytes = fromBase64Url(signature ?? "");
-  if (!payload || signatureBytes === null || extra !== undefined) return bad("the token is malformed");
-  if (!(await crypto.subtle.verify("HMAC", await hmacKey(secret), signatureBytes, encoder.encode(payload)))) {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    return bad("the token is not a JWT");
+  }
+  const options = { currentDate: new Date(nowMs), requiredClaims: ["exp"] };
+  let payload: JWTPayload;
+  try {
+    if (alg === "HS256" && keys.secret) {
+      ({ payload } = await jwtVerify(token, new TextEncoder().encode(keys.secret), { ...options, algorithms: ["HS256"] }));
+    } else if (alg !== undefined && ASYMMETRIC.includes(alg) && keys.jwksUrl) {
+      ({ payload } = await jwtVerify(token, keySet(keys.jwksUrl), { ...options, algorithms: ASYMMETRIC }));
+    } else {
+      return bad(`tokens signed with ${JSON.stringify(alg ?? "no algorithm").slice(0, 40)} are not accepted here`);
+    }
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) return { ok: false, status: 403, code: "token_expired", message: "the token has expired" };
+    if (error instanceof errors.JWTClaimValidationFailed && error.claim === "nbf") return bad("the token is not valid yet");
+    if (error instanceof errors.JWTClaimValidationFailed) return bad(`the token's ${error.claim} claim is missing or not valid`);
     return bad("the token's signature is not valid");
   }
-  const grant = readGrant(payload);
-  if (grant === null) return bad("the token is malformed");
-  if (grant.room !== room) return bad("the token is for another room");
-  if (grant.exp * 1000 <= nowMs) return { ok: false, status: 403, code: "token_expired", message: "the token has expired" };
-  return { ok: true, name: grant.name };
+  return readClaims(payload, room, bad);
 }
 
-function readGrant(payload: string): Grant | null {
-  const bytes = fromBase64Url(payload);
-  if (bytes === null) return null;
-  try {
-    const value = JSON.parse(new TextDecoder().decode(bytes)) as { r?: unknown; n?: unknown; e?: unknown };
-    if (typeof value.r !== "string" || typeof value.n !== "string" || typeof value.e !== "number") return null;
-    return { room: value.r, name: value.n, exp: value.e };
-  } catch {
-    return null;
+function readClaims(payload: JWTPayload, room: string, bad: (message: string) => TokenCheck): TokenCheck {
+  if (payload.room !== room && payload.room !== "*") return bad("the token is for another room");
+  if (typeof payload.name !== "string") return bad("the token names nobody: it needs a `name` claim");
+  const name = checkDisplayName(payload.name);
+  if (!name.ok) return bad(`the token's name is not usable: ${name.message}`);
+  const role = payload.role ?? "member";
+  if (role !== "member" && role !== "moderator") return bad("the token's role must be member or moderator");
+  const identity: Identity = { name: name.name, role, exp: payload.exp! };
+  if (payload.sub !== undefined) {
+    if (payload.sub === "" || payload.sub.length > MAX_SUB_CHARS) return bad(`the token's sub must be 1 to ${MAX_SUB_CHARS} characters`);
+    identity.sub = payload.sub;
   }
+  return { ok: true, identity };
 }
 
-function hmacKey(secret: string) {
-  return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-}
+/** One key set per URL for the isolate's life: `jose` fetches it once, caches it, and refetches on an unknown key id. */
+const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-function toBase64Url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
+function keySet(url: string): ReturnType<typeof createRemoteJWKSet> {
+  let set = keySets.get(url);
+  if (set === undefined) {
+    set = createRemoteJWKSet(new URL(url));
+    keySets.set(url, set);
   }
+  return set;
 }
