@@ -39,6 +39,8 @@ function refusedWords(refusal: Refusal): string {
       return "Your invitation link has expired. Ask for a new one.";
     case "bad_token":
       return "This invitation link is not valid for this room.";
+    case "auth_not_configured":
+      return "This room is private, and this server is not set up to check invitations.";
     case "room_full":
       return "The room is full.";
     case "too_many_connections":
@@ -136,6 +138,7 @@ class RoomView implements ChatView {
     sendButton.disabled = false;
     if (!reconnect) notice(`Welcome to ${frame.room}, ${frame.you.name}.`);
     else notice("Reconnected.");
+    forgetTokenInAddress();
   }
 
   history(list: MessageFrame[], kind: "gap" | "reset" | null): void {
@@ -276,6 +279,18 @@ function roomFromPath(): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Once in, the token leaves the address bar (the session keeps it for
+ * reconnecting), so that it is not shared with a screenshot, a copied link
+ * or the history.
+ */
+function forgetTokenInAddress(): void {
+  const url = new URL(location.href);
+  if (!url.searchParams.has("token")) return;
+  url.searchParams.delete("token");
+  history.replaceState(history.state, "", url);
 }
 
 function join(room: string, name: string | null, token: string | null): void {

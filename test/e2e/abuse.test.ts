@@ -16,17 +16,19 @@ describe("abuse, against wrangler dev", () => {
   });
 
   it("lets into a private- room only with a token from `npm run token`", async () => {
-    const { stdout } = await promisify(execFile)("npm", ["run", "-s", "token", "--", "private-e2e", "ann", "60"], {
+    const { stdout } = await promisify(execFile)("npm", ["run", "-s", "token", "--", "private-e2e", "ann", "60", "--role", "moderator", "--sub", "e2e-ann"], {
       env: { ...process.env, ROOM_SECRET: E2E_ROOM_SECRET },
     });
     const token = stdout.trim();
-    expect(token).toMatch(/^[\w-]+\.[\w-]+$/);
+    // A JWT: header, claims and signature.
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString())).toMatchObject({ room: "private-e2e", name: "ann", role: "moderator", sub: "e2e-ann" });
 
     const refused = await WsClient.refusal(`${wsBase}/rooms/private-e2e?name=ann`);
     expect(refused.status).toBe(401);
     expect(JSON.parse(refused.body)).toMatchObject({ code: "token_required" });
     const ann = await connect(`/rooms/private-e2e?token=${token}`);
-    expect(await ann.next("welcome")).toMatchObject({ room: "private-e2e", you: { name: "ann" } });
+    expect(await ann.next("welcome")).toMatchObject({ room: "private-e2e", you: { name: "ann", verified: true, account: "e2e-ann" } });
   });
 
   it("creates an unguessable room whose wsUrl works", async () => {

@@ -341,12 +341,13 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.close();
   });
 
-  it("enters a private- room from a link with a token, under the token's name", async () => {
+  it("enters a private- room from a link with a token, under the token's name, and takes the token out of the address bar", async () => {
     const token = await signToken(BROWSER_ROOM_SECRET, { room: "private-browser", name: "zoe", exp: Math.floor(Date.now() / 1000) + 600 });
     const page = await browser.newPage();
-    await page.goto(`${server.url}/rooms/private-browser?token=${token}`);
+    await page.goto(`${server.url}/rooms/private-browser?token=${token}&name=zoe`);
     await page.locator("#status[data-state=open]").waitFor();
     await expect.poll(() => page.locator("#users li").allTextContents()).toEqual(["zoe (you)"]);
+    await expect.poll(() => page.url()).toBe(`${server.url}/rooms/private-browser?name=zoe`);
     await page.close();
   });
 
