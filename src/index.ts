@@ -65,7 +65,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
     const room = env.ROOMS.getByName(parsed.join.room);
     if (upgrade) return room.fetch(request);
     // A browser cannot read why an upgrade was refused; it asks here, and hears what the upgrade heard.
-    const refusal = await room.admission(request.headers.get("CF-Connecting-IP") ?? "");
+    const refusal = await room.admission(request.headers.get("CF-Connecting-IP") ?? "", parsed.join.client, access?.sub ?? null);
     if (refusal !== null) return refusalResponse(refusal);
     return jsonError(426, "upgrade_required", "nothing stops this connection now; open it as a WebSocket");
   }

@@ -17,8 +17,12 @@ export interface User {
   account?: string;
 }
 
-/** Why a user left: they closed, the heartbeat sweep, the flood guard or their token's expiry closed them, or their socket failed. */
-export type LeaveReason = "closed" | "timeout" | "flood" | "expired" | "error";
+/**
+ * Why a user left: they closed, the heartbeat sweep, the flood guard or
+ * their token's expiry closed them, a moderator kicked or banned them, or
+ * their socket failed.
+ */
+export type LeaveReason = "closed" | "timeout" | "flood" | "expired" | "kicked" | "banned" | "error";
 
 export type ErrorCode =
   | "bad_message"
@@ -31,6 +35,9 @@ export type ErrorCode =
   | "id_conflict"
   | "bad_token"
   | "token_expired"
+  | "forbidden"
+  | "unknown_user"
+  | "muted"
   | "unknown_type"
   | "unsupported"
   | "internal";
@@ -97,6 +104,10 @@ export type UsersFrame = { type: "users"; users: User[]; online: number; more: b
 export type TickFrame = { type: "tick"; now: number; online: number };
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
 export type RenewedFrame = { type: "renewed"; exp: number };
+/** What moderators may do to someone. */
+export type Sanction = "kick" | "ban" | "unban" | "mute" | "unmute";
+/** The answer to a moderator's action: done, to `user`, and until when for a ban or mute (epoch ms). */
+export type ModeratedFrame = { type: "moderated"; action: Sanction; user: User; until?: number };
 /** `retryAfterMs` comes with `rate_limited` only. */
 export type ErrorFrame = { type: "error"; code: ErrorCode; message: string; retryAfterMs?: number };
 
@@ -109,6 +120,7 @@ export type ServerFrame =
   | UsersFrame
   | TickFrame
   | RenewedFrame
+  | ModeratedFrame
   | ErrorFrame;
 
 /** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
@@ -148,7 +160,15 @@ export type ClientFrame =
   | { type: "rename"; name: string }
   | { type: "who"; after?: string }
   | { type: "history"; after: number }
-  | { type: "token"; token: string };
+  | { type: "token"; token: string }
+  | ModerationFrame;
+
+/** A moderator's action on the user with this id; `seconds` for a ban or mute. */
+export type ModerationFrame = { type: Sanction; user: string; seconds?: number };
+
+/** The longest ban or mute: a year. */
+export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;
+const SANCTIONS: readonly string[] = ["kick", "ban", "unban", "mute", "unmute"] satisfies Sanction[];
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
 
@@ -194,6 +214,12 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
       }
       return { ok: true, frame: { type: "history", after } };
     }
+    case "kick":
+    case "ban":
+    case "unban":
+    case "mute":
+    case "unmute":
+      return moderation(command);
     case "token": {
       const { token } = command;
       if (typeof token !== "string" || token === "") return fail("bad_message", "a token frame needs the new token as a string `token`");
@@ -202,6 +228,24 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
     default:
       return fail("unknown_type", `unknown frame type ${JSON.stringify(command.type).slice(0, 80)}`);
   }
+}
+
+/**
+ * A moderation frame, checked here like any other; whether its sender may
+ * send it is the room's business.
+ */
+export function moderation(command: Record<string, unknown> & { type: string }): Parsed {
+  const { type, user, seconds } = command;
+  if (!SANCTIONS.includes(type)) return fail("unknown_type", `unknown frame type ${JSON.stringify(type).slice(0, 80)}`);
+  if (typeof user !== "string" || !USER_ID.test(user)) return fail("bad_message", "`user` must be a user's id, a string of digits");
+  const frame: ModerationFrame = { type: type as Sanction, user };
+  if (type === "ban" || type === "mute") {
+    if (typeof seconds !== "number" || !Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_SANCTION_SECONDS) {
+      return fail("bad_message", `a ${type} needs \`seconds\`: a whole number from 1 to ${MAX_SANCTION_SECONDS} (a year)`);
+    }
+    frame.seconds = seconds;
+  }
+  return { ok: true, frame };
 }
 
 function asCommand(data: string): (Record<string, unknown> & { type: string }) | null {
@@ -289,6 +333,8 @@ export function toText(frame: ServerFrame): string | null {
       return `Time: ${new Date(frame.now).toISOString()}. Online: ${frame.online}`;
     case "renewed":
       return `Your token now lasts until ${new Date(frame.exp * 1000).toISOString()}.`;
+    case "moderated":
+      return moderatedText(frame);
     case "error":
       return `error: ${frame.message}`;
   }
@@ -321,6 +367,12 @@ function some(names: string[]): string {
   return `${names.slice(0, 2).join(", ")} and ${names.length - 2} others`;
 }
 
+const DONE: Record<Sanction, string> = { kick: "kicked", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
+
+function moderatedText({ action, user, until }: ModeratedFrame): string {
+  return `Done: ${user.name} was ${DONE[action]}${until === undefined ? "" : ` until ${new Date(until).toISOString()}`}.`;
+}
+
 /** One line for a whole batch, in the order its events are applied. */
 function presenceText({ joined, renamed, left, online }: PresenceFrame): string {
   const parts: string[] = [];
@@ -328,7 +380,13 @@ function presenceText({ joined, renamed, left, online }: PresenceFrame): string 
   const shown = renamed.length <= 3 ? renamed : renamed.slice(0, 2);
   for (const { user, from } of shown) parts.push(`${from} is now known as ${user.name}.`);
   if (shown.length < renamed.length) parts.push(`${renamed.length - shown.length} others changed their names.`);
-  if (left.length > 0) parts.push(`${some(left.map((l) => l.user.name))} left the chat room.`);
+  const removed = (reason: LeaveReason) => left.filter((l) => l.reason === reason).map((l) => l.user.name);
+  const gone = left.filter((l) => l.reason !== "kicked" && l.reason !== "banned").map((l) => l.user.name);
+  if (gone.length > 0) parts.push(`${some(gone)} left the chat room.`);
+  for (const reason of ["kicked", "banned"] as const) {
+    const names = removed(reason);
+    if (names.length > 0) parts.push(`${some(names)} ${names.length === 1 ? "was" : "were"} ${reason}.`);
+  }
   if (parts.length === 0) return `Online: ${online}`;
   return parts.join(" ");
 }

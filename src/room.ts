@@ -4,6 +4,7 @@ import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { History, replay, type ReplayFrom } from "./history";
+import { Sanctions, type Kind, type Person } from "./moderation";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, type Bucket } from "./limits";
@@ -16,6 +17,7 @@ import {
   type HistoryFrame,
   type LeaveReason,
   type MessagePage,
+  type ModerationFrame,
   type Refusal,
   type RoomInfo,
   type ServerFrame,
@@ -24,7 +26,7 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
+import { CLOSE_BANNED, CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_KICKED, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
 import { IDENTITY_HEADER, verifyToken, type Identity } from "./token";
 
@@ -76,6 +78,7 @@ export class Room extends DurableObject<Env> {
   readonly #roster: Roster;
   readonly #shards: Shards;
   readonly #addresses: AddressBook;
+  readonly #sanctions: Sanctions;
   readonly #presence = new PresenceQueue();
   /** Ends the presence batch window, while one is open. */
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -88,7 +91,8 @@ export class Room extends DurableObject<Env> {
     super(ctx, env);
     this.#config = readConfig(env);
     const sql = ctx.storage.sql;
-    this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA]);
+    this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA]);
+    this.#sanctions = new Sanctions(sql, this.#store);
     this.#history = new History(sql, this.#store);
     this.#sequencer = new Sequencer(this.#history, this.#config.historyLimit);
     this.#alarm = new Alarm(ctx.storage, (now) => this.#alarmDue(now));
@@ -142,8 +146,10 @@ export class Room extends DurableObject<Env> {
     const now = Date.now();
     const address = addressKey(request.headers.get("CF-Connecting-IP"));
     // Every attempt counts, refused ones too, so hammering only lengthens the wait.
+    const identity = readIdentity(request.headers.get(IDENTITY_HEADER));
     const attempt = this.#addresses.takeConnect(address, now);
-    const refusal = attempt.ok ? this.#refusal(address) : connectingTooFast(attempt.retryAfterMs);
+    const person = { address, ...(client !== null && { client }), ...(identity?.sub !== undefined && { sub: identity.sub }) };
+    const refusal = attempt.ok ? this.#refusal(person, now) : connectingTooFast(attempt.retryAfterMs);
     if (refusal !== null) return refusalResponse(refusal);
 
     const number = this.#store.nextConnectionNumber();
@@ -156,7 +162,7 @@ export class Room extends DurableObject<Env> {
       bucket: fullBucket(this.#config.rateLimitPer10s, now),
     };
     if (client !== null) member.client = client;
-    withIdentity(member, request.headers.get(IDENTITY_HEADER));
+    if (identity !== null) withIdentity(member, identity);
     const shard = this.#placeOn();
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
@@ -215,10 +221,13 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Why the room would refuse another socket from `address` now, or null if
+   * Why the room would refuse another socket from `person` now, or null if
    * it would take it. Reads only, so that asking costs no write.
    */
-  #refusal(address: string): Refusal | null {
+  #refusal(person: Person, now: number): Refusal | null {
+    const banned = this.#sanctions.against("ban", person, now);
+    if (banned !== null) return { status: 403, code: "banned", message: `a moderator banned you from this room until ${new Date(banned).toISOString()}` };
+    const { address } = person;
     const perAddress = this.#config.maxConnectionsPerAddress;
     if (this.#roster.countAt(address) >= perAddress) {
       // A slot frees when one of them closes, or is swept once it has been silent this long.
@@ -237,11 +246,13 @@ export class Room extends DurableObject<Env> {
    * over HTTP instead; null if it would be let in. Takes nothing and writes
    * nothing.
    */
-  admission(address: string): Refusal | null {
+  admission(address: string, client: string | null, sub: string | null): Refusal | null {
     this.#trace("admission");
     const key = addressKey(address);
-    const wait = this.#addresses.connectWaitMs(key, Date.now());
-    return wait > 0 ? connectingTooFast(wait) : this.#refusal(key);
+    const now = Date.now();
+    const wait = this.#addresses.connectWaitMs(key, now);
+    const person = { address: key, ...(client !== null && { client }), ...(sub !== null && { sub }) };
+    return wait > 0 ? connectingTooFast(wait) : this.#refusal(person, now);
   }
 
   #replay(from: ReplayFrom): HistoryFrame {
@@ -322,6 +333,11 @@ export class Room extends DurableObject<Env> {
     const frame = parsed.frame;
     switch (frame.type) {
       case "message": {
+        const muted = this.#sanctions.against("mute", entry, now);
+        if (muted !== null) {
+          reply(errorFrame("muted", `a moderator muted you until ${new Date(muted).toISOString()}; you can read but not send`));
+          break;
+        }
         const published = this.#sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
         // A new message's ack goes out with it; these answers need no commit and go now.
         if (!published.ok) reply(idConflict(published.seq));
@@ -351,7 +367,32 @@ export class Room extends DurableObject<Env> {
       case "token":
         this.#renewals.push(this.#renew(peer, frame.token));
         break;
+      default:
+        this.#moderate(entry, frame, reply, now);
     }
+  }
+
+  /** A moderator's kick, ban, unban, mute or unmute; anyone else's changes nothing. */
+  #moderate(actor: Entry, frame: ModerationFrame, reply: (frame: ServerFrame) => void, now: number): void {
+    if (!actor.moderator) return reply(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
+    const { type: action, user: id } = frame;
+    if (action === "unban" || action === "unmute") {
+      const name = this.#sanctions.lift(action === "unban" ? "ban" : "mute", id, now);
+      if (name === null) return reply(errorFrame("unknown_user", `nobody with id ${id} is ${action === "unban" ? "banned" : "muted"}`));
+      return reply({ type: "moderated", action, user: { id, name } });
+    }
+    const target = this.#roster.get(id);
+    if (target === undefined) return reply(errorFrame("unknown_user", `nobody with id ${id} is in the room`));
+    const user = toUser(target);
+    if (action === "kick") {
+      this.#expel(target, "kicked", CLOSE_KICKED, "kicked by a moderator");
+      return reply({ type: "moderated", action, user });
+    }
+    const kind: Kind = action;
+    const until = now + frame.seconds! * 1000;
+    this.#sanctions.impose(kind, target, until);
+    if (kind === "ban") this.#expel(target, "banned", CLOSE_BANNED, "banned by a moderator");
+    reply({ type: "moderated", action, user, until });
   }
 
   /**
@@ -427,6 +468,7 @@ export class Room extends DurableObject<Env> {
       }
       this.#history.trim(this.#config.historyLimit, TRIM_BATCH);
       this.#addresses.prune(now, TRIM_BATCH);
+      this.#sanctions.prune(now);
       await Promise.all(this.#roster.shards().map((k) => this.#shards.census(k)));
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "alarm", message: describe(error) });
@@ -539,9 +581,10 @@ export class Room extends DurableObject<Env> {
    * is no one a flood of connections could disturb.
    */
   async #settle(): Promise<void> {
-    if (this.#roster.size === 0 && this.#history.size === 0 && this.#store.exists) {
+    if (this.#roster.size === 0 && this.#history.size === 0 && this.#store.exists && !this.#sanctions.active(Date.now())) {
       this.#store.forget();
       this.#addresses.forget();
+      this.#sanctions.forget();
       await this.ctx.storage.deleteAll();
     }
     await this.#alarm.settle();
@@ -624,10 +667,13 @@ export class Room extends DurableObject<Env> {
   }
 }
 
-/** Copies who the Worker's check of the member's token says they are. */
-function withIdentity(member: Member, header: string | null): void {
-  if (header === null) return;
-  const identity = JSON.parse(header) as Identity;
+/** Who the Worker's check of the upgrade's token says its holder is, if it had one. */
+function readIdentity(header: string | null): Identity | null {
+  return header === null ? null : (JSON.parse(header) as Identity);
+}
+
+/** Copies who the member's token says they are. */
+function withIdentity(member: Member, identity: Identity): void {
   member.verified = true;
   member.tokenExp = identity.exp;
   if (identity.sub !== undefined) member.sub = identity.sub;

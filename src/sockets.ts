@@ -10,6 +10,9 @@ export const CLOSE_TIMEOUT = 4000;
 export const CLOSE_FLOOD = 1008;
 /** Close code for a socket whose token expired without being renewed. */
 export const CLOSE_EXPIRED = 4002;
+/** Close codes for a socket a moderator kicked, or banned. */
+export const CLOSE_KICKED = 4001;
+export const CLOSE_BANNED = 4003;
 
 /**
  * A connected user, stored as its socket's attachment so it survives

@@ -1,0 +1,115 @@
+import type { RoomStore } from "./store";
+
+/** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
+export interface Target {
+  id: string;
+  name: string;
+  sub?: string;
+  client?: string;
+  address: string;
+}
+
+/** What is known of someone joining or sending, to match against sanctions. */
+export interface Person {
+  sub?: string;
+  client?: string;
+  address: string;
+}
+
+export type Kind = "ban" | "mute";
+
+type Row = { kind: Kind; user_id: string; name: string; sub: string | null; client: string | null; address: string; until: number };
+
+/**
+ * The room's bans and mutes, in SQLite so that they survive hibernation,
+ * restarts and the person reconnecting. A sanction holds the person by
+ * their token's `sub` when they had one (a new device or client id does
+ * not help them), else by their `?client=` id and by their address.
+ * Kept in memory once read: a room has few.
+ */
+export class Sanctions {
+  static readonly SCHEMA = `CREATE TABLE IF NOT EXISTS sanctions (
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sub TEXT,
+    client TEXT,
+    address TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    PRIMARY KEY (kind, user_id)
+  )`;
+
+  #rows: Row[] | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly store: RoomStore,
+  ) {}
+
+  /** Bans or mutes `target` until `until` (epoch ms), replacing any earlier one of the same kind. */
+  impose(kind: Kind, target: Target, until: number): void {
+    this.store.ensure();
+    const row: Row = { kind, user_id: target.id, name: target.name, sub: target.sub ?? null, client: target.client ?? null, address: target.address, until };
+    this.sql.exec(
+      "INSERT OR REPLACE INTO sanctions (kind, user_id, name, sub, client, address, until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      row.kind,
+      row.user_id,
+      row.name,
+      row.sub,
+      row.client,
+      row.address,
+      row.until,
+    );
+    this.#rows = [...this.#all().filter((r) => !(r.kind === kind && r.user_id === target.id)), row];
+  }
+
+  /** Lifts the ban or mute imposed on the user with this id; returns the name it was imposed on, or null if none was. */
+  lift(kind: Kind, userId: string, now: number): string | null {
+    const row = this.#all().find((r) => r.kind === kind && r.user_id === userId && r.until > now);
+    if (row === undefined) return null;
+    this.sql.exec("DELETE FROM sanctions WHERE kind = ? AND user_id = ?", kind, userId);
+    this.#rows = this.#all().filter((r) => r !== row);
+    return row.name;
+  }
+
+  /** Until when (epoch ms) a sanction of this kind holds `person`, or null if none does. */
+  against(kind: Kind, person: Person, now: number): number | null {
+    let until: number | null = null;
+    for (const row of this.#all()) {
+      if (row.kind !== kind || row.until <= now || !holds(row, person)) continue;
+      until = Math.max(until ?? 0, row.until);
+    }
+    return until;
+  }
+
+  /** Whether any sanction is still in force, which the room must keep its storage for. */
+  active(now: number): boolean {
+    return this.#all().some((r) => r.until > now);
+  }
+
+  /** Forgets sanctions that are over. */
+  prune(now: number): void {
+    if (!this.#all().some((r) => r.until <= now)) return;
+    this.sql.exec("DELETE FROM sanctions WHERE until <= ?", now);
+    this.#rows = this.#all().filter((r) => r.until > now);
+  }
+
+  /** What memory must believe once the room's storage is deleted. */
+  forget(): void {
+    this.#rows = null;
+  }
+
+  #all(): Row[] {
+    if (this.#rows === null) {
+      // A room stored by a version without sanctions lacks the table.
+      if (this.store.exists) this.sql.exec(Sanctions.SCHEMA);
+      this.#rows = this.store.exists ? this.sql.exec<Row>("SELECT * FROM sanctions").toArray() : [];
+    }
+    return this.#rows;
+  }
+}
+
+function holds(row: Row, person: Person): boolean {
+  if (row.sub !== null) return person.sub === row.sub;
+  return (row.client !== null && person.client === row.client) || person.address === row.address;
+}
