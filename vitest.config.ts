@@ -41,7 +41,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { SHARD_SIZE: "3", MAX_CONNECTIONS_PER_ROOM: "40" } },
+            miniflare: { bindings: { SHARD_SIZE: "3", MAX_CONNECTIONS_PER_ROOM: "40", ROOM_SECRET: "shards-test-secret" } },
           }),
         ],
         test: { name: "shards", include: ["test/shards.test.ts", "test/resume-property.test.ts"], ...inWorkerd },

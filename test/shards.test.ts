@@ -3,6 +3,7 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
+import { signToken } from "../src/grant";
 import { Shard } from "../src/shard";
 import { Inbox, type Delivery } from "../src/shard-protocol";
 import { SocketSet, type Member } from "../src/sockets";
@@ -293,6 +294,43 @@ describe("limits and bad input on a shard", () => {
     }
     same[3]!.send({ type: "who" });
     expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited" });
+  });
+});
+
+describe("moderation and tokens on a shard", () => {
+  it("closes a shard's socket that a moderator kicked, or whose token expired, and announces each once", async () => {
+    const room = uniqueRoom("shard-moderation");
+    const exp = Math.floor(Date.now() / 1000) + 120;
+    const mod = await Client.join(`/rooms/${room}?token=${await signToken("shards-test-secret", { room, name: "mod", role: "moderator", exp: exp + 3600 })}`);
+    await crowd(room, 2);
+    const [sam, tia] = await crowd(room, 2, "s");
+    const tok = await Client.join(`/rooms/${room}?token=${await signToken("shards-test-secret", { room, name: "tok", exp })}`);
+    expect((await info(room)).objects).toBe(2);
+
+    // The room's own crowd, silent all along, is swept by the alarm below; only these two matter here.
+    const left = () =>
+      parsed(tia!)
+        .filter((f) => f.type === "presence")
+        .flatMap((f) => f.left)
+        .filter((l) => l.user.name === "s0" || l.user.name === "tok");
+    mod.send({ type: "kick", user: "4" });
+    expect(await mod.skipTo("moderated")).toMatchObject({ user: { name: "s0" } });
+    expect((await sam!.closed()).code).toBe(4001);
+    // Heard before tia's own `who` below, whose answer would otherwise tell her instead.
+    await waitFor(() => left().length === 1, () => `s0's leave at tia; she has ${JSON.stringify(left())}`);
+    const clock = frozenClock();
+    clock.advance(121_000);
+    for (const client of [mod, tia!]) {
+      client.send({ type: "who" });
+      await client.skipTo("users");
+    }
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+    expect((await tok.closed()).code).toBe(4002);
+    await waitFor(() => left().length >= 2, () => `two leaves at tia; she has ${JSON.stringify(left())}`);
+    expect(left().map((l) => [l.user.name, l.reason])).toEqual([
+      ["s0", "kicked"],
+      ["tok", "expired"],
+    ]);
   });
 });
 
