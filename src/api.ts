@@ -3,7 +3,7 @@ import type { Env } from "./env";
 import { json, jsonError, readText, webSocketUrl } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId, randomHex } from "./names";
-import { BAD_MESSAGE_ID, checkText, isMessageId } from "./protocol";
+import { BAD_MESSAGE_ID, checkText, isMessageId, moderation } from "./protocol";
 import { signToken } from "./grant";
 import { senderOfIdentity, type Identity } from "./token";
 
@@ -114,4 +114,30 @@ async function readBody(request: Request, query: URLSearchParams, maxBytes: numb
     return jsonError(400, "bad_json", "the body must be a JSON object { name, text, id? }");
   }
   return value as Body;
+}
+
+/**
+ * `POST /api/rooms/<room>/moderation`: a moderation frame as a JSON body,
+ * `{ "type": "kick" | "ban" | "unban" | "mute" | "unmute", "user", "seconds"? }`,
+ * from a moderator's token in `Authorization: Bearer` (checked by the
+ * Worker, which passes the refusal instead when it is not one). Answers
+ * 200 with the room's `moderated` frame, 404 `unknown_user`, or 400.
+ */
+export async function moderate(env: Env, room: string, request: Request, moderator: Identity | Response): Promise<Response> {
+  if (moderator instanceof Response) return moderator;
+  const raw = await readText(request, readConfig(env).maxFrameBytes);
+  if (raw === null) return jsonError(413, "too_large", "the body is too large");
+  let command: unknown;
+  try {
+    command = JSON.parse(raw);
+  } catch {
+    return jsonError(400, "bad_json", "the body is not valid JSON");
+  }
+  if (typeof command !== "object" || command === null || typeof (command as { type?: unknown }).type !== "string") {
+    return jsonError(400, "bad_json", 'the body must be a JSON object such as {"type":"kick","user":"3"}');
+  }
+  const parsed = moderation(command as Record<string, unknown> & { type: string });
+  if (!parsed.ok) return jsonError(400, parsed.error.code, parsed.error.message);
+  const answer = await env.ROOMS.getByName(room).moderation(parsed.frame);
+  return answer.type === "error" ? jsonError(404, answer.code, answer.message) : json(answer);
 }

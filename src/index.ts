@@ -1,4 +1,4 @@
-import { createRoom, getMessages, getRoom, postMessage } from "./api";
+import { createRoom, getMessages, getRoom, moderate, postMessage } from "./api";
 import type { Env } from "./env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
 import { describe, log } from "./log";
@@ -17,6 +17,7 @@ const ROUTES = [
   { pattern: /^\/api\/rooms$/, methods: ["POST"], name: "create" },
   { pattern: /^\/api\/rooms\/([^/]*)$/, methods: ["GET"], name: "room" },
   { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
+  { pattern: /^\/api\/rooms\/([^/]*)\/moderation$/, methods: ["POST"], name: "moderation" },
 ] as const;
 
 /**
@@ -72,6 +73,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
 
   const room = parseRoom(segment);
   if (room === null) return jsonError(400, BAD_ROOM.code, BAD_ROOM.message);
+  if (route.name === "moderation") return moderate(env, room, request, await checkModerator(env, room, request));
   const access = await checkToken(env, room, url);
   if (access instanceof Response) return access;
   if (route.name === "room") return getRoom(env, room);
@@ -90,6 +92,20 @@ async function checkToken(env: Env, room: string, url: URL): Promise<Identity | 
   if (token === null && !isPrivateRoom(room)) return null;
   const check = await verifyToken(keys, token, room, Date.now());
   return check.ok ? check.identity : jsonError(check.status, check.code, check.message);
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` for moderating `room` over HTTP:
+ * a valid token for the room whose role is moderator.
+ */
+async function checkModerator(env: Env, room: string, request: Request): Promise<Identity | Response> {
+  const keys = { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+  if (!canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1] ?? null;
+  const check = await verifyToken(keys, bearer, room, Date.now());
+  if (!check.ok) return jsonError(check.status, check.code, check.message);
+  if (check.identity.role !== "moderator") return jsonError(403, "forbidden", "only a moderator's token may moderate a room");
+  return check.identity;
 }
 
 /**

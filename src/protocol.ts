@@ -234,14 +234,14 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
  * A moderation frame, checked here like any other; whether its sender may
  * send it is the room's business.
  */
-export function moderation(command: Record<string, unknown> & { type: string }): Parsed {
+export function moderation(command: Record<string, unknown> & { type: string }): { ok: true; frame: ModerationFrame } | { ok: false; error: ErrorFrame } {
   const { type, user, seconds } = command;
-  if (!SANCTIONS.includes(type)) return fail("unknown_type", `unknown frame type ${JSON.stringify(type).slice(0, 80)}`);
-  if (typeof user !== "string" || !USER_ID.test(user)) return fail("bad_message", "`user` must be a user's id, a string of digits");
+  if (!SANCTIONS.includes(type)) return { ok: false, error: errorFrame("unknown_type", `unknown frame type ${JSON.stringify(type).slice(0, 80)}`) };
+  if (typeof user !== "string" || !USER_ID.test(user)) return { ok: false, error: errorFrame("bad_message", "`user` must be a user's id, a string of digits") };
   const frame: ModerationFrame = { type: type as Sanction, user };
   if (type === "ban" || type === "mute") {
     if (typeof seconds !== "number" || !Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_SANCTION_SECONDS) {
-      return fail("bad_message", `a ${type} needs \`seconds\`: a whole number from 1 to ${MAX_SANCTION_SECONDS} (a year)`);
+      return { ok: false, error: errorFrame("bad_message", `a ${type} needs \`seconds\`: a whole number from 1 to ${MAX_SANCTION_SECONDS} (a year)`) };
     }
     frame.seconds = seconds;
   }

@@ -17,6 +17,8 @@ import {
   type HistoryFrame,
   type LeaveReason,
   type MessagePage,
+  type ErrorFrame,
+  type ModeratedFrame,
   type ModerationFrame,
   type Refusal,
   type RoomInfo,
@@ -368,31 +370,42 @@ export class Room extends DurableObject<Env> {
         this.#renewals.push(this.#renew(peer, frame.token));
         break;
       default:
-        this.#moderate(entry, frame, reply, now);
+        if (!entry.moderator) reply(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
+        else reply(this.#moderate(frame, now));
     }
   }
 
-  /** A moderator's kick, ban, unban, mute or unmute; anyone else's changes nothing. */
-  #moderate(actor: Entry, frame: ModerationFrame, reply: (frame: ServerFrame) => void, now: number): void {
-    if (!actor.moderator) return reply(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
+  /** A moderator's kick, ban, unban, mute or unmute, and the answer for them. Who may is the caller's business. */
+  #moderate(frame: ModerationFrame, now: number): ModeratedFrame | ErrorFrame {
     const { type: action, user: id } = frame;
     if (action === "unban" || action === "unmute") {
       const name = this.#sanctions.lift(action === "unban" ? "ban" : "mute", id, now);
-      if (name === null) return reply(errorFrame("unknown_user", `nobody with id ${id} is ${action === "unban" ? "banned" : "muted"}`));
-      return reply({ type: "moderated", action, user: { id, name } });
+      if (name === null) return errorFrame("unknown_user", `nobody with id ${id} is ${action === "unban" ? "banned" : "muted"}`);
+      return { type: "moderated", action, user: { id, name } };
     }
     const target = this.#roster.get(id);
-    if (target === undefined) return reply(errorFrame("unknown_user", `nobody with id ${id} is in the room`));
+    if (target === undefined) return errorFrame("unknown_user", `nobody with id ${id} is in the room`);
     const user = toUser(target);
     if (action === "kick") {
       this.#expel(target, "kicked", CLOSE_KICKED, "kicked by a moderator");
-      return reply({ type: "moderated", action, user });
+      return { type: "moderated", action, user };
     }
     const kind: Kind = action;
     const until = now + frame.seconds! * 1000;
     this.#sanctions.impose(kind, target, until);
     if (kind === "ban") this.#expel(target, "banned", CLOSE_BANNED, "banned by a moderator");
-    reply({ type: "moderated", action, user, until });
+    return { type: "moderated", action, user, until };
+  }
+
+  /**
+   * A moderation over HTTP (`POST /api/rooms/<room>/moderation`), from a
+   * moderator's token the Worker has checked: the same as from a socket.
+   */
+  async moderation(frame: ModerationFrame): Promise<ModeratedFrame | ErrorFrame> {
+    this.#trace("moderation");
+    const answer = this.#moderate(frame, Date.now());
+    await this.#settle();
+    return answer;
   }
 
   /**

@@ -170,3 +170,54 @@ describe("moderation", () => {
     expect((await mod.skipTo("users")).online).toBe(2);
   });
 });
+
+describe("moderation over HTTP", () => {
+  const moderate = (room: string, body: object, authorization?: string) =>
+    exports.default.fetch(`http://chat.test/api/rooms/${room}/moderation`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(authorization !== undefined && { Authorization: authorization }) },
+      body: JSON.stringify(body),
+    });
+
+  it("takes a moderator's bearer token and does what a socket's frame does", async () => {
+    const room = uniqueRoom("http-moderation");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    const answer = await moderate(room, { type: "kick", user: "2" }, `Bearer ${await moderatorToken(room)}`);
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ type: "moderated", action: "kick", user: { id: "2", name: "bob" } });
+    expect((await bob.closed()).code).toBe(4001);
+    expect(await ann.skipTo("presence")).toMatchObject({ left: [{ user: { name: "bob" }, reason: "kicked" }] });
+
+    const missing = await moderate(room, { type: "kick", user: "9" }, `Bearer ${await moderatorToken(room)}`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: "unknown_user" });
+  });
+
+  it.each([
+    ["no token", undefined, 401, "token_required"],
+    ["a member's token", "member", 403, "forbidden"],
+    ["another room's moderator", "elsewhere", 403, "bad_token"],
+  ])("refuses %s, and nothing happens", async (_, who, status, code) => {
+    const room = uniqueRoom("http-refused");
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    const token =
+      who === "member"
+        ? await signToken(SECRET, { room, name: "ann", exp: now() + 60 })
+        : who === "elsewhere"
+          ? await moderatorToken("elsewhere")
+          : undefined;
+    const response = await moderate(room, { type: "kick", user: "1" }, token === undefined ? undefined : `Bearer ${token}`);
+    expect(response.status).toBe(status);
+    expect(await response.json()).toMatchObject({ code });
+    bob.send("still in");
+    expect(await bob.skipTo("message")).toMatchObject({ text: "still in" });
+  });
+
+  it("refuses a body that is not a moderation", async () => {
+    const room = uniqueRoom("http-bad-body");
+    const bearer = `Bearer ${await moderatorToken(room)}`;
+    expect(await (await moderate(room, { type: "kick", user: 3 }, bearer)).json()).toMatchObject({ code: "bad_message" });
+    expect(await (await moderate(room, { type: "dance", user: "3" }, bearer)).json()).toMatchObject({ code: "unknown_type" });
+  });
+});
