@@ -9,7 +9,7 @@ type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "message" | "either
 function fuzzFrame(next: () => number): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 12)) {
+  switch (Math.floor(next() * 13)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -34,6 +34,15 @@ function fuzzFrame(next: () => number): Fuzz {
       return { frame: pick(["", " ", "\n\t "]), expect: "error" };
     case 10:
       return { frame: JSON.stringify({ type: "rename", name: pick(["", "\u202eevil", "x".repeat(40), 7]) }), expect: "error" };
+    case 11: // moderation from someone who is not a moderator, well-formed or not: refused, and nobody is touched
+      return {
+        frame: JSON.stringify({
+          type: pick(["kick", "ban", "unban", "mute", "unmute"]),
+          user: pick(["1", "2", "3", "99", -1, "", null, { id: "2" }]),
+          seconds: pick([60, -5, 0, 1e15, 1.5, "60", undefined]),
+        }),
+        expect: "error",
+      };
     default:
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }

@@ -31,6 +31,38 @@ describe("abuse, against wrangler dev", () => {
     expect(await ann.next("welcome")).toMatchObject({ room: "private-e2e", you: { name: "ann", verified: true, account: "e2e-ann" } });
   });
 
+  it("lets a moderator from `npm run token --role moderator` kick and ban, and a banned token stays out", async () => {
+    const mint = async (name: string, ...flags: string[]) =>
+      (
+        await promisify(execFile)("npm", ["run", "-s", "token", "--", "e2e-moderated", name, "600", ...flags], {
+          env: { ...process.env, ROOM_SECRET: E2E_ROOM_SECRET },
+        })
+      ).stdout.trim();
+    const mod = await connect(`/rooms/e2e-moderated?token=${await mint("mod", "--role", "moderator")}`);
+    await mod.next("welcome");
+    const bob = await connect("/rooms/e2e-moderated?name=bob");
+    const bobId = (await bob.next("welcome")).you.id;
+    const eveToken = await mint("eve", "--sub", "e2e-eve");
+    const eve = await connect(`/rooms/e2e-moderated?token=${eveToken}&client=first`);
+    const eveId = (await eve.next("welcome")).you.id;
+    // Through wrangler dev, a socket closed by the server before it ever sent a frame sees its
+    // close event only about ten seconds later; one that has spoken sees it at once.
+    eve.send("hello");
+    await eve.skipTo("message");
+
+    bob.send({ type: "kick", user: eveId });
+    expect(await bob.skipTo("error")).toMatchObject({ code: "forbidden" });
+    mod.send({ type: "kick", user: bobId });
+    expect(await mod.skipTo("moderated")).toMatchObject({ action: "kick", user: { name: "bob" } });
+    expect((await bob.closed()).code).toBe(4001);
+    mod.send({ type: "ban", user: eveId, seconds: 600 });
+    expect(await mod.skipTo("moderated")).toMatchObject({ action: "ban", user: { name: "eve", account: "e2e-eve" } });
+    expect((await eve.closed()).code).toBe(4003);
+    const refused = await WsClient.refusal(`${wsBase}/rooms/e2e-moderated?token=${eveToken}&client=second`);
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "banned" });
+  });
+
   it("creates an unguessable room whose wsUrl works", async () => {
     const response = await fetch(`${httpBase}/api/rooms`, { method: "POST" });
     expect(response.status).toBe(201);
