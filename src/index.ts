@@ -5,7 +5,7 @@ import { describe, log } from "./log";
 import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml, wantsJson } from "./pages";
-import { canVerify, IDENTITY_HEADER, isPrivateRoom, NOT_CONFIGURED, verifyToken, type Identity } from "./token";
+import { canVerify, IDENTITY_HEADER, isPrivateRoom, keysOf, NOT_CONFIGURED, verifyToken, type Identity } from "./token";
 
 export { Room } from "./room";
 export { Shard } from "./shard";
@@ -86,7 +86,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
  * A private room on a server that checks no tokens admits nobody.
  */
 async function checkToken(env: Env, room: string, url: URL): Promise<Identity | null | Response> {
-  const keys = { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+  const keys = keysOf(env);
   const token = url.searchParams.get("token");
   if (isPrivateRoom(room) && !canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   if (token === null && !isPrivateRoom(room)) return null;
@@ -99,7 +99,7 @@ async function checkToken(env: Env, room: string, url: URL): Promise<Identity | 
  * a valid token for the room whose role is moderator.
  */
 async function checkModerator(env: Env, room: string, request: Request): Promise<Identity | Response> {
-  const keys = { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+  const keys = keysOf(env);
   if (!canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1] ?? null;
   const check = await verifyToken(keys, bearer, room, Date.now());

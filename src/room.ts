@@ -30,7 +30,7 @@ import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
 import { CLOSE_BANNED, CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_KICKED, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
-import { IDENTITY_HEADER, verifyToken, type Identity } from "./token";
+import { IDENTITY_HEADER, keysOf, verifyToken, type Identity } from "./token";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
@@ -150,7 +150,7 @@ export class Room extends DurableObject<Env> {
     // Every attempt counts, refused ones too, so hammering only lengthens the wait.
     const identity = readIdentity(request.headers.get(IDENTITY_HEADER));
     const attempt = this.#addresses.takeConnect(address, now);
-    const person = { address, ...(client !== null && { client }), ...(identity?.sub !== undefined && { sub: identity.sub }) };
+    const person = personOf(address, client, identity?.sub ?? null);
     const refusal = attempt.ok ? this.#refusal(person, now) : connectingTooFast(attempt.retryAfterMs);
     if (refusal !== null) return refusalResponse(refusal);
 
@@ -253,7 +253,7 @@ export class Room extends DurableObject<Env> {
     const key = addressKey(address);
     const now = Date.now();
     const wait = this.#addresses.connectWaitMs(key, now);
-    const person = { address: key, ...(client !== null && { client }), ...(sub !== null && { sub }) };
+    const person = personOf(key, client, sub);
     return wait > 0 ? connectingTooFast(wait) : this.#refusal(person, now);
   }
 
@@ -414,7 +414,7 @@ export class Room extends DurableObject<Env> {
    * token's role.
    */
   async #renew(peer: Peer, token: string): Promise<void> {
-    const check = await verifyToken({ secret: this.env.ROOM_SECRET, jwksUrl: this.env.AUTH_JWKS_URL }, token, this.#room, Date.now());
+    const check = await verifyToken(keysOf(this.env), token, this.#room, Date.now());
     const entry = this.#roster.get(peer.entry.id);
     // Gone while the token was checked.
     if (entry === undefined) return;
@@ -678,6 +678,11 @@ export class Room extends DurableObject<Env> {
     log({ event: "error", room: this.#room, handler, message: describe(error) });
     this.#send(ws, errorFrame("internal", "the room could not handle that frame"));
   }
+}
+
+/** Someone joining, as sanctions know people. */
+function personOf(address: string, client: string | null, sub: string | null): Person {
+  return { address, ...(client !== null && { client }), ...(sub !== null && { sub }) };
 }
 
 /** Who the Worker's check of the upgrade's token says its holder is, if it had one. */

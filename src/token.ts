@@ -50,6 +50,11 @@ export function senderOfIdentity(identity: { sub?: string } | null): string | nu
   return identity?.sub === undefined ? null : `sub:${identity.sub}`;
 }
 
+/** The keys a Worker's settings give. */
+export function keysOf(env: { ROOM_SECRET?: string; AUTH_JWKS_URL?: string }): TokenKeys {
+  return { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+}
+
 /** Whether the server can check tokens at all. */
 export function canVerify(keys: TokenKeys): boolean {
   return Boolean(keys.secret || keys.jwksUrl);
