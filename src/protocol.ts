@@ -15,6 +15,8 @@ export interface User {
   verified?: true;
   /** The token's `sub`: the same person, however often they connect. */
   account?: string;
+  /** Present when their token makes them a moderator, as of when they joined or renewed it. */
+  moderator?: true;
 }
 
 /**

@@ -223,9 +223,10 @@ export function senderOf(member: { id: string; client?: string; sub?: string }):
   return senderOfIdentity(member) ?? member.client ?? `#${member.id}`;
 }
 
-export function toUser(member: { id: string; name: string; verified?: true; sub?: string }): User {
+export function toUser(member: { id: string; name: string; verified?: true; sub?: string; moderator?: true }): User {
   const user: User = { id: member.id, name: member.name };
   if (member.verified) user.verified = true;
   if (member.sub !== undefined) user.account = member.sub;
+  if (member.moderator) user.moderator = true;
   return user;
 }

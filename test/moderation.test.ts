@@ -59,6 +59,13 @@ describe("moderation", () => {
 
   it("kicks: the socket closes with 4001 and everyone hears it, in words in the text format", async () => {
     const { room, mod } = await moderated("kick");
+    expect(mod.frames.map((f) => JSON.parse(f) as { type: string; you?: object }).find((f) => f.type === "welcome")?.you).toEqual({
+      id: "1",
+      name: "mod",
+      verified: true,
+      account: "mod-1",
+      moderator: true,
+    });
     const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     mod.send({ type: "kick", user: "3" });
