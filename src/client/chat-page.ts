@@ -39,6 +39,10 @@ function refusedWords(refusal: Refusal): string {
       return "Your invitation link has expired. Ask for a new one.";
     case "bad_token":
       return "This invitation link is not valid for this room.";
+    case "kicked":
+      return "A moderator removed you from the room.";
+    case "banned":
+      return "A moderator banned you from this room for a while.";
     case "auth_not_configured":
       return "This room is private, and this server is not set up to check invitations.";
     case "room_full":

@@ -54,6 +54,16 @@ const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000;
 
 /**
+ * Closes after which reconnecting cannot help: a moderator removed this
+ * person, or their token ran out and the page has no new one.
+ */
+const FINAL_CLOSES: Record<number, Refusal> = {
+  4001: { status: 403, code: "kicked", message: "a moderator removed you from the room" },
+  4002: { status: 403, code: "token_expired", message: "your invitation has expired" },
+  4003: { status: 403, code: "banned", message: "a moderator banned you from the room" },
+};
+
+/**
  * One person's connection to a room, kept alive across drops: it reconnects
  * with backoff, resumes after the last message it has (`since`), and resends
  * messages the room has not acknowledged with their original ids, which the
@@ -139,7 +149,7 @@ export class ChatSession {
     this.#ws = ws;
     this.#catchingUp = true;
     ws.addEventListener("message", (event) => this.#receive(String(event.data)));
-    ws.addEventListener("close", () => void this.#closed(ws));
+    ws.addEventListener("close", (event) => void this.#closed(ws, event.code));
   }
 
   #receive(data: string): void {
@@ -245,7 +255,7 @@ export class ChatSession {
     this.#ws!.send(JSON.stringify({ type: "history", after }));
   }
 
-  async #closed(ws: WebSocket): Promise<void> {
+  async #closed(ws: WebSocket, code?: number): Promise<void> {
     if (ws !== this.#ws) return;
     const wasOpen = this.#open;
     this.#ws = null;
@@ -253,6 +263,13 @@ export class ChatSession {
     this.#inFlight = [];
     this.#held = [];
     this.#stopPinging();
+    const final = code === undefined ? undefined : FINAL_CLOSES[code];
+    if (final !== undefined) {
+      // Coming back by itself would undo what the room meant.
+      this.#stopped = true;
+      this.view.refused(final, null);
+      return;
+    }
     // A refused upgrade tells a browser nothing: ask the room why, over HTTP.
     const refusal = wasOpen ? null : await whyRefused(new URL(ws.url));
     // Back online meanwhile, say, and already reconnecting.

@@ -317,6 +317,25 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.close();
   });
 
+  it("stops, and says so, when a moderator kicks it", async () => {
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`kicked page: ${error.message}`));
+    const sockets: string[] = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    await page.goto(`${server.url}/rooms/browser-kick?name=kim`);
+    await page.locator("#status[data-state=open]").waitFor();
+    const token = await signToken(BROWSER_ROOM_SECRET, { room: "browser-kick", name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
+    const mod = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/browser-kick?token=${token}`);
+    const kim = (await mod.next("welcome")).users.find((u) => u.name === "kim")!;
+    mod.send({ type: "kick", user: kim.id });
+    await mod.skipTo("moderated");
+    await page.locator("#status[data-state=refused]").waitFor();
+    expect(await page.locator("#messages li.warning").last().textContent()).toBe("A moderator removed you from the room.");
+    expect(sockets).toHaveLength(1);
+    mod.ws.close();
+    await page.close();
+  });
+
   it("works from an address that is not a secure context, where crypto.randomUUID is missing", async () => {
     const page = await browser.newPage();
     page.on("pageerror", (error) => problems.push(`insecure page: ${error.message}`));
