@@ -102,6 +102,7 @@ async function checkModerator(env: Env, room: string, request: Request): Promise
   const keys = keysOf(env);
   if (!canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1] ?? null;
+  if (bearer === null) return jsonError(401, "token_required", "moderating a room needs Authorization: Bearer <a moderator's token>");
   const check = await verifyToken(keys, bearer, room, Date.now());
   if (!check.ok) return jsonError(check.status, check.code, check.message);
   if (check.identity.role !== "moderator") return jsonError(403, "forbidden", "only a moderator's token may moderate a room");
