@@ -1,5 +1,15 @@
 import { checkDisplayName, isRoomName } from "../names";
-import { toText, type ErrorFrame, type MessageFrame, type PresenceFrame, type Refusal, type User, type UsersFrame, type WelcomeFrame } from "../protocol";
+import {
+  toText,
+  type ErrorFrame,
+  type MessageFrame,
+  type ModeratedFrame,
+  type PresenceFrame,
+  type Refusal,
+  type User,
+  type UsersFrame,
+  type WelcomeFrame,
+} from "../protocol";
 import { clientId, rememberName, storedName } from "./identity";
 import { ChatSession, type ChatView, type ConnectionState } from "./session";
 
@@ -250,9 +260,30 @@ class RoomView implements ChatView {
     entry.append(document.createTextNode(user.name));
     entry.dataset.id = user.id;
     if (user.id === this.#you?.id) entry.append(element("span", "hint", " (you)"));
+    else if (this.#you?.moderator) entry.append(this.#moderation(user));
     const more = $("users").querySelector("li.more");
     if (more === null) $("users").append(entry);
     else more.before(entry);
+  }
+
+  /** A moderator's buttons beside someone in the list. */
+  #moderation(user: User): HTMLElement {
+    const actions = element("span", "moderation", "");
+    const button = (label: string, act: () => void) => {
+      const b = element("button", "", label);
+      b.type = "button";
+      b.title = `${label} ${user.name}`;
+      b.addEventListener("click", act);
+      actions.append(b);
+    };
+    button("kick", () => this.#session?.moderate("kick", user.id));
+    button("mute 10 min", () => this.#session?.moderate("mute", user.id, 600));
+    button("ban 1 h", () => this.#session?.moderate("ban", user.id, 3600));
+    return actions;
+  }
+
+  moderated(frame: ModeratedFrame): void {
+    notice(toText(frame) ?? "");
   }
 
   /** The count, and an entry that loads the next page for those the list does not show yet. */

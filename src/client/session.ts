@@ -3,6 +3,7 @@ import type {
   ErrorFrame,
   HistoryFrame,
   MessageFrame,
+  ModeratedFrame,
   PresenceFrame,
   Refusal,
   ServerFrame,
@@ -37,6 +38,8 @@ export interface ChatView {
   /** The room refused it; it was not stored. `retry(id)` sends it again. */
   failed(id: string, error: ErrorFrame): void;
   error(error: ErrorFrame): void;
+  /** A moderation this page asked for was done. */
+  moderated(frame: ModeratedFrame): void;
 }
 
 export interface SessionOptions {
@@ -89,7 +92,7 @@ export class ChatSession {
   readonly #pending = new Map<string, string>();
   /** Refused messages, kept for `retry` but not resent by themselves. */
   readonly #failed = new Map<string, string>();
-  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who"; after?: string } | { kind: "history"; after: number }> = [];
+  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who"; after?: string } | { kind: "history"; after: number } | { kind: "moderation" }> = [];
 
   constructor(
     private readonly options: SessionOptions,
@@ -121,6 +124,13 @@ export class ChatSession {
   }
 
   /** Asks for the page of the user list after the user with this id. */
+  /** A moderator's kick, ban or mute of the user with this id; the room answers with `moderated` or an error. */
+  moderate(action: "kick" | "ban" | "mute", user: string, seconds?: number): void {
+    if (!this.#open) return;
+    this.#inFlight.push({ kind: "moderation" });
+    this.#ws!.send(JSON.stringify(seconds === undefined ? { type: action, user } : { type: action, user, seconds }));
+  }
+
   moreUsers(after: string): void {
     if (!this.#open) return;
     this.#inFlight.push({ kind: "who", after });
@@ -211,6 +221,10 @@ export class ChatSession {
         return;
       case "tick":
         this.view.tick(frame);
+        return;
+      case "moderated":
+        this.#inFlight.shift();
+        this.view.moderated(frame);
         return;
     }
   }

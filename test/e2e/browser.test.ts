@@ -336,6 +336,27 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.close();
   });
 
+  it("gives a moderator kick, mute and ban buttons beside everyone else, and kicks with one", async () => {
+    const token = await signToken(BROWSER_ROOM_SECRET, { room: "browser-moderate", name: "mia", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
+    const bob = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/browser-moderate?name=bob`);
+    await bob.next("welcome");
+    // A socket that has never spoken sees a close from wrangler dev only ten seconds late (abuse.test.ts).
+    bob.send("hello");
+    await bob.skipTo("message");
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`moderator page: ${error.message}`));
+    await page.goto(`${server.url}/rooms/browser-moderate?token=${token}`);
+    await page.locator("#status[data-state=open]").waitFor();
+    expect(await page.locator("#users li", { hasText: "mia" }).locator("button").count()).toBe(0);
+    const entry = page.locator("#users li", { hasText: "bob" });
+    expect(await entry.locator("button").allTextContents()).toEqual(["kick", "mute 10 min", "ban 1 h"]);
+    await entry.locator("button", { hasText: "kick" }).click();
+    expect((await bob.closed()).code).toBe(4001);
+    await page.locator("#messages li", { hasText: "Done: bob was kicked." }).waitFor();
+    await expect.poll(() => page.locator("#users li[data-id]").allTextContents()).toEqual(["mia (you)"]);
+    await page.close();
+  });
+
   it("works from an address that is not a secure context, where crypto.randomUUID is missing", async () => {
     const page = await browser.newPage();
     page.on("pageerror", (error) => problems.push(`insecure page: ${error.message}`));
