@@ -1,3 +1,6 @@
+import { errorFrame, type ErrorFrame, type LeaveReason, type ModeratedFrame, type ModerationFrame } from "./protocol";
+import { toUser, type Entry, type Roster } from "./roster";
+import { CLOSE_BANNED, CLOSE_KICKED } from "./sockets";
 import type { RoomStore } from "./store";
 
 /** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
@@ -112,4 +115,31 @@ export class Sanctions {
 function holds(row: Row, person: Person): boolean {
   if (row.sub !== null) return person.sub === row.sub;
   return (row.client !== null && person.client === row.client) || person.address === row.address;
+}
+
+/** Closes someone's socket, wherever it is, and announces why they left. */
+export type Expel = (target: Entry, reason: LeaveReason, code: number, why: string) => void;
+
+/**
+ * Does a moderator's kick, ban, unban, mute or unmute, and says what came
+ * of it for the moderator. Whether the sender may is the caller's check.
+ */
+export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctions, roster: Roster, expel: Expel): ModeratedFrame | ErrorFrame {
+  const { type: action, user: id } = frame;
+  if (action === "unban" || action === "unmute") {
+    const name = sanctions.lift(action === "unban" ? "ban" : "mute", id, now);
+    if (name === null) return errorFrame("unknown_user", `nobody with id ${id} is ${action === "unban" ? "banned" : "muted"}`);
+    return { type: "moderated", action, user: { id, name } };
+  }
+  const target = roster.get(id);
+  if (target === undefined) return errorFrame("unknown_user", `nobody with id ${id} is in the room`);
+  const user = toUser(target);
+  if (action === "kick") {
+    expel(target, "kicked", CLOSE_KICKED, "kicked by a moderator");
+    return { type: "moderated", action, user };
+  }
+  const until = now + frame.seconds! * 1000;
+  sanctions.impose(action, target, until);
+  if (action === "ban") expel(target, "banned", CLOSE_BANNED, "banned by a moderator");
+  return { type: "moderated", action, user, until };
 }

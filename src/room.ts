@@ -4,7 +4,7 @@ import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { History, replay, type ReplayFrom } from "./history";
-import { Sanctions, type Kind, type Person } from "./moderation";
+import { moderate, Sanctions, type Person } from "./moderation";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, type Bucket } from "./limits";
@@ -28,7 +28,7 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_BANNED, CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_KICKED, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
+import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
 import { RoomStore } from "./store";
 import { IDENTITY_HEADER, keysOf, verifyToken, type Identity } from "./token";
 
@@ -375,26 +375,8 @@ export class Room extends DurableObject<Env> {
     }
   }
 
-  /** A moderator's kick, ban, unban, mute or unmute, and the answer for them. Who may is the caller's business. */
   #moderate(frame: ModerationFrame, now: number): ModeratedFrame | ErrorFrame {
-    const { type: action, user: id } = frame;
-    if (action === "unban" || action === "unmute") {
-      const name = this.#sanctions.lift(action === "unban" ? "ban" : "mute", id, now);
-      if (name === null) return errorFrame("unknown_user", `nobody with id ${id} is ${action === "unban" ? "banned" : "muted"}`);
-      return { type: "moderated", action, user: { id, name } };
-    }
-    const target = this.#roster.get(id);
-    if (target === undefined) return errorFrame("unknown_user", `nobody with id ${id} is in the room`);
-    const user = toUser(target);
-    if (action === "kick") {
-      this.#expel(target, "kicked", CLOSE_KICKED, "kicked by a moderator");
-      return { type: "moderated", action, user };
-    }
-    const kind: Kind = action;
-    const until = now + frame.seconds! * 1000;
-    this.#sanctions.impose(kind, target, until);
-    if (kind === "ban") this.#expel(target, "banned", CLOSE_BANNED, "banned by a moderator");
-    return { type: "moderated", action, user, until };
+    return moderate(frame, now, this.#sanctions, this.#roster, (target, reason, code, why) => this.#expel(target, reason, code, why));
   }
 
   /**
