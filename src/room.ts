@@ -28,7 +28,7 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict } from "./sockets";
+import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
 import { RoomStore } from "./store";
 import { IDENTITY_HEADER, keysOf, verifyToken, type Identity } from "./token";
 
@@ -264,10 +264,9 @@ export class Room extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.#trace("webSocketMessage");
     try {
-      const member = this.#sockets.get(ws);
-      if (member === undefined) return;
-      const own = this.#sockets.takeFrame(member, this.#config.rateLimitPer10s, Date.now());
-      const payload = typeof data === "string" ? data : { binaryBytes: data.byteLength };
+      const frame = this.#sockets.receive(ws, data, this.#config.rateLimitPer10s, Date.now());
+      if (frame === undefined) return;
+      const { member, own, payload } = frame;
       this.#handle(this.#localPeer(ws, member), payload, own, member.addressFrames);
       if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
       await this.#afterFrames();
@@ -302,7 +301,7 @@ export class Room extends DurableObject<Env> {
    * Handles one frame from anyone in the room, after its own limit was
    * taken by the object that holds its socket.
    */
-  #handle(peer: Peer, data: Forward["data"], own: OwnVerdict, addressFrames: Bucket | undefined): void {
+  #handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): void {
     const now = Date.now();
     const { entry } = peer;
     if (addressFrames !== undefined) this.#addresses.restoreFrames(entry.address, addressFrames);

@@ -10,7 +10,7 @@
 import type { Bucket } from "./limits";
 import { PresenceBatch, type PresenceEvent } from "./presence";
 import { Outgoing, type LeaveReason, type MessageFrame, type ServerFrame } from "./protocol";
-import { deliver, type Member, type OwnVerdict, type SocketSet } from "./sockets";
+import { deliver, type Member, type OwnVerdict, type Payload, type SocketSet } from "./sockets";
 
 /**
  * A place in the room's stream to one shard: the room instance that
@@ -75,7 +75,7 @@ export const PLACEMENT_HEADER = "X-Edge-Chat-Placement";
 /** A frame from a shard's socket, which the room handles as if it were its own. */
 export interface Forward {
   id: string;
-  data: string | { binaryBytes: number };
+  data: Payload;
   /** What the frame cost the socket's own limit, which its shard keeps. */
   own: OwnVerdict;
   addressFrames?: Bucket;

@@ -100,15 +100,14 @@ export class Shard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.#trace("webSocketMessage");
     try {
-      const member = this.#sockets.get(ws);
-      if (member === undefined) return;
-      const own = this.#sockets.takeFrame(member, this.#config.rateLimitPer10s, Date.now());
+      const frame = this.#sockets.receive(ws, data, this.#config.rateLimitPer10s, Date.now());
+      if (frame === undefined) return;
+      const { member, own, payload } = frame;
       this.#sockets.save(ws, member);
       if (!own.ok && own.flood) {
         this.#sockets.send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: own.retryAfterMs });
         this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
       } else {
-        const payload = typeof data === "string" ? data : { binaryBytes: data.byteLength };
         this.#up({ id: member.id, data: payload, own, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
       }
       await this.#settle();

@@ -50,6 +50,9 @@ export interface Member {
   mark?: Mark;
 }
 
+/** A frame as the room handles it: its text, or for a binary frame only its size, which is all the room reads of one. */
+export type Payload = string | { binaryBytes: number };
+
 /** What a socket's frame costs it against its own limit: nothing, or a wait, and whether it is now flooding. */
 export type OwnVerdict = { ok: true } | { ok: false; retryAfterMs: number; flood: boolean };
 
@@ -139,15 +142,19 @@ export class SocketSet {
   }
 
   /**
-   * Notes that the socket sent a frame now, and takes it from the socket's
-   * own bucket, refused frames too: a client that keeps sending while
-   * refused runs into debt and ends up flooding. The caller saves the
-   * member once it is done with the frame.
+   * A frame from a socket that is still here: its member, noted as heard
+   * from now, what the frame cost the socket's own bucket, and the frame as
+   * the room handles it. Refused frames cost too: a client that keeps
+   * sending while refused runs into debt and ends up flooding. The caller
+   * saves the member once it is done with the frame.
    */
-  takeFrame(member: Member, perTenSeconds: number, now: number): OwnVerdict {
+  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): { member: Member; own: OwnVerdict; payload: Payload } | undefined {
+    const member = this.#members.get(ws);
+    if (member === undefined) return undefined;
     member.seenAt = now;
     const verdict = take(member.bucket, perTenSeconds, now);
-    return verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
+    const own: OwnVerdict = verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
+    return { member, own, payload: typeof data === "string" ? data : { binaryBytes: data.byteLength } };
   }
 
   /** The sockets that have been silent for `timeoutMs` (see `isSilent`); the runtime knows when each last pinged. */
