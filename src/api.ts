@@ -3,7 +3,7 @@ import type { Env } from "./env";
 import { json, jsonError, readText, webSocketUrl } from "./http";
 import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, isClientId, randomHex } from "./names";
-import { BAD_MESSAGE_ID, checkText, isMessageId, moderation } from "./protocol";
+import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "./protocol";
 import { signToken } from "./grant";
 import { senderOfIdentity, type Identity } from "./token";
 
@@ -118,10 +118,11 @@ async function readBody(request: Request, query: URLSearchParams, maxBytes: numb
 
 /**
  * `POST /api/rooms/<room>/moderation`: a moderation frame as a JSON body,
- * `{ "type": "kick" | "ban" | "unban" | "mute" | "unmute", "user", "seconds"? }`,
- * from a moderator's token in `Authorization: Bearer` (checked by the
- * Worker, which passes the refusal instead when it is not one). Answers
- * 200 with the room's `moderated` frame, 404 `unknown_user`, or 400.
+ * `{ "type": "kick" | "ban" | "unban" | "mute" | "unmute", "user", "seconds"? }`
+ * or `{ "type": "delete", "seq" }`, from a moderator's token in
+ * `Authorization: Bearer` (checked by the Worker, which passes the refusal
+ * instead when it is not one). Answers 200 with the room's `moderated` or
+ * `delete` frame, 404 `unknown_user` or `unknown_message`, or 400.
  */
 export async function moderate(env: Env, room: string, request: Request, moderator: Identity | Response): Promise<Response> {
   if (moderator instanceof Response) return moderator;
@@ -136,8 +137,10 @@ export async function moderate(env: Env, room: string, request: Request, moderat
   if (typeof command !== "object" || command === null || typeof (command as { type?: unknown }).type !== "string") {
     return jsonError(400, "bad_json", 'the body must be a JSON object such as {"type":"kick","user":"3"}');
   }
-  const parsed = moderation(command as Record<string, unknown> & { type: string });
+  const frame = command as Record<string, unknown> & { type: string };
+  const parsed = frame.type === "delete" ? deletion(frame) : moderation(frame);
   if (!parsed.ok) return jsonError(400, parsed.error.code, parsed.error.message);
-  const answer = await env.ROOMS.getByName(room).moderation(parsed.frame);
+  if ("id" in parsed.frame) return jsonError(400, "bad_message", "a delete over HTTP takes no `id`: deleting twice is refused, not repeated");
+  const answer = await env.ROOMS.getByName(room).moderation(parsed.frame, moderator);
   return answer.type === "error" ? jsonError(404, answer.code, answer.message) : json(answer);
 }

@@ -40,6 +40,7 @@ export type ErrorCode =
   | "forbidden"
   | "unknown_user"
   | "muted"
+  | "unknown_message"
   | "unknown_type"
   | "unsupported"
   | "internal";
@@ -78,21 +79,54 @@ export type PresenceFrame = {
   online: number;
   at: number;
 };
-/** `seq` counts the room's messages: 1, 2, 3, … with no gaps, the same order for everyone. */
-export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number };
+/**
+ * `seq` numbers the room's sequence, 1, 2, 3, … the same order for
+ * everyone: its messages, and the edits and deletes of them, which take
+ * the next number as their `change`. Only a history frame shows a message
+ * as it is now: with `editedAt` once edited, or with `deletedAt` and empty
+ * text once deleted.
+ */
+export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number; editedAt?: number; deletedAt?: number };
+/** Message `seq`, by `user`, now reads `text`. `change` is the edit's own place in the sequence. */
+export type EditFrame = { type: "edit"; seq: number; change: number; user: User; text: string; editedAt: number };
+/** Message `seq` was deleted, by its author or a moderator; its text is gone. `change` is the delete's own place in the sequence. */
+export type DeleteFrame = { type: "delete"; seq: number; change: number; deletedAt: number };
+export type ChangeFrame = EditFrame | DeleteFrame;
+/** What the room's sequence holds at each number. */
+export type SequenceFrame = MessageFrame | ChangeFrame;
+
+/** A frame's place in the room's sequence, or null for frames outside it. */
+export function positionOf(frame: SequenceFrame): number;
+export function positionOf(frame: ServerFrame): number | null;
+export function positionOf(frame: ServerFrame): number | null {
+  switch (frame.type) {
+    case "message":
+      return frame.seq;
+    case "edit":
+    case "delete":
+      return frame.change;
+    default:
+      return null;
+  }
+}
 /**
  * Sent after the welcome, and in answer to a `history` request: the recent
- * messages, or on a resume the messages after `since` (or `after`).
+ * messages, or on a resume the messages after `since` (or `after`), as they
+ * are now, and in `changes` the edits and deletes made since of messages
+ * up to `since`, which the client already has. Every change reaches a
+ * client once: in `changes`, live, or already applied to a message it gets.
  * `gap`: some of those were already trimmed (the oldest kept is
  * `oldestSeq`). `reset`: the history the client resumed from is gone
  * (`since` was ahead of the room, or `epoch` names another history); the
  * frame carries the recent messages instead. `more`: the frame stopped at
- * its size limit; ask for the rest with `{"type":"history","after":<the last
- * seq here>}`. Messages stored after the welcome arrive live meanwhile.
+ * its size limit; ask for the rest with `{"type":"history","after":<the
+ * frame's last seq, a message's `seq` or a change's `change`>}`. What is
+ * stored after the welcome arrives live meanwhile.
  */
 export type HistoryFrame = {
   type: "history";
   messages: MessageFrame[];
+  changes: ChangeFrame[];
   oldestSeq: number;
   lastSeq: number;
   gap: boolean;
@@ -117,6 +151,8 @@ export type ServerFrame =
   | WelcomeFrame
   | PresenceFrame
   | MessageFrame
+  | EditFrame
+  | DeleteFrame
   | HistoryFrame
   | AckFrame
   | UsersFrame
@@ -150,6 +186,8 @@ export interface RoomInfo {
 /** `GET /api/rooms/<room>/messages` */
 export interface MessagePage {
   messages: MessageFrame[];
+  /** With `since`: the edits and deletes after it of messages up to it, as in a history frame. */
+  changes: ChangeFrame[];
   oldestSeq: number;
   lastSeq: number;
   gap: boolean;
@@ -163,7 +201,14 @@ export type ClientFrame =
   | { type: "who"; after?: string }
   | { type: "history"; after: number }
   | { type: "token"; token: string }
+  | EditRequest
+  | DeleteRequest
   | ModerationFrame;
+
+/** An author's new text for their message `seq`; `id` as for a message, answered by an `ack` of the edit's seq. */
+export type EditRequest = { type: "edit"; seq: number; text: string; id?: string };
+/** Deletes message `seq`: an author's own, or any for a moderator. */
+export type DeleteRequest = { type: "delete"; seq: number; id?: string };
 
 /** A moderator's action on the user with this id; `seconds` for a ban or mute. */
 export type ModerationFrame = { type: Sanction; user: string; seconds?: number };
@@ -222,6 +267,18 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
     case "mute":
     case "unmute":
       return moderation(command);
+    case "edit": {
+      const { text, id } = command;
+      const seq = messageSeq(command);
+      if (seq === null) return { ok: false, error: BAD_SEQ };
+      if (typeof text !== "string") return fail("bad_message", "an edit needs the new text as a string `text`");
+      if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
+      const checked = checkText(text, maxMessageChars);
+      if (!checked.ok) return checked;
+      return { ok: true, frame: { type: "edit", seq, text: checked.text, ...(id !== undefined && { id }) } };
+    }
+    case "delete":
+      return deletion(command);
     case "token": {
       const { token } = command;
       if (typeof token !== "string" || token === "") return fail("bad_message", "a token frame needs the new token as a string `token`");
@@ -249,6 +306,22 @@ export function moderation(command: Record<string, unknown> & { type: string }):
   }
   return { ok: true, frame };
 }
+
+/** A delete, from a socket or over HTTP; whether its sender may is the room's business. */
+export function deletion(command: Record<string, unknown>): { ok: true; frame: DeleteRequest } | { ok: false; error: ErrorFrame } {
+  const { id } = command;
+  const seq = messageSeq(command);
+  if (seq === null) return { ok: false, error: BAD_SEQ };
+  if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
+  return { ok: true, frame: { type: "delete", seq, ...(id !== undefined && { id }) } };
+}
+
+function messageSeq(command: Record<string, unknown>): number | null {
+  const { seq } = command;
+  return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+}
+
+const BAD_SEQ = errorFrame("bad_message", "`seq` must be the seq of a message, a whole number from 1");
 
 function asCommand(data: string): (Record<string, unknown> & { type: string }) | null {
   // Only text that looks like an object is worth a JSON.parse.
@@ -322,6 +395,8 @@ export function toText(frame: ServerFrame): string | null {
     case "presence":
       return presenceText(frame);
     case "message":
+    case "edit":
+    case "delete":
       return messageText(frame);
     case "history":
       return historyText(frame);
@@ -342,19 +417,29 @@ export function toText(frame: ServerFrame): string | null {
   }
 }
 
-function messageText(frame: MessageFrame): string {
-  return `${frame.user.name}: ${frame.text.replaceAll("\n", `\n${CONTINUATION}`)}`;
+/** A message, or a change to one, as its line: an edited message shows its new text, a deleted one only that it was. */
+function messageText(frame: SequenceFrame): string {
+  if (frame.type === "delete" || (frame.type === "message" && frame.deletedAt !== undefined)) return DELETED;
+  const edited = frame.type === "edit" || frame.editedAt !== undefined ? " (edited)" : "";
+  return `${frame.user.name}${edited}: ${frame.text.replaceAll("\n", `\n${CONTINUATION}`)}`;
 }
+
+const DELETED = "(a message was deleted)";
 
 /** What starts each further line of a message in the text format. */
 export const CONTINUATION = "  ";
 
 function historyText(frame: HistoryFrame): string | null {
-  const lines = frame.messages.map(messageText);
+  const lines = [...frame.messages, ...frame.changes].map(messageText);
   if (frame.reset) lines.unshift("(the room's history was reset; here are its latest messages)");
   else if (frame.gap) lines.unshift("(some messages you missed are no longer kept)");
-  if (frame.more) lines.push(`(more messages follow; send {"type":"history","after":${frame.messages.at(-1)!.seq}} for them)`);
+  if (frame.more) lines.push(`(more messages follow; send {"type":"history","after":${lastPosition(frame)}} for them)`);
   return lines.length === 0 ? null : lines.join("\n");
+}
+
+/** The last seq a history frame covers: its last message's, or its last change's. */
+export function lastPosition(frame: Pick<HistoryFrame, "messages" | "changes">): number {
+  return Math.max(frame.messages.at(-1)?.seq ?? 0, frame.changes.at(-1)?.change ?? 0);
 }
 
 /** Everyone listed, and how many more are online than the list holds. */

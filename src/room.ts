@@ -3,7 +3,7 @@ import { AddressBook, addressKey } from "./address";
 import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
-import { History, replay, type ReplayFrom } from "./history";
+import { History, replay, split, type ReplayFrom } from "./history";
 import { moderate, Sanctions, type Person } from "./moderation";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
@@ -14,9 +14,12 @@ import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } fr
 import {
   errorFrame,
   parseClientFrame,
+  positionOf,
   type HistoryFrame,
   type LeaveReason,
   type MessagePage,
+  type DeleteFrame,
+  type DeleteRequest,
   type ErrorFrame,
   type ModeratedFrame,
   type ModerationFrame,
@@ -25,12 +28,12 @@ import {
   type ServerFrame,
 } from "./protocol";
 import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
-import { Sequencer, type Published } from "./sequencer";
+import { Sequencer, type Published, type Stored } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
 import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
 import { RoomStore } from "./store";
-import { IDENTITY_HEADER, keysOf, verifyToken, type Identity } from "./token";
+import { IDENTITY_HEADER, keysOf, senderOfIdentity, verifyToken, type Identity } from "./token";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
@@ -50,7 +53,7 @@ export interface Post {
   address: string;
 }
 
-export type PostResult = Published | { ok: false; code: "rate_limited"; retryAfterMs: number };
+export type PostResult = Stored | { ok: false; code: "rate_limited"; retryAfterMs: number };
 
 /** Someone whose frame the room handles, on the room's own socket or on a shard's. */
 interface Peer {
@@ -95,7 +98,7 @@ export class Room extends DurableObject<Env> {
     const sql = ctx.storage.sql;
     this.#store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA]);
     this.#sanctions = new Sanctions(sql, this.#store);
-    this.#history = new History(sql, this.#store);
+    this.#history = new History(ctx.storage, this.#store);
     this.#sequencer = new Sequencer(this.#history, this.#config.historyLimit);
     this.#alarm = new Alarm(ctx.storage, (now) => this.#alarmDue(now));
     this.#addresses = new AddressBook(sql, this.#store, {
@@ -112,7 +115,8 @@ export class Room extends DurableObject<Env> {
       stub: (k) => this.env.SHARDS.getByName(`${this.#room}#${k}`),
       online: () => this.#roster.size,
       broadcastSeq: () => this.#sequencer.broadcastSeq,
-      history: (after, limit) => this.#history.after(after, limit),
+      // Whatever a shard's sockets missed, changes to any message included: some of them may hold it.
+      history: (after, limit) => this.#history.after(after, limit, Number.MAX_SAFE_INTEGER),
       count: (k) => this.#roster.countOn(k),
       members: (k) => this.#roster.onShard(k),
       lost: (id) => this.#depart({ id, reason: "error", code: 1006 }),
@@ -332,17 +336,25 @@ export class Room extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
+    if (frame.type === "message" || frame.type === "edit") {
+      const muted = this.#sanctions.against("mute", entry, now);
+      if (muted !== null) {
+        reply(errorFrame("muted", `a moderator muted you until ${new Date(muted).toISOString()}; you can read but not write`));
+        return;
+      }
+    }
     switch (frame.type) {
       case "message": {
-        const muted = this.#sanctions.against("mute", entry, now);
-        if (muted !== null) {
-          reply(errorFrame("muted", `a moderator muted you until ${new Date(muted).toISOString()}; you can read but not send`));
-          break;
-        }
         const published = this.#sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
-        // A new message's ack goes out with it; these answers need no commit and go now.
-        if (!published.ok) reply(idConflict(published.seq));
-        else if (published.duplicate && frame.id !== undefined) reply({ type: "ack", id: frame.id, seq: published.seq });
+        this.#answer(published, frame.id, reply);
+        break;
+      }
+      case "edit":
+      case "delete": {
+        const { type: kind, seq: target, id } = frame;
+        const actor = { user: toUser(entry), sender: senderOf(entry), moderator: entry.moderator === true };
+        const published = this.#sequencer.change({ kind, target, id, ...(frame.type === "edit" && { text: frame.text }) }, actor, now, peer);
+        this.#answer(published, id, reply);
         break;
       }
       case "rename": {
@@ -374,17 +386,36 @@ export class Room extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Answers a published message or change where the broadcast will not: a
+   * new one's ack goes out after it, these need no commit and go now.
+   */
+  #answer(published: Published, id: string | undefined, reply: (frame: ServerFrame) => void): void {
+    if (!published.ok) reply(refusalOf(published));
+    else if (published.duplicate && id !== undefined) reply({ type: "ack", id, seq: published.seq });
+  }
+
   #moderate(frame: ModerationFrame, now: number): ModeratedFrame | ErrorFrame {
     return moderate(frame, now, this.#sanctions, this.#roster, (target, reason, code, why) => this.#expel(target, reason, code, why));
   }
 
   /**
-   * A moderation over HTTP (`POST /api/rooms/<room>/moderation`), from a
-   * moderator's token the Worker has checked: the same as from a socket.
+   * A moderation over HTTP (`POST /api/rooms/<room>/moderation`), from the
+   * moderator's token the Worker has checked: the same as from a socket. A
+   * delete is answered with the frame everyone got.
    */
-  async moderation(frame: ModerationFrame): Promise<ModeratedFrame | ErrorFrame> {
+  async moderation(frame: ModerationFrame | DeleteRequest, moderator: Identity): Promise<ModeratedFrame | DeleteFrame | ErrorFrame> {
     this.#trace("moderation");
-    const answer = this.#moderate(frame, Date.now());
+    const now = Date.now();
+    let answer: ModeratedFrame | DeleteFrame | ErrorFrame;
+    if (frame.type === "delete") {
+      const actor = { user: { id: HTTP_USER_ID, name: moderator.name }, sender: senderOfIdentity(moderator) ?? HTTP_USER_ID, moderator: true };
+      const published = this.#sequencer.change({ kind: "delete", target: frame.seq }, actor, now);
+      answer = published.ok ? { type: "delete", seq: frame.seq, change: published.seq, deletedAt: now } : refusalOf(published);
+      await this.#broadcastWhenStored();
+    } else {
+      answer = this.#moderate(frame, now);
+    }
     await this.#settle();
     return answer;
   }
@@ -481,13 +512,14 @@ export class Room extends DurableObject<Env> {
 
   /**
    * A page of messages for `GET /api/rooms/<room>/messages`: the latest
-   * `limit`, or the first `limit` after `since`.
+   * `limit`, or the first `limit` entries after `since`, as a history frame
+   * has them.
    */
   messages(since: number | null, limit: number): MessagePage {
     this.#trace("messages");
     const { oldestSeq, lastSeq } = this.#history;
-    const messages = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
-    return { messages, oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since), epoch: this.#store.epoch };
+    const entries = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
+    return { ...split(entries), oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since), epoch: this.#store.epoch };
   }
 
   /**
@@ -532,7 +564,7 @@ export class Room extends DurableObject<Env> {
       const { frame, ack } = unsent;
       this.#sockets.fanOut(frame);
       for (const k of shards) this.#shards.push(k, { frame });
-      if (ack !== undefined) ack.to.deliver({ type: "ack", id: ack.id, seq: frame.seq });
+      if (ack !== undefined) ack.to.deliver({ type: "ack", id: ack.id, seq: positionOf(frame) });
       messages++;
     }
     // What one flush costs the room, for `npm run bench`: its own sends, and one call per shard at most.
@@ -683,6 +715,8 @@ function connectingTooFast(retryAfterMs: number): Refusal {
   return { status: 429, code: "rate_limited", message: "too many connection attempts from this address; try again later", retryAfterMs };
 }
 
-function idConflict(seq: number): ServerFrame {
-  return errorFrame("id_conflict", `this id was already used for another message (#${seq}); send a new message with a new id`);
+/** What a message or change the room would not store is answered with. */
+function refusalOf(published: Exclude<Published, { ok: true }>): ErrorFrame {
+  if (published.code === "refused") return published.error;
+  return errorFrame("id_conflict", `this id was already used for something else (#${published.seq}); send it again with a new id`);
 }

@@ -1,23 +1,36 @@
-import type { History, NewMessage } from "./history";
-import type { MessageFrame } from "./protocol";
+import { changeRefusal, type Actor } from "./changes";
+import type { ChangeKind, History, NewEntry, Used } from "./history";
+import { positionOf, type ErrorFrame, type SequenceFrame, type User } from "./protocol";
 
 /**
- * What publishing a message comes to: its seq, and whether it was a resend;
- * or, for an id already used for another text, the refusal and the seq
- * that id holds.
+ * What publishing a message comes to: its seq, and whether it was a
+ * resend; or, for an id already used for something else, the refusal and
+ * the seq that id holds.
  */
-export type Published = { ok: true; seq: number; duplicate: boolean } | { ok: false; code: "id_conflict"; seq: number };
+export type Stored = { ok: true; seq: number; duplicate: boolean } | { ok: false; code: "id_conflict"; seq: number };
 
-/** A stored message waiting for its broadcast, and who gets its ack. */
+/** What publishing a change comes to: as for a message, or why it may not be made. */
+export type Published = Stored | { ok: false; code: "refused"; error: ErrorFrame };
+
+/** An edit or a delete of message `target`, as its author or a moderator asks for it. */
+export interface ChangeRequest {
+  kind: ChangeKind;
+  target: number;
+  /** An edit's new text. */
+  text?: string;
+  id?: string;
+}
+
+/** A stored entry waiting for its broadcast, and who gets its ack. */
 export interface Unsent<To> {
-  frame: MessageFrame;
+  frame: SequenceFrame;
   ack?: { to: To; id: string };
 }
 
 /**
- * The room's single writer: it numbers, stores and deduplicates messages,
- * and holds each stored one until the room broadcasts it, in seq order.
- * `To` is whoever an ack goes to.
+ * The room's single writer: it numbers, stores and deduplicates messages
+ * and the changes to them, and holds each stored one until the room
+ * broadcasts it, in seq order. `To` is whoever an ack goes to.
  */
 export class Sequencer<To> {
   readonly #unsent: Array<Unsent<To>> = [];
@@ -45,24 +58,57 @@ export class Sequencer<To> {
    * can interleave, and queues its broadcast; if the write throws, nothing is
    * queued. A resend of a kept message is answered with its seq and not
    * stored again; the same id with another text is refused, since it cannot
-   * be a resend and acknowledging it would lose that text.
+   * be a resend and acknowledging it would lose that text. Once the message
+   * was edited or deleted its text is not what was sent, and the id alone
+   * answers.
    */
-  publish(message: NewMessage, ackTo?: To): Published {
-    const { id } = message;
-    if (id !== undefined) {
-      const kept = this.history.stored(message.sender, id);
-      if (kept?.text === message.text) return { ok: true, seq: kept.seq, duplicate: true };
-      if (kept !== null) return { ok: false, code: "id_conflict", seq: kept.seq };
-    }
-    const frame = this.history.append(message, this.keep);
-    this.#unsent.push(ackTo !== undefined && id !== undefined ? { frame, ack: { to: ackTo, id } } : { frame });
-    return { ok: true, seq: frame.seq, duplicate: false };
+  publish(message: NewEntry, ackTo?: To): Stored {
+    return this.#resent(message) ?? this.#store(message, ackTo);
   }
 
-  /** The next message to broadcast, in seq order, or undefined when none waits. */
+  /**
+   * Edits or deletes a message, as `publish` stores a message: numbered,
+   * stored and queued at once, and a resend of the same change answered
+   * with its seq. An edit goes out under the author's name as stored.
+   */
+  change(request: ChangeRequest, actor: Actor & { user: User }, at: number, ackTo?: To): Published {
+    const { kind, target, id } = request;
+    const entry: NewEntry = { user: actor.user, text: request.text ?? "", at, sender: actor.sender, id, change: { kind, target } };
+    const resent = this.#resent(entry);
+    if (resent !== null) return resent;
+    const kept = this.history.message(target);
+    const refusal = changeRefusal(kind, target, kept, actor);
+    if (refusal !== null) return { ok: false, code: "refused", error: refusal };
+    return this.#store(kind === "edit" ? { ...entry, user: kept!.user } : entry, ackTo);
+  }
+
+  /** The answer to a resend of a kept entry, or null when the entry is new. */
+  #resent(entry: NewEntry): Stored | null {
+    if (entry.id === undefined) return null;
+    const used = this.history.used(entry.sender, entry.id);
+    if (used === null) return null;
+    if (same(used, entry)) return { ok: true, seq: used.seq, duplicate: true };
+    return { ok: false, code: "id_conflict", seq: used.seq };
+  }
+
+  #store(entry: NewEntry, ackTo: To | undefined): Stored {
+    const frame = this.history.append(entry, this.keep);
+    const { id } = entry;
+    this.#unsent.push(ackTo !== undefined && id !== undefined ? { frame, ack: { to: ackTo, id } } : { frame });
+    return { ok: true, seq: positionOf(frame), duplicate: false };
+  }
+
+  /** The next entry to broadcast, in seq order, or undefined when none waits. */
   next(): Unsent<To> | undefined {
     const unsent = this.#unsent.shift();
-    if (unsent !== undefined) this.#broadcastSeq = unsent.frame.seq;
+    if (unsent !== undefined) this.#broadcastSeq = positionOf(unsent.frame);
     return unsent;
   }
+}
+
+/** Whether a resend asks for what its id already holds: the same message, or the same change. */
+function same(used: Used, entry: NewEntry): boolean {
+  const { change } = entry;
+  if (change === undefined) return used.change === null && (used.changed || used.text === entry.text);
+  return used.change?.kind === change.kind && used.change.target === change.target && (change.kind === "delete" || used.text === entry.text);
 }

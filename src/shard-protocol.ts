@@ -9,7 +9,7 @@
 
 import type { Bucket } from "./limits";
 import { PresenceBatch, type PresenceEvent } from "./presence";
-import { Outgoing, type LeaveReason, type MessageFrame, type ServerFrame } from "./protocol";
+import { Outgoing, positionOf, type LeaveReason, type SequenceFrame, type ServerFrame } from "./protocol";
 import { deliver, type Member, type OwnVerdict, type Payload, type SocketSet } from "./sockets";
 
 /**
@@ -41,14 +41,20 @@ export type Item =
   | { n: number; presence: PresenceNews }
   | { n: number; close: { to: string; code: number; reason: string } };
 
+/** An item's place in the room's sequence: a message or change for everyone has one, anything else null. */
+export function sequenced(item: Item): number | null {
+  return "frame" in item && item.to === undefined ? positionOf(item.frame) : null;
+}
+
 /**
- * One call from the room to a shard. `fill` comes first: stored messages
+ * One call from the room to a shard. `fill` comes first: stored entries
  * the shard reported missing, up to seq `through` (any missing below it are
- * trimmed from history, so the shard moves past them).
+ * trimmed from history, or were edits of a message deleted since, so the
+ * shard moves past them).
  */
 export interface Delivery {
   instance: string;
-  fill: { messages: MessageFrame[]; through: number } | null;
+  fill: { messages: SequenceFrame[]; through: number } | null;
   items: Item[];
   online: number;
 }
@@ -98,7 +104,7 @@ export interface Census {
 const LOG_ITEMS = 512;
 
 type InboxState = { instance: string | null; applied: number; delivered: number | null; online: number };
-type Logged = { at: number; item: Exclude<Item, { close: unknown }> | { n: number; frame: MessageFrame } };
+type Logged = { at: number; item: Exclude<Item, { close: unknown }> | { n: number; frame: SequenceFrame } };
 
 /**
  * A shard's side of the stream: applies each delivery once and in order,
@@ -150,15 +156,16 @@ export class Inbox {
       // Between the last item applied and the next: a member placed after that is welcomed with these.
       const at = state.applied + 0.5;
       for (const message of delivery.fill.messages) {
-        if (state.delivered !== null && message.seq <= state.delivered) continue;
+        const position = positionOf(message);
+        if (state.delivered !== null && position <= state.delivered) continue;
         this.#apply({ n: at, frame: message }, at, sockets);
-        state.delivered = message.seq;
+        state.delivered = position;
       }
       state.delivered = Math.max(state.delivered ?? 0, delivery.fill.through);
     }
     for (const item of delivery.items) {
       if (item.n <= state.applied) continue;
-      const seq = "frame" in item && item.to === undefined && item.frame.type === "message" ? item.frame.seq : null;
+      const seq = sequenced(item);
       if (seq !== null && state.delivered !== null) {
         // Stop at a gap: the room fills it from history and sends the rest again.
         if (seq > state.delivered + 1) break;
@@ -245,7 +252,8 @@ function sendItem(item: Logged["item"], ws: WebSocket, member: Member, at: numbe
   const mark = member.mark;
   if (mark !== undefined && mark.instance === instance && at <= mark.n) return;
   if ("frame" in item) {
-    if (item.frame.type === "message" && item.frame.seq <= (member.after ?? 0)) return;
+    const position = positionOf(item.frame);
+    if (position !== null && position <= (member.after ?? 0)) return;
     const out = encoded instanceof Outgoing ? encoded : new Outgoing(item.frame);
     deliver(ws, out.in(member.format));
     return;

@@ -1,9 +1,9 @@
 import { describe, log } from "./log";
 import { randomHex } from "./names";
-import type { MessageFrame } from "./protocol";
+import { positionOf, type SequenceFrame } from "./protocol";
 import type { Entry } from "./roster";
 import type { Shard } from "./shard";
-import { PLACEMENT_HEADER, type Delivery, type Item, type Mark, type Placement } from "./shard-protocol";
+import { PLACEMENT_HEADER, sequenced, type Delivery, type Item, type Mark, type Placement } from "./shard-protocol";
 
 /** What the room's shards need from the room. */
 export interface ShardLink {
@@ -14,8 +14,8 @@ export interface ShardLink {
   online(): number;
   /** The newest seq broadcast so far. */
   broadcastSeq(): number;
-  /** Stored messages after `after`, oldest first, at most `limit`. */
-  history(after: number, limit: number): MessageFrame[];
+  /** Stored entries after `after`, oldest first, at most `limit`. */
+  history(after: number, limit: number): SequenceFrame[];
   /** How many the room has on shard `k`, and who they are. */
   count(k: number): number;
   members(k: number): Entry[];
@@ -175,11 +175,11 @@ class Outbox {
 
   caughtUp(delivered: number | null): void {
     if (delivered === null || this.#fill !== null) return;
-    const next = this.#items.find((i): i is Extract<Item, { frame: unknown }> => "frame" in i && i.to === undefined && i.frame.type === "message");
-    const target = next !== undefined && next.frame.type === "message" ? next.frame.seq - 1 : this.link.broadcastSeq();
+    const next = this.#items.map(sequenced).find((position) => position !== null);
+    const target = next != null ? next - 1 : this.link.broadcastSeq();
     if (delivered >= target) return;
-    const messages = this.link.history(delivered, Math.min(FILL_LIMIT, target - delivered)).filter((m) => m.seq <= target);
-    const through = messages.length === FILL_LIMIT ? messages.at(-1)!.seq : target;
+    const messages = this.link.history(delivered, Math.min(FILL_LIMIT, target - delivered)).filter((m) => positionOf(m) <= target);
+    const through = messages.length === FILL_LIMIT ? positionOf(messages.at(-1)!) : target;
     this.#fill = { messages, through };
     this.#schedule();
   }

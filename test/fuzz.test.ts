@@ -9,7 +9,7 @@ type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "message" | "either
 function fuzzFrame(next: () => number): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 13)) {
+  switch (Math.floor(next() * 14)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -40,6 +40,16 @@ function fuzzFrame(next: () => number): Fuzz {
           type: pick(["kick", "ban", "unban", "mute", "unmute"]),
           user: pick(["1", "2", "3", "99", -1, "", null, { id: "2" }]),
           seconds: pick([60, -5, 0, 1e15, 1.5, "60", undefined]),
+        }),
+        expect: "error",
+      };
+    case 12: // an edit or delete of no message of its own, well-formed or not: refused, and nothing changes
+      return {
+        frame: JSON.stringify({
+          type: pick(["edit", "delete"]),
+          seq: pick([-1, 0, 1.5, "3", null, 2 ** 53, 10_000_000, undefined]),
+          text: pick(["new", "", 5, "\u0007", undefined]),
+          id: pick([undefined, "", "x".repeat(65), "e1"]),
         }),
         expect: "error",
       };
@@ -98,14 +108,17 @@ it("survives thousands of hostile frames, delivering every valid message exactly
   ann.send({ type: "who" });
   const annLog: string[] = [];
   const fuzzLog: string[] = [];
+  const changed: ServerFrame[] = [];
   for (;;) {
     const frame = JSON.parse(await ann.nextText()) as ServerFrame;
     if (frame.type === "users") break;
+    if (frame.type === "edit" || frame.type === "delete") changed.push(frame);
     if (frame.type !== "message") continue;
     (frame.user.name === "fuzzer" ? fuzzLog : annLog).push(frame.text);
   }
   expect(annLog).toEqual(valid);
   expect(fuzzLog).toEqual(echoed);
+  expect(changed).toEqual([]);
   expect(echoed.length).toBeGreaterThan(100);
   expect(fuzzLog.every((t) => t.isWellFormed() && !/[\u0000-\u0008\u001b\u007f]/.test(t))).toBe(true);
   expect(errors).not.toHaveBeenCalled();

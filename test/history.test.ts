@@ -112,6 +112,7 @@ describe("history on join", () => {
     expect(await ann.next("history")).toEqual({
       type: "history",
       messages: [],
+      changes: [],
       oldestSeq: 0,
       lastSeq: 0,
       gap: false,
@@ -144,7 +145,7 @@ describe("history on join", () => {
 describe("trimming", () => {
   it("deletes at most one batch per call, oldest first", async () => {
     await runInDurableObject(stubOf(uniqueRoom("trim-unit")), (_, state) => {
-      const history = new History(state.storage.sql, new RoomStore(state.storage.sql, [History.SCHEMA]));
+      const history = new History(state.storage, new RoomStore(state.storage.sql, [History.SCHEMA]));
       // A limit far above 30, so that only trim() below deletes anything.
       for (let i = 1; i <= 30; i++) history.append({ user: { id: "1", name: "a" }, text: `m${i}`, at: i, sender: "#1" }, 1000);
       history.trim(10, 8);

@@ -97,6 +97,7 @@ describe("text format", () => {
         { type: "message", seq: 4, user: ann, text: "one", at: 0 },
         { type: "message", seq: 5, user: bob, text: "two", at: 0 },
       ],
+      changes: [],
       oldestSeq: 4,
       lastSeq: 5,
       gap: false,
@@ -122,7 +123,7 @@ describe("text format", () => {
     expect(lines.slice(1).every((line) => line.startsWith(CONTINUATION))).toBe(true);
     expect(toText(frame)).not.toContain("\r");
     // In a history too.
-    expect(toText({ type: "history", messages: [frame], oldestSeq: 1, lastSeq: 1, gap: false, reset: false, more: false, epoch: "0123456789abcdef" })).toBe(lines.join("\n"));
+    expect(toText({ type: "history", messages: [frame], changes: [], oldestSeq: 1, lastSeq: 1, gap: false, reset: false, more: false, epoch: "0123456789abcdef" })).toBe(lines.join("\n"));
   });
 
   it("encodes a broadcast once per format", () => {

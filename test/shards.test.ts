@@ -106,6 +106,40 @@ describe("a room across objects", () => {
     expect(await clients[4]!.skipTo("tick")).toMatchObject({ online: 10 });
   });
 
+  it("carries edits and deletes to every object once each, in the room's order, and fills one a shard lost from history", async () => {
+    const room = uniqueRoom("changes");
+    const clients = await crowd(room, 5);
+    const [ann] = clients;
+    ann!.send("frist");
+    await untilMessages(clients, 1);
+    // The next call to shard 1 with the edit reports it applied but delivers nothing, as a lost call would.
+    const real = Shard.prototype.deliver;
+    let lost = false;
+    vi.spyOn(Shard.prototype, "deliver").mockImplementation(function (this: Shard, delivery: Delivery) {
+      const mine = delivery.items.some((i) => "frame" in i && i.frame.type === "edit") && this.ctx.id.name === `${room}#1`;
+      if (lost || !mine) return real.call(this, delivery);
+      lost = true;
+      return { applied: delivery.items.at(-1)!.n, delivered: 1, held: this.census().members.length };
+    });
+    ann!.send({ type: "edit", seq: 1, text: "first" });
+    ann!.send("second");
+    ann!.send({ type: "delete", seq: 3 });
+    const sequence = (client: Client) => parsed(client).filter((f) => f.type === "message" || f.type === "edit" || f.type === "delete");
+    await waitFor(
+      () => clients.every((c) => sequence(c).length >= 4),
+      () => `4 entries at every client; they have ${clients.map((c) => sequence(c).length).join(", ")}`,
+    );
+    expect(lost).toBe(true);
+    for (const client of clients) {
+      expect(sequence(client)).toMatchObject([
+        { type: "message", seq: 1, text: "frist" },
+        { type: "edit", seq: 1, change: 2, text: "first" },
+        { type: "message", seq: 3, text: "second" },
+        { type: "delete", seq: 3, change: 4 },
+      ]);
+    }
+  });
+
   it("resumes with since through a shard, with nothing missed and nothing twice", async () => {
     const room = uniqueRoom("resume");
     const [ann] = await crowd(room, 3);
@@ -358,7 +392,7 @@ describe("a shard's inbox", () => {
       // The room placed member 2 at mark 1; its welcome and what follows reach the shard before its socket does.
       deliver([
         { n: 2, frame: { type: "ack", id: "a", seq: 5 }, to: "1" },
-        { n: 3, frame: { type: "history", messages: [message(4)], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" }, to: "2" },
+        { n: 3, frame: { type: "history", messages: [message(4)], changes: [], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" }, to: "2" },
         { n: 4, frame: message(5) },
       ]);
       const late = pair();

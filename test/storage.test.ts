@@ -24,6 +24,7 @@ describe("a room's storage", () => {
     }
     expect(await (await exports.default.fetch(`http://chat.test/api/rooms/${room}/messages`)).json()).toEqual({
       messages: [],
+      changes: [],
       oldestSeq: 0,
       lastSeq: 0,
       gap: false,

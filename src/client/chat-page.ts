@@ -1,6 +1,7 @@
 import { checkDisplayName, isRoomName } from "../names";
 import {
   toText,
+  type ChangeFrame,
   type ErrorFrame,
   type MessageFrame,
   type ModeratedFrame,
@@ -97,6 +98,23 @@ function messageItem(from: string, text: string, at: number | null): HTMLLIEleme
   return item;
 }
 
+function markEdited(item: HTMLLIElement): void {
+  if (item.querySelector(".edited") === null) item.querySelector(".text")!.after(element("span", "edited", " (edited)"));
+}
+
+/** A deleted message keeps its place, so that nothing looks lost, but neither its author nor its text. */
+function markDeleted(item: HTMLLIElement): void {
+  stopEditing(item);
+  item.classList.add("deleted");
+  item.querySelector(".text")!.textContent = "(a message was deleted)";
+  for (const gone of item.querySelectorAll(".who, .edited, .actions")) gone.remove();
+}
+
+function stopEditing(item: HTMLLIElement): void {
+  item.querySelector("form.edit")?.remove();
+  item.querySelector<HTMLElement>(".text")!.hidden = false;
+}
+
 function showError(text: string | null): void {
   composerError.hidden = text === null;
   composerError.textContent = text ?? "";
@@ -172,9 +190,67 @@ class RoomView implements ChatView {
   message(frame: MessageFrame): void {
     const item = messageItem(frame.user.name, frame.text, frame.at);
     item.dataset.seq = String(frame.seq);
-    if (this.#ownSeqs.has(frame.seq)) item.classList.add("own");
+    // One's own by this page's acks, or by the account a token vouches for, whichever device sent it.
+    const account = this.#you?.account;
+    if (this.#ownSeqs.has(frame.seq) || (account !== undefined && frame.user.account === account)) item.classList.add("own");
     this.#bySeq.set(frame.seq, item);
     append(item);
+    if (frame.deletedAt !== undefined) markDeleted(item);
+    else if (frame.editedAt !== undefined) markEdited(item);
+    this.#offerChanges(item);
+  }
+
+  changed(frame: ChangeFrame): void {
+    const item = this.#bySeq.get(frame.seq);
+    if (item === undefined) return;
+    if (frame.type === "delete") return markDeleted(item);
+    stopEditing(item);
+    item.querySelector(".text")!.textContent = frame.text;
+    markEdited(item);
+  }
+
+  /** Edit and delete on one's own messages, and for a moderator delete on everyone's. */
+  #offerChanges(item: HTMLLIElement): void {
+    const own = item.classList.contains("own");
+    if (item.classList.contains("deleted") || item.querySelector(".actions") !== null || (!own && !this.#you?.moderator)) return;
+    const seq = Number(item.dataset.seq);
+    const actions = element("span", "actions");
+    const button = (label: string, act: () => void) => {
+      const b = element("button", "", label);
+      b.type = "button";
+      b.addEventListener("click", act);
+      actions.append(b);
+    };
+    if (own) button("edit", () => this.#startEditing(item, seq));
+    button("delete", () => {
+      if (confirm("Delete this message for everyone?")) this.#session?.deleteMessage(seq);
+    });
+    item.append(actions);
+  }
+
+  /** Swaps a message's text for a field holding it; Enter saves, Escape gives up. */
+  #startEditing(item: HTMLLIElement, seq: number): void {
+    if (item.querySelector("form.edit") !== null) return;
+    const text = item.querySelector<HTMLElement>(".text")!;
+    const form = element("form", "edit");
+    const input = element("input", "");
+    input.value = text.textContent ?? "";
+    input.setAttribute("aria-label", "New text");
+    const save = element("button", "", "Save");
+    save.type = "submit";
+    form.append(input, save);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (value !== "" && value !== text.textContent) this.#session?.edit(seq, value);
+      stopEditing(item);
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") stopEditing(item);
+    });
+    text.hidden = true;
+    text.after(form);
+    input.focus();
   }
 
   presence(frame: PresenceFrame): void {
@@ -224,7 +300,12 @@ class RoomView implements ChatView {
 
   acked(id: string, seq: number): void {
     this.#ownSeqs.add(seq);
-    this.#bySeq.get(seq)?.classList.add("own");
+    const item = this.#bySeq.get(seq);
+    if (item !== undefined) {
+      item.classList.add("own");
+      item.querySelector(".actions")?.remove();
+      this.#offerChanges(item);
+    }
     this.#pending.get(id)?.remove();
     this.#pending.delete(id);
     showError(null);

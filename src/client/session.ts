@@ -1,15 +1,19 @@
-import type {
-  ErrorBody,
-  ErrorFrame,
-  HistoryFrame,
-  MessageFrame,
-  ModeratedFrame,
-  PresenceFrame,
-  Refusal,
-  ServerFrame,
-  TickFrame,
-  UsersFrame,
-  WelcomeFrame,
+import {
+  lastPosition,
+  positionOf,
+  type ChangeFrame,
+  type ErrorBody,
+  type ErrorFrame,
+  type HistoryFrame,
+  type MessageFrame,
+  type ModeratedFrame,
+  type PresenceFrame,
+  type Refusal,
+  type SequenceFrame,
+  type ServerFrame,
+  type TickFrame,
+  type UsersFrame,
+  type WelcomeFrame,
 } from "../protocol";
 import { randomHex } from "../names";
 import { backoffMs } from "./backoff";
@@ -21,11 +25,13 @@ export type ConnectionState = "connecting" | "open" | "waiting";
 export interface ChatView {
   status(state: ConnectionState, retryInMs?: number): void;
   welcome(frame: WelcomeFrame): void;
-  /** Messages to add, oldest first; after a `reset`, the page drops what it showed before. */
+  /** Messages to add as they are now, oldest first; after a `reset`, the page drops what it showed before. */
   history(messages: MessageFrame[], notice: "gap" | "reset" | null): void;
   /** The room would not let this page in: for good (`retryInMs` null), or for now. */
   refused(refusal: Refusal, retryInMs: number | null): void;
   message(frame: MessageFrame): void;
+  /** A message shown earlier was edited or deleted. */
+  changed(frame: ChangeFrame): void;
   /** Apply by user id: a join of someone listed, or a leave of someone not, changes nothing. */
   presence(frame: PresenceFrame): void;
   /** A page of the user list: the first replaces the list, a later one (`next`) continues it. */
@@ -83,7 +89,7 @@ export class ChatSession {
   #resuming = false;
   /** Until the history is complete, live messages wait here, since they come after what is still to be fetched. */
   #catchingUp = false;
-  #held: MessageFrame[] = [];
+  #held: SequenceFrame[] = [];
   #stopped = false;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -92,7 +98,9 @@ export class ChatSession {
   readonly #pending = new Map<string, string>();
   /** Refused messages, kept for `retry` but not resent by themselves. */
   readonly #failed = new Map<string, string>();
-  #inFlight: Array<{ kind: "message"; id: string } | { kind: "who"; after?: string } | { kind: "history"; after: number } | { kind: "moderation" }> = [];
+  #inFlight: Array<
+    { kind: "message"; id: string } | { kind: "who"; after?: string } | { kind: "history"; after: number } | { kind: "moderation" } | { kind: "change" }
+  > = [];
 
   constructor(
     private readonly options: SessionOptions,
@@ -123,7 +131,6 @@ export class ChatSession {
     this.#transmit(id);
   }
 
-  /** Asks for the page of the user list after the user with this id. */
   /** A moderator's kick, ban or mute of the user with this id; the room answers with `moderated` or an error. */
   moderate(action: "kick" | "ban" | "mute", user: string, seconds?: number): void {
     if (!this.#open) return;
@@ -131,6 +138,24 @@ export class ChatSession {
     this.#ws!.send(JSON.stringify(seconds === undefined ? { type: action, user } : { type: action, user, seconds }));
   }
 
+  /** Replaces the text of one's own message `seq`; everyone, this page included, gets the edit. */
+  edit(seq: number, text: string): void {
+    this.#change({ type: "edit", seq, text });
+  }
+
+  /** Deletes one's own message `seq`, or for a moderator anyone's. */
+  deleteMessage(seq: number): void {
+    this.#change({ type: "delete", seq });
+  }
+
+  /** An edit or delete is sent once, while connected: it is not worth resending a minute later. */
+  #change(frame: { type: "edit"; seq: number; text: string } | { type: "delete"; seq: number }): void {
+    if (!this.#open) return;
+    this.#inFlight.push({ kind: "change" });
+    this.#ws!.send(JSON.stringify({ ...frame, id: randomHex(16) }));
+  }
+
+  /** Asks for the page of the user list after the user with this id. */
   moreUsers(after: string): void {
     if (!this.#open) return;
     this.#inFlight.push({ kind: "who", after });
@@ -183,11 +208,13 @@ export class ChatSession {
         this.#history(frame);
         return;
       case "message":
+      case "edit":
+      case "delete":
         if (this.#catchingUp) this.#held.push(frame);
         else this.#deliver(frame);
         return;
       case "ack":
-        this.#inFlight.shift();
+        if (this.#inFlight.shift()?.kind === "change") return;
         this.#pending.delete(frame.id);
         this.view.acked(frame.id, frame.seq);
         return;
@@ -229,26 +256,34 @@ export class ChatSession {
     }
   }
 
-  #deliver(frame: MessageFrame): void {
-    if (frame.seq <= this.#lastSeq) return;
-    this.#lastSeq = frame.seq;
-    this.view.message(frame);
+  #deliver(frame: SequenceFrame): void {
+    const position = positionOf(frame);
+    if (position <= this.#lastSeq) return;
+    this.#lastSeq = position;
+    if (frame.type === "message") this.view.message(frame);
+    else this.view.changed(frame);
   }
 
   /**
    * One history frame. A long one comes in pages: each asks for the next,
-   * and messages that arrived live meanwhile are shown once the pages have
-   * caught up with them, each seq once.
+   * and what arrived live meanwhile is shown once the pages have caught up
+   * with it, each seq once. A last page covers the room's whole sequence up
+   * to its `lastSeq`: what it does not list was a change already applied to
+   * a message it does.
    */
-  #history({ messages, gap, reset, more }: HistoryFrame): void {
+  #history(frame: HistoryFrame): void {
+    const { messages, changes, gap, reset, more, lastSeq } = frame;
     if (reset) this.#lastSeq = 0;
     const fresh = messages.filter((m) => m.seq > this.#lastSeq);
-    this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((m) => m.seq));
+    const news = changes.filter((c) => c.change > this.#lastSeq);
     this.view.history(fresh, reset ? "reset" : gap ? "gap" : null);
+    for (const change of news) this.view.changed(change);
     if (more) {
-      this.#requestHistory(messages.at(-1)!.seq);
+      this.#lastSeq = Math.max(this.#lastSeq, lastPosition(frame));
+      this.#requestHistory(this.#lastSeq);
       return;
     }
+    this.#lastSeq = Math.max(this.#lastSeq, lastSeq);
     this.#catchingUp = false;
     for (const frame of this.#held.splice(0)) this.#deliver(frame);
     if (this.#resuming) {

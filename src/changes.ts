@@ -1,0 +1,23 @@
+import type { Kept } from "./history";
+import { errorFrame, type ErrorFrame } from "./protocol";
+
+/** Who asks to change a message: their sender scope, as their messages' ids are, and whether they moderate the room. */
+export interface Actor {
+  sender: string;
+  moderator: boolean;
+}
+
+/**
+ * Why `actor` may not edit or delete message `seq`, or null if they may.
+ * An author is whoever sends under the message's sender scope: the same
+ * token `sub`, else the same `?client=` id, else the same connection. A
+ * moderator may delete any message, and edit none but their own: words put
+ * in someone's mouth would still carry their name.
+ */
+export function changeRefusal(kind: "edit" | "delete", seq: number, kept: Kept | null, actor: Actor): ErrorFrame | null {
+  if (kept === null) return errorFrame("unknown_message", `message #${seq} is not in the room's history`);
+  if (kept.deleted) return errorFrame("unknown_message", `message #${seq} was deleted`);
+  if (kept.sender === actor.sender) return null;
+  if (kind === "delete" && actor.moderator) return null;
+  return errorFrame("forbidden", kind === "edit" ? "only its author may edit a message" : "only its author or a moderator may delete a message");
+}
