@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
+import { signToken } from "../../src/grant";
 import { E2E_ROOM_SECRET } from "./wrangler-dev";
 import { connect, WsClient, wsBase } from "./ws-client";
 
@@ -61,6 +62,39 @@ describe("abuse, against wrangler dev", () => {
     const refused = await WsClient.refusal(`${wsBase}/rooms/e2e-moderated?token=${eveToken}&client=second`);
     expect(refused.status).toBe(403);
     expect(JSON.parse(refused.body)).toMatchObject({ code: "banned" });
+  });
+
+  it("lets an author edit and a moderator delete over HTTP, seen live and by a client that resumes", async () => {
+    const room = "e2e-changes";
+    const ann = await connect(`/rooms/${room}?name=ann&client=e2e-ann-changes`);
+    let bob = await connect(`/rooms/${room}?name=bob&client=e2e-bob-changes`);
+    await ann.next("welcome");
+    await bob.next("welcome");
+    ann.send({ type: "message", text: "helo", id: "m1" });
+    const seq = (await ann.skipTo("ack")).seq;
+    expect(await bob.skipTo("message")).toMatchObject({ seq, text: "helo" });
+    bob.ws.close();
+    await bob.closed();
+
+    ann.send({ type: "edit", seq, text: "hello" });
+    expect(await ann.skipTo("edit")).toMatchObject({ seq, text: "hello" });
+    ann.send({ type: "message", text: "spam", id: "m2" });
+    const spam = (await ann.skipTo("ack")).seq;
+    const moderator = await signToken(E2E_ROOM_SECRET, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
+    const response = await fetch(`${httpBase}/api/rooms/${room}/moderation`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${moderator}` },
+      body: JSON.stringify({ type: "delete", seq: spam }),
+    });
+    const answer = await response.json();
+    expect(response.status, JSON.stringify(answer)).toBe(200);
+    expect(await ann.skipTo("delete")).toEqual(answer);
+
+    bob = await connect(`/rooms/${room}?name=bob&client=e2e-bob-changes&since=${seq}`);
+    await bob.next("welcome");
+    const history = await bob.next("history");
+    expect(history.changes).toMatchObject([{ type: "edit", seq, text: "hello" }]);
+    expect(history.messages).toMatchObject([{ seq: spam, text: "", deletedAt: expect.any(Number) }]);
   });
 
   it("creates an unguessable room whose wsUrl works", async () => {

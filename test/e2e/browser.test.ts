@@ -357,6 +357,48 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await page.close();
   });
 
+  it("edits and deletes its own messages only, and gives a moderator delete on everyone's", async () => {
+    const room = "browser-changes";
+    const bob = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/${room}?name=bob`);
+    await bob.next("welcome");
+    bob.send("bob's words");
+    await bob.skipTo("message");
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => problems.push(`editing page: ${error.message}`));
+    page.on("dialog", (dialog) => void dialog.accept());
+    await page.goto(`${server.url}/rooms/${room}?name=ann`);
+    await page.locator("#status[data-state=open]").waitFor();
+    expect(await page.locator("#messages li.message", { hasText: "bob's words" }).locator("button").count()).toBe(0);
+
+    await say(page, "helo wrold");
+    const mine = page.locator("#messages li.own[data-seq]", { hasText: "helo wrold" });
+    await mine.locator("button", { hasText: "edit" }).click();
+    await mine.locator("form.edit input").fill("hello world");
+    await mine.locator("form.edit input").press("Enter");
+    expect(await bob.skipTo("edit")).toMatchObject({ text: "hello world" });
+    await page.locator("#messages li.own", { hasText: "hello world (edited)" }).waitFor();
+
+    await page.locator("#messages li.own", { hasText: "hello world" }).locator("button", { hasText: "delete" }).click();
+    await bob.skipTo("delete");
+    await page.locator("#messages li.deleted", { hasText: "(a message was deleted)" }).waitFor();
+    expect(await page.locator("#messages li", { hasText: "hello world" }).count()).toBe(0);
+
+    const token = await signToken(BROWSER_ROOM_SECRET, { room, name: "mia", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
+    const moderator = await browser.newPage();
+    moderator.on("pageerror", (error) => problems.push(`moderator's editing page: ${error.message}`));
+    moderator.on("dialog", (dialog) => void dialog.accept());
+    await moderator.goto(`${server.url}/rooms/${room}?token=${token}`);
+    await moderator.locator("#status[data-state=open]").waitFor();
+    const bobs = moderator.locator("#messages li.message", { hasText: "bob's words" });
+    expect(await bobs.locator("button").allTextContents()).toEqual(["delete"]);
+    await bobs.locator("button", { hasText: "delete" }).click();
+    expect(await bob.skipTo("delete")).toMatchObject({ seq: 1 });
+    await page.locator("#messages li.deleted").nth(1).waitFor();
+    await moderator.close();
+    await page.close();
+    bob.ws.close();
+  });
+
   it("works from an address that is not a secure context, where crypto.randomUUID is missing", async () => {
     const page = await browser.newPage();
     page.on("pageerror", (error) => problems.push(`insecure page: ${error.message}`));
