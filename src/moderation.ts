@@ -19,6 +19,11 @@ export interface Person {
   address: string;
 }
 
+/** Someone joining, as sanctions know people. */
+export function personOf(address: string, client: string | null, sub: string | null): Person {
+  return { address, ...(client !== null && { client }), ...(sub !== null && { sub }) };
+}
+
 export type Kind = "ban" | "mute";
 
 type Row = { kind: Kind; user_id: string; name: string; sub: string | null; client: string | null; address: string; until: number };

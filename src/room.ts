@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { AddressBook, addressKey } from "./address";
+import { connectingTooFast, refusal } from "./admission";
 import { Alarm } from "./alarm";
 import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { History, replay, split, type ReplayFrom } from "./history";
-import { moderate, Sanctions, type Person } from "./moderation";
+import { moderate, personOf, Sanctions, type Person } from "./moderation";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
 import { Buckets, exceedsBytes, fullBucket, type Bucket } from "./limits";
@@ -31,9 +32,9 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published, type Stored } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
+import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
 import { RoomStore } from "./store";
-import { IDENTITY_HEADER, keysOf, senderOfIdentity, verifyToken, type Identity } from "./token";
+import { IDENTITY_HEADER, identityFrom, keysOf, renewal, senderOfIdentity, verifyToken, type Identity } from "./token";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
@@ -152,7 +153,7 @@ export class Room extends DurableObject<Env> {
     const now = Date.now();
     const address = addressKey(request.headers.get("CF-Connecting-IP"));
     // Every attempt counts, refused ones too, so hammering only lengthens the wait.
-    const identity = readIdentity(request.headers.get(IDENTITY_HEADER));
+    const identity = identityFrom(request.headers.get(IDENTITY_HEADER));
     const attempt = this.#addresses.takeConnect(address, now);
     const person = personOf(address, client, identity?.sub ?? null);
     const refusal = attempt.ok ? this.#refusal(person, now) : connectingTooFast(attempt.retryAfterMs);
@@ -168,7 +169,7 @@ export class Room extends DurableObject<Env> {
       bucket: fullBucket(this.#config.rateLimitPer10s, now),
     };
     if (client !== null) member.client = client;
-    if (identity !== null) withIdentity(member, identity);
+    if (identity !== null) identify(member, identity);
     const shard = this.#placeOn();
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
@@ -226,24 +227,9 @@ export class Room extends DurableObject<Env> {
     return response ?? jsonError(503, "unavailable", "the room could not open a connection; try again");
   }
 
-  /**
-   * Why the room would refuse another socket from `person` now, or null if
-   * it would take it. Reads only, so that asking costs no write.
-   */
+  /** Why the room would refuse another socket from `person` now, or null if it would take it. */
   #refusal(person: Person, now: number): Refusal | null {
-    const banned = this.#sanctions.against("ban", person, now);
-    if (banned !== null) return { status: 403, code: "banned", message: `a moderator banned you from this room until ${new Date(banned).toISOString()}` };
-    const { address } = person;
-    const perAddress = this.#config.maxConnectionsPerAddress;
-    if (this.#roster.countAt(address) >= perAddress) {
-      // A slot frees when one of them closes, or is swept once it has been silent this long.
-      const retryAfterMs = (this.#config.heartbeatTimeoutSeconds || 60) * 1000;
-      return { status: 429, code: "too_many_connections", message: `one address may hold at most ${perAddress} connections in a room`, retryAfterMs };
-    }
-    if (this.#roster.size >= this.#config.maxConnectionsPerRoom) {
-      return { status: 503, code: "room_full", message: `this room holds at most ${this.#config.maxConnectionsPerRoom} connections` };
-    }
-    return null;
+    return refusal(person, now, this.#sanctions, this.#roster, this.#config);
   }
 
   /**
@@ -430,19 +416,13 @@ export class Room extends DurableObject<Env> {
     const entry = this.#roster.get(peer.entry.id);
     // Gone while the token was checked.
     if (entry === undefined) return;
-    const reply = (frame: ServerFrame) => {
-      this.#flush();
-      peer.deliver(frame);
-    };
-    if (!check.ok) return reply(errorFrame(check.code === "token_expired" ? "token_expired" : "bad_token", check.message));
-    const { identity } = check;
-    if (!entry.verified || identity.sub !== entry.sub || identity.name !== entry.name) {
-      return reply(errorFrame("bad_token", "a renewal must name the same person as the token you joined with"));
-    }
-    const moderator = identity.role === "moderator";
-    this.#roster.renew(entry.id, identity.exp, moderator);
-    peer.update({ tokenExp: identity.exp, moderator: moderator ? true : undefined });
-    reply({ type: "renewed", exp: identity.exp });
+    const renewed = renewal(check, entry);
+    this.#flush();
+    if (!renewed.ok) return peer.deliver(errorFrame(renewed.code, renewed.message));
+    const { exp, moderator } = renewed;
+    this.#roster.renew(entry.id, exp, moderator);
+    peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
+    peer.deliver({ type: "renewed", exp });
   }
 
   /** After frames were handled: their messages go out once stored, and the alarm runs while anyone is here. */
@@ -691,28 +671,6 @@ export class Room extends DurableObject<Env> {
     log({ event: "error", room: this.#room, handler, message: describe(error) });
     this.#send(ws, errorFrame("internal", "the room could not handle that frame"));
   }
-}
-
-/** Someone joining, as sanctions know people. */
-function personOf(address: string, client: string | null, sub: string | null): Person {
-  return { address, ...(client !== null && { client }), ...(sub !== null && { sub }) };
-}
-
-/** Who the Worker's check of the upgrade's token says its holder is, if it had one. */
-function readIdentity(header: string | null): Identity | null {
-  return header === null ? null : (JSON.parse(header) as Identity);
-}
-
-/** Copies who the member's token says they are. */
-function withIdentity(member: Member, identity: Identity): void {
-  member.verified = true;
-  member.tokenExp = identity.exp;
-  if (identity.sub !== undefined) member.sub = identity.sub;
-  if (identity.role === "moderator") member.moderator = true;
-}
-
-function connectingTooFast(retryAfterMs: number): Refusal {
-  return { status: 429, code: "rate_limited", message: "too many connection attempts from this address; try again later", retryAfterMs };
 }
 
 /** What a message or change the room would not store is answered with. */

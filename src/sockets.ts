@@ -2,6 +2,7 @@ import { isSilent } from "./heartbeat";
 import { take, type Bucket } from "./limits";
 import { Outgoing, type Format, type ServerFrame } from "./protocol";
 import type { Mark } from "./shard-protocol";
+import type { Identity } from "./token";
 
 const OPEN = 1;
 /** Close code for a socket the heartbeat sweep found silent. */
@@ -48,6 +49,14 @@ export interface Member {
    */
   after?: number;
   mark?: Mark;
+}
+
+/** Copies who a member's token says they are into their attachment. */
+export function identify(member: Member, identity: Identity): void {
+  member.verified = true;
+  member.tokenExp = identity.exp;
+  if (identity.sub !== undefined) member.sub = identity.sub;
+  if (identity.role === "moderator") member.moderator = true;
 }
 
 /** A frame as the room handles it: its text, or for a binary frame only its size, which is all the room reads of one. */

@@ -50,6 +50,27 @@ export function senderOfIdentity(identity: { sub?: string } | null): string | nu
   return identity?.sub === undefined ? null : `sub:${identity.sub}`;
 }
 
+/** Who the Worker's check of an upgrade's token says its holder is (see `IDENTITY_HEADER`), if it had one. */
+export function identityFrom(header: string | null): Identity | null {
+  return header === null ? null : (JSON.parse(header) as Identity);
+}
+
+/**
+ * What renewing a socket's token comes to: the new expiry and role, for a
+ * valid token naming the same person as the one it joined with; else why not.
+ */
+export function renewal(
+  check: TokenCheck,
+  holder: { verified?: true; sub?: string; name: string },
+): { ok: true; exp: number; moderator: boolean } | { ok: false; code: "bad_token" | "token_expired"; message: string } {
+  if (!check.ok) return { ok: false, code: check.code === "token_expired" ? "token_expired" : "bad_token", message: check.message };
+  const { identity } = check;
+  if (!holder.verified || identity.sub !== holder.sub || identity.name !== holder.name) {
+    return { ok: false, code: "bad_token", message: "a renewal must name the same person as the token you joined with" };
+  }
+  return { ok: true, exp: identity.exp, moderator: identity.role === "moderator" };
+}
+
 /** The keys a Worker's settings give. */
 export function keysOf(env: { ROOM_SECRET?: string; AUTH_JWKS_URL?: string }): TokenKeys {
   return { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };

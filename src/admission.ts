@@ -1,0 +1,28 @@
+import type { Config } from "./config";
+import type { Person, Sanctions } from "./moderation";
+import type { Refusal } from "./protocol";
+import type { Roster } from "./roster";
+
+/**
+ * Why a room would refuse another socket from `person` now, or null if it
+ * would take it: a ban, the address's share of the room, or a full room.
+ * Reads only, so that asking costs no write.
+ */
+export function refusal(person: Person, now: number, sanctions: Sanctions, roster: Roster, config: Config): Refusal | null {
+  const banned = sanctions.against("ban", person, now);
+  if (banned !== null) return { status: 403, code: "banned", message: `a moderator banned you from this room until ${new Date(banned).toISOString()}` };
+  const perAddress = config.maxConnectionsPerAddress;
+  if (roster.countAt(person.address) >= perAddress) {
+    // A slot frees when one of them closes, or is swept once it has been silent this long.
+    const retryAfterMs = (config.heartbeatTimeoutSeconds || 60) * 1000;
+    return { status: 429, code: "too_many_connections", message: `one address may hold at most ${perAddress} connections in a room`, retryAfterMs };
+  }
+  if (roster.size >= config.maxConnectionsPerRoom) {
+    return { status: 503, code: "room_full", message: `this room holds at most ${config.maxConnectionsPerRoom} connections` };
+  }
+  return null;
+}
+
+export function connectingTooFast(retryAfterMs: number): Refusal {
+  return { status: 429, code: "rate_limited", message: "too many connection attempts from this address; try again later", retryAfterMs };
+}
