@@ -157,7 +157,9 @@ export class History {
     this.store.ensure();
     const seq = this.#lastSeq + 1;
     const { user, text, at, change } = entry;
-    this.storage.transactionSync(() => this.#write(seq, entry));
+    // A message is one statement; a change is three, which stand or fall together.
+    if (change === undefined) this.#write(seq, entry);
+    else this.storage.transactionSync(() => this.#write(seq, entry));
     this.#lastSeq = seq;
     if (this.#oldestSeq === 0) this.#oldestSeq = seq;
     this.trim(keep, TRIM_PER_INSERT);

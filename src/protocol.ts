@@ -58,7 +58,7 @@ export type WelcomeFrame = {
   more: boolean;
   online: number;
   tickSeconds: number;
-  /** The newest message's seq; 0 in a room that never had one. */
+  /** The newest number in the room's sequence (a message's seq, or an edit's or delete's change); 0 in a room that never had one. */
   lastSeq: number;
   /** Names the room's history; resume with `?epoch=` so that a history lost since is noticed. */
   epoch: string;
