@@ -140,6 +140,8 @@ export type UsersFrame = { type: "users"; users: User[]; online: number; more: b
 export type TickFrame = { type: "tick"; now: number; online: number };
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
 export type RenewedFrame = { type: "renewed"; exp: number };
+/** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
+export type RenamedFrame = { type: "renamed"; user: User; from: string };
 /** What moderators may do to someone. */
 export type Sanction = "kick" | "ban" | "unban" | "mute" | "unmute";
 /** The answer to a moderator's action: done, to `user`, and until when for a ban or mute (epoch ms). */
@@ -158,6 +160,7 @@ export type ServerFrame =
   | UsersFrame
   | TickFrame
   | RenewedFrame
+  | RenamedFrame
   | ModeratedFrame
   | ErrorFrame;
 
@@ -410,6 +413,8 @@ export function toText(frame: ServerFrame): string | null {
       return `Time: ${new Date(frame.now).toISOString()}. Online: ${frame.online}`;
     case "renewed":
       return `Your token now lasts until ${new Date(frame.exp * 1000).toISOString()}.`;
+    case "renamed":
+      return `You are now known as ${frame.user.name}.`;
     case "moderated":
       return moderatedText(frame);
     case "error":

@@ -352,6 +352,7 @@ export class Room extends DurableObject<Env> {
         this.#roster.rename(entry.id, frame.name);
         peer.update({ name: frame.name });
         this.#record({ kind: "renamed", user: toUser(entry), from });
+        reply({ type: "renamed", user: toUser(entry), from });
         break;
       }
       case "who": {

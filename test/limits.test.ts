@@ -115,20 +115,25 @@ describe("sizes", () => {
 });
 
 describe("rename", () => {
-  it("broadcasts the new name, in both formats, and it survives hibernation", async () => {
+  it("answers the renamer at once and broadcasts the new name, in both formats, and it survives hibernation", async () => {
     const room = uniqueRoom("rename");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
     await ann.presence({ joined: 1 });
     ann.send({ type: "rename", name: "  annie  " });
+    expect(await ann.next("renamed")).toEqual({ type: "renamed", user: { id: "1", name: "annie" }, from: "ann" });
     expect(await ann.next("presence")).toMatchObject({ renamed: [{ user: { id: "1", name: "annie" }, from: "ann" }] });
     expect(await tex.nextText()).toBe("ann is now known as annie.");
+    tex.send({ type: "rename", name: "tex2" });
+    expect(await tex.nextText()).toBe("You are now known as tex2.");
+    expect(await tex.nextText()).toBe("tex is now known as tex2.");
+    await ann.next("presence");
 
     await evictDurableObject(env.ROOMS.getByName(room), { webSockets: "hibernate" });
     ann.send("hello");
     expect(await tex.nextText()).toBe("annie: hello");
     tex.send({ type: "who" });
-    expect(await tex.nextText()).toBe("Online: annie, tex");
+    expect(await tex.nextText()).toBe("Online: annie, tex2");
   });
 
   it.each([

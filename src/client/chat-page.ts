@@ -1,8 +1,7 @@
-import { checkDisplayName, isRoomName } from "../names";
+import { checkDisplayName, isRoomName, randomHex } from "../names";
 import {
   toText,
   type ChangeFrame,
-  type ErrorFrame,
   type MessageFrame,
   type ModeratedFrame,
   type PresenceFrame,
@@ -11,8 +10,8 @@ import {
   type UsersFrame,
   type WelcomeFrame,
 } from "../protocol";
+import { ChatClient, type ChatError, type ConnectionState } from "./chat-client";
 import { clientId, rememberName, storedName } from "./identity";
-import { ChatSession, type ChatView, type ConnectionState } from "./session";
 
 // Every piece of user content goes into the page through textContent, never as markup.
 
@@ -25,7 +24,7 @@ const sendButton = composer.querySelector("button")!;
 const composerError = $<HTMLParagraphElement>("composer-error");
 
 /** Words for the room's error codes; anything else falls back to the room's own message. */
-function explain(error: ErrorFrame): string {
+function explain(error: { code: string; message: string; retryAfterMs?: number }): string {
   switch (error.code) {
     case "rate_limited":
       return `You are sending too fast. Wait ${Math.ceil((error.retryAfterMs ?? 1000) / 1000)} s and try again.`;
@@ -120,24 +119,45 @@ function showError(text: string | null): void {
   composerError.textContent = text ?? "";
 }
 
-class RoomView implements ChatView {
+/** The chat page: renders what the room's client hears, and hands it what the reader does. */
+class RoomView {
   readonly #pending = new Map<string, HTMLLIElement>();
   readonly #ownSeqs = new Set<number>();
   readonly #bySeq = new Map<number, HTMLLIElement>();
   #you: User | null = null;
-  #session: ChatSession | null = null;
+  readonly #chat: ChatClient;
   #serverTime: number | null = null;
   /** Everyone in the room, of whom the list may show only the first pages. */
   #online = 0;
   /** The last user of the last page of the list received, where the next page starts. */
   #pagedThrough: string | null = null;
 
-  attach(session: ChatSession): void {
-    this.#session = session;
+  constructor(chat: ChatClient) {
+    this.#chat = chat;
+    chat.on("state", ({ state, retryInMs }) => this.status(state, retryInMs));
+    chat.on("welcome", (frame) => this.welcome(frame));
+    chat.on("message", (frame) => this.message(frame));
+    chat.on("change", (frame) => this.changed(frame));
+    chat.on("reset", () => this.reset());
+    chat.on("gap", () => notice("Some messages you missed are no longer kept.", "warning"));
+    chat.on("presence", (frame) => this.presence(frame));
+    chat.on("tick", (frame) => this.tick(frame));
+    chat.on("refused", ({ refusal, retryInMs }) => this.refused(refusal, retryInMs));
+  }
+
+  /** Sends a message, or again one that was refused, and shows it as pending until the room has it. */
+  send(text: string, id: string = randomHex(16)): void {
+    this.pending(id, text);
+    this.#chat.send(text, { id }).then(
+      (seq) => this.acked(id, seq),
+      (error: ChatError) => this.failed(id, text, error),
+    );
   }
 
   status(state: ConnectionState, retryInMs?: number): void {
     const status = $("status");
+    // Once closed for good, a refusal has said why.
+    if (state === "closed") return;
     status.dataset.state = state;
     status.textContent =
       state === "open" ? "Connected" : state === "connecting" ? "Connecting…" : `Reconnecting in ${Math.ceil((retryInMs ?? 0) / 1000)} s`;
@@ -173,18 +193,14 @@ class RoomView implements ChatView {
     forgetTokenInAddress();
   }
 
-  history(list: MessageFrame[], kind: "gap" | "reset" | null): void {
-    if (kind === "reset") {
-      messages.replaceChildren();
-      this.#bySeq.clear();
-      // Seqs count again from the new history: the old ones would mark others' messages as yours.
-      this.#ownSeqs.clear();
-      notice("The room's history was reset; these are its latest messages.", "warning");
-    }
-    if (kind === "gap") notice("Some messages you missed are no longer kept.", "warning");
-    for (const m of list) this.message(m);
+  reset(): void {
+    messages.replaceChildren();
+    this.#bySeq.clear();
+    // Seqs count again from the new history: the old ones would mark others' messages as yours.
+    this.#ownSeqs.clear();
+    notice("The room's history was reset; these are its latest messages.", "warning");
     // What is still being sent, or was refused, is not in any history: it stays on the page, last.
-    if (kind === "reset") for (const item of this.#pending.values()) append(item);
+    for (const item of this.#pending.values()) append(item);
   }
 
   message(frame: MessageFrame): void {
@@ -223,7 +239,7 @@ class RoomView implements ChatView {
     };
     if (own) button("edit", () => this.#startEditing(item, seq));
     button("delete", () => {
-      if (confirm("Delete this message for everyone?")) this.#session?.deleteMessage(seq);
+      if (confirm("Delete this message for everyone?")) this.#chat.delete(seq).catch((error: ChatError) => this.error(error));
     });
     item.append(actions);
   }
@@ -242,7 +258,7 @@ class RoomView implements ChatView {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = input.value.trim();
-      if (value !== "" && value !== text.textContent) this.#session?.edit(seq, value);
+      if (value !== "" && value !== text.textContent) this.#chat.edit(seq, value).catch((error: ChatError) => this.error(error));
       stopEditing(item);
     });
     input.addEventListener("keydown", (event) => {
@@ -311,7 +327,7 @@ class RoomView implements ChatView {
     showError(null);
   }
 
-  failed(id: string, error: ErrorFrame): void {
+  failed(id: string, text: string, error: ChatError): void {
     const item = this.#pending.get(id);
     const reason = explain(error);
     showError(reason);
@@ -321,12 +337,12 @@ class RoomView implements ChatView {
     const state = element("span", "state", ` Not sent: ${reason} `);
     const retry = element("button", "", "Retry");
     retry.type = "button";
-    retry.addEventListener("click", () => this.#session?.retry(id));
+    retry.addEventListener("click", () => this.send(text, id));
     state.append(retry);
     item.append(state);
   }
 
-  error(error: ErrorFrame): void {
+  error(error: ChatError): void {
     showError(explain(error));
   }
 
@@ -357,9 +373,14 @@ class RoomView implements ChatView {
       b.addEventListener("click", act);
       actions.append(b);
     };
-    button("kick", () => this.#session?.moderate("kick", user.id));
-    button("mute 10 min", () => this.#session?.moderate("mute", user.id, 600));
-    button("ban 1 h", () => this.#session?.moderate("ban", user.id, 3600));
+    const act = (action: "kick" | "mute" | "ban", seconds?: number) =>
+      this.#chat.moderate(action, user.id, seconds).then(
+        (frame) => this.moderated(frame),
+        (error: ChatError) => this.error(error),
+      );
+    button("kick", () => act("kick"));
+    button("mute 10 min", () => act("mute", 600));
+    button("ban 1 h", () => act("ban", 3600));
     return actions;
   }
 
@@ -377,7 +398,12 @@ class RoomView implements ChatView {
       const more = element("li", "more");
       const button = element("button", "", `and ${unlisted} more`);
       button.type = "button";
-      button.addEventListener("click", () => this.#session?.moreUsers(after));
+      button.addEventListener("click", () =>
+        this.#chat.who(after).then(
+          (frame) => this.users(frame, true),
+          (error: ChatError) => this.error(error),
+        ),
+      );
       more.append(button);
       list.append(more);
     }
@@ -412,17 +438,21 @@ function forgetTokenInAddress(): void {
 function join(room: string, name: string | null, token: string | null): void {
   if (name !== null) rememberName(name);
   $("name-form").hidden = true;
-  const view = new RoomView();
   const url = new URL(`/rooms/${encodeURIComponent(room)}`, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const session = new ChatSession({ url: url.href, name, clientId: clientId(), token }, view);
-  view.attach(session);
+  const chat = new ChatClient({ url: url.href, clientId: clientId(), ...(name !== null && { name }), ...(token !== null && { token }) });
+  const view = new RoomView(chat);
+  // The network or the tab came back: no point waiting out the backoff, or trusting a socket that slept.
+  addEventListener("online", () => chat.wake());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") chat.wake();
+  });
 
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = textarea.value.trim();
     if (text === "") return;
-    session.send(text);
+    view.send(text);
     textarea.value = "";
     textarea.focus();
   });
@@ -432,7 +462,6 @@ function join(room: string, name: string | null, token: string | null): void {
       composer.requestSubmit();
     }
   });
-  session.start();
   textarea.focus();
 }
 
