@@ -125,7 +125,7 @@ const FINAL_CLOSES: Record<number, Refusal> = {
 type Request =
   | { kind: "message"; id: string }
   | { kind: "history"; after: number }
-  | { kind: "answer"; expects: ServerFrame["type"]; settle: Settle };
+  | { kind: "answer"; settle: Settle };
 
 type Settle = { resolve(frame: ServerFrame): void; reject(error: ChatError): void };
 
@@ -141,6 +141,8 @@ type Listener = (value: never) => void;
 export class ChatClient {
   readonly #options: ChatClientOptions;
   readonly #clientId: string;
+  /** The name to join with: the option's, until a rename. */
+  #name: string | undefined;
   readonly #listeners = new Map<keyof ChatEvents, Set<Listener>>();
   #ws: WebSocket | null = null;
   /** Getting a token for the next socket. */
@@ -175,6 +177,7 @@ export class ChatClient {
   constructor(options: ChatClientOptions) {
     this.#options = options;
     this.#clientId = options.clientId ?? randomHex(16);
+    this.#name = options.name;
     void this.#connect();
   }
 
@@ -223,30 +226,32 @@ export class ChatClient {
 
   /** A page of the user list: the first, or the one after the user with id `after`. */
   async who(after?: string): Promise<UsersFrame> {
-    return (await this.#request(after === undefined ? { type: "who" } : { type: "who", after }, "users")) as UsersFrame;
+    return (await this.#request(after === undefined ? { type: "who" } : { type: "who", after })) as UsersFrame;
   }
 
   /** Changes this client's display name; resolves with who it now is. */
   async rename(name: string): Promise<User> {
-    const answer = (await this.#request({ type: "rename", name }, "renamed")) as RenamedFrame;
+    const answer = (await this.#request({ type: "rename", name })) as RenamedFrame;
     this.#you = answer.user;
+    // Reconnecting under the old name would undo it.
+    this.#name = answer.user.name;
     return answer.user;
   }
 
   /** Replaces the text of one's own message `seq`; resolves with the edit's own number. */
   async edit(seq: number, text: string): Promise<number> {
-    return ((await this.#request({ type: "edit", seq, text, id: randomHex(16) }, "ack")) as AckFrame).seq;
+    return ((await this.#request({ type: "edit", seq, text, id: randomHex(16) })) as AckFrame).seq;
   }
 
   /** Deletes one's own message `seq`, or for a moderator anyone's; resolves with the delete's own number. */
   async delete(seq: number): Promise<number> {
-    return ((await this.#request({ type: "delete", seq, id: randomHex(16) }, "ack")) as AckFrame).seq;
+    return ((await this.#request({ type: "delete", seq, id: randomHex(16) })) as AckFrame).seq;
   }
 
   /** A moderator's kick, ban, unban, mute or unmute of the user with this id. */
   async moderate(action: Sanction, user: string, seconds?: number): Promise<ModeratedFrame> {
     const frame = seconds === undefined ? { type: action, user } : { type: action, user, seconds };
-    return (await this.#request(frame, "moderated")) as ModeratedFrame;
+    return (await this.#request(frame)) as ModeratedFrame;
   }
 
   /**
@@ -279,10 +284,10 @@ export class ChatClient {
   }
 
   /** Sends a request now, or once live; resolves with its answer, rejects with its error or if the connection drops first. */
-  #request(frame: object, expects: ServerFrame["type"]): Promise<ServerFrame> {
+  #request(frame: object): Promise<ServerFrame> {
     if (this.#stopped) return Promise.reject(this.#stoppedError());
     return new Promise((resolve, reject) => {
-      const request: Request = { kind: "answer", expects, settle: { resolve, reject } };
+      const request: Request = { kind: "answer", settle: { resolve, reject } };
       if (this.#live) this.#ask(frame, request);
       else this.#queued.push({ frame, request });
     });
@@ -305,7 +310,7 @@ export class ChatClient {
     this.#retryTimer = undefined;
     const url = new URL(this.#options.url);
     url.search = "";
-    if (this.#options.name !== undefined) url.searchParams.set("name", this.#options.name);
+    if (this.#name !== undefined) url.searchParams.set("name", this.#name);
     url.searchParams.set("client", this.#clientId);
     if (this.#resuming) {
       url.searchParams.set("since", String(this.#lastSeq));

@@ -53,7 +53,7 @@ async function received(got: MessageFrame[], count: number, who: string): Promis
 const texts = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 describe("edge-chat/client against wrangler dev", () => {
-  it("loses and repeats nothing through a server restart in the middle of a stream, resolves every send once, and asks for a fresh token before each connection", async () => {
+  it("loses and repeats nothing through a server restart in the middle of a stream, resolves every send once, keeps a new name, and asks for a fresh token before each connection", async () => {
     const room = "client-restart";
     let tokens = 0;
     const reader = client({
@@ -67,6 +67,8 @@ describe("edge-chat/client against wrangler dev", () => {
     const writer = client({ url: wsUrl(room), name: "writer" });
     await until(reader, "open");
     await until(writer, "open");
+    // A new name outlives the connection it was given on.
+    expect(await writer.rename("scribe")).toMatchObject({ name: "scribe" });
 
     const resolutions = new Map<string, number[]>();
     const send = (text: string) =>
@@ -90,6 +92,8 @@ describe("edge-chat/client against wrangler dev", () => {
     expect(got.map((m) => m.text)).toEqual(texts("m", 60));
     expect(got.map((m) => m.seq)).toEqual([...seqs].sort((a, b) => a - b));
     expect(tokens).toBeGreaterThanOrEqual(2);
+    expect(got.every((m) => m.user.name === "scribe")).toBe(true);
+    expect(writer.you?.name).toBe("scribe");
     expect(reader.you).toMatchObject({ name: "reader", verified: true });
   });
 
