@@ -60,9 +60,12 @@ const interactive = process.stdin.isTTY === true && process.stdout.isTTY === tru
 const lines = createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
 const chat = new ChatClient({ url: url.href, ...(name !== undefined && { name }), ...(token !== undefined && { token }) });
 
+/** Whether the input has ended: then there is no prompt left to draw. */
+let inputClosed = false;
+
 /** Prints a line above what is being typed. */
 function say(line: string): void {
-  if (!interactive) {
+  if (!interactive || inputClosed) {
     process.stdout.write(`${line}\n`);
     return;
   }
@@ -96,7 +99,7 @@ function online(users: User[], count: number): string {
 }
 
 function setPrompt(): void {
-  if (!interactive) return;
+  if (!interactive || inputClosed) return;
   const you = chat.you?.name ?? name ?? "you";
   const state = chat.state === "open" ? "" : `${chat.state}… `;
   const unsent = chat.pending.length === 0 ? "" : `(${chat.pending.length} sending) `;
@@ -224,6 +227,9 @@ lines.on("line", (line) => {
   const text = line.startsWith("//") ? line.slice(1) : line;
   if (text.trim() !== "") send(text);
 });
-lines.on("close", () => void finish());
+lines.on("close", () => {
+  inputClosed = true;
+  void finish();
+});
 lines.on("SIGINT", () => process.exit(130));
 setPrompt();

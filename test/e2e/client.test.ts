@@ -16,8 +16,9 @@ const clients: ChatClient[] = [];
 
 beforeAll(async () => {
   // Its own wrangler dev, since tests here restart it. Every client is 127.0.0.1, so the
-  // per-address limits are lifted; and writers here send bursts of up to 100 frames.
-  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: SECRET, RATE_LIMIT_PER_10S: "1000" } });
+  // per-address limits are lifted; writers here send bursts of up to 100 frames; and
+  // the alarm runs every second, so that a token that lasts seconds expires in a test.
+  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: SECRET, RATE_LIMIT_PER_10S: "1000", TICK_SECONDS: "1" } });
 }, 120_000);
 
 afterAll(async () => {
@@ -145,6 +146,27 @@ describe("edge-chat/client against wrangler dev", () => {
     expect(got.map((m) => m.text)).toEqual(texts("s", 100));
     expect(new Set(got.map((m) => m.seq)).size).toBe(100);
     writer.ws.close();
+  });
+
+  it("comes back with a fresh token when the room closes its socket for an expired one", async () => {
+    const room = "client-short-tokens";
+    let tokens = 0;
+    const kim = client({
+      url: wsUrl(room),
+      // Each token lasts two seconds; the room's alarm, every second, closes the socket once it has expired.
+      token: () => {
+        tokens++;
+        return signToken(SECRET, { room, name: "kim", sub: "kim-1", exp: Math.floor(Date.now() / 1000) + 2 });
+      },
+    });
+    const states: string[] = [];
+    kim.on("state", ({ state }) => states.push(state));
+    await until(kim, "open");
+    // A socket that never spoke sees a close from wrangler dev ten seconds late (abuse.test.ts).
+    await kim.send("hello");
+    await waitFor(() => tokens >= 2 && kim.state === "open", () => `a second token and an open session; states so far: ${states.join(", ")}`);
+    expect(states).not.toContain("closed");
+    expect(await kim.send("still here")).toBeGreaterThan(0);
   });
 
   it("stops, says why, and rejects what it had not sent when a moderator kicks it", async () => {
