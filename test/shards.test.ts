@@ -47,6 +47,23 @@ async function info(room: string): Promise<RoomInfo> {
   return (await (await exports.default.fetch(`http://chat.test/api/rooms/${room}`)).json()) as RoomInfo;
 }
 
+/**
+ * Makes the next call to shard 1 of `room` carrying a frame of this type
+ * report it applied but deliver nothing, as a lost call would, after the
+ * shard had delivered seq 1. Returns whether that call happened yet.
+ */
+function loseNextDelivery(room: string, type: ServerFrame["type"]): () => boolean {
+  const real = Shard.prototype.deliver;
+  let lost = false;
+  vi.spyOn(Shard.prototype, "deliver").mockImplementation(function (this: Shard, delivery: Delivery) {
+    const mine = delivery.items.some((i) => "frame" in i && i.frame.type === type) && this.ctx.id.name === `${room}#1`;
+    if (lost || !mine) return real.call(this, delivery);
+    lost = true;
+    return { applied: delivery.items.at(-1)!.n, delivered: 1, held: this.census().members.length };
+  });
+  return () => lost;
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("a room across objects", () => {
@@ -112,15 +129,7 @@ describe("a room across objects", () => {
     const [ann] = clients;
     ann!.send("frist");
     await untilMessages(clients, 1);
-    // The next call to shard 1 with the edit reports it applied but delivers nothing, as a lost call would.
-    const real = Shard.prototype.deliver;
-    let lost = false;
-    vi.spyOn(Shard.prototype, "deliver").mockImplementation(function (this: Shard, delivery: Delivery) {
-      const mine = delivery.items.some((i) => "frame" in i && i.frame.type === "edit") && this.ctx.id.name === `${room}#1`;
-      if (lost || !mine) return real.call(this, delivery);
-      lost = true;
-      return { applied: delivery.items.at(-1)!.n, delivered: 1, held: this.census().members.length };
-    });
+    const lost = loseNextDelivery(room, "edit");
     ann!.send({ type: "edit", seq: 1, text: "first" });
     ann!.send("second");
     ann!.send({ type: "delete", seq: 3 });
@@ -129,7 +138,7 @@ describe("a room across objects", () => {
       () => clients.every((c) => sequence(c).length >= 4),
       () => `4 entries at every client; they have ${clients.map((c) => sequence(c).length).join(", ")}`,
     );
-    expect(lost).toBe(true);
+    expect(lost()).toBe(true);
     for (const client of clients) {
       expect(sequence(client)).toMatchObject([
         { type: "message", seq: 1, text: "frist" },
@@ -218,15 +227,7 @@ describe("a room across objects", () => {
     const [ann] = clients;
     ann!.send("first");
     await untilMessages(clients, 1);
-    // The next call to shard 1 with a message reports it applied but delivers nothing, as a lost call would.
-    const real = Shard.prototype.deliver;
-    let lost = false;
-    vi.spyOn(Shard.prototype, "deliver").mockImplementation(function (this: Shard, delivery: Delivery) {
-      const mine = delivery.items.some((i) => "frame" in i && i.frame.type === "message") && this.ctx.id.name === `${room}#1`;
-      if (lost || !mine) return real.call(this, delivery);
-      lost = true;
-      return { applied: delivery.items.at(-1)!.n, delivered: 1, held: this.census().members.length };
-    });
+    loseNextDelivery(room, "message");
     ann!.send("second");
     await untilMessages(clients.slice(0, 3), 2);
     ann!.send("third");

@@ -51,19 +51,25 @@ async function received(got: MessageFrame[], count: number, who: string): Promis
   await waitFor(() => got.length >= count, () => `${count} messages at ${who}; it has ${got.length}: ${got.map((m) => m.text).join(" ")}`, RESTART_DEADLINE_MS);
 }
 
+/** A token function for `name` in `room`, each token lasting `seconds`, that counts how often it is asked. */
+function tokenSource(room: string, name: string, seconds: number): { next: () => Promise<string>; count: () => number } {
+  let count = 0;
+  return {
+    next: () => {
+      count++;
+      return signToken(SECRET, { room, name, sub: `${name}-sub`, exp: Math.floor(Date.now() / 1000) + seconds });
+    },
+    count: () => count,
+  };
+}
+
 const texts = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 describe("edge-chat/client against wrangler dev", () => {
   it("loses and repeats nothing through a server restart in the middle of a stream, resolves every send once, keeps a new name, and asks for a fresh token before each connection", async () => {
     const room = "client-restart";
-    let tokens = 0;
-    const reader = client({
-      url: wsUrl(room),
-      token: () => {
-        tokens++;
-        return signToken(SECRET, { room, name: "reader", sub: "reader-1", exp: Math.floor(Date.now() / 1000) + 600 });
-      },
-    });
+    const tokens = tokenSource(room, "reader", 600);
+    const reader = client({ url: wsUrl(room), token: tokens.next });
     const got = collect(reader);
     const writer = client({ url: wsUrl(room), name: "writer" });
     await until(reader, "open");
@@ -92,7 +98,7 @@ describe("edge-chat/client against wrangler dev", () => {
     await received(got, 60, "the reader");
     expect(got.map((m) => m.text)).toEqual(texts("m", 60));
     expect(got.map((m) => m.seq)).toEqual([...seqs].sort((a, b) => a - b));
-    expect(tokens).toBeGreaterThanOrEqual(2);
+    expect(tokens.count()).toBeGreaterThanOrEqual(2);
     expect(got.every((m) => m.user.name === "scribe")).toBe(true);
     expect(writer.you?.name).toBe("scribe");
     expect(reader.you).toMatchObject({ name: "reader", verified: true });
@@ -150,21 +156,15 @@ describe("edge-chat/client against wrangler dev", () => {
 
   it("comes back with a fresh token when the room closes its socket for an expired one", async () => {
     const room = "client-short-tokens";
-    let tokens = 0;
-    const kim = client({
-      url: wsUrl(room),
-      // Each token lasts two seconds; the room's alarm, every second, closes the socket once it has expired.
-      token: () => {
-        tokens++;
-        return signToken(SECRET, { room, name: "kim", sub: "kim-1", exp: Math.floor(Date.now() / 1000) + 2 });
-      },
-    });
+    // Each token lasts two seconds; the room's alarm, every second, closes the socket once it has expired.
+    const tokens = tokenSource(room, "kim", 2);
+    const kim = client({ url: wsUrl(room), token: tokens.next });
     const states: string[] = [];
     kim.on("state", ({ state }) => states.push(state));
     await until(kim, "open");
     // A socket that never spoke sees a close from wrangler dev ten seconds late (abuse.test.ts).
     await kim.send("hello");
-    await waitFor(() => tokens >= 2 && kim.state === "open", () => `a second token and an open session; states so far: ${states.join(", ")}`);
+    await waitFor(() => tokens.count() >= 2 && kim.state === "open", () => `a second token and an open session; states so far: ${states.join(", ")}`);
     expect(states).not.toContain("closed");
     expect(await kim.send("still here")).toBeGreaterThan(0);
   });
