@@ -86,8 +86,8 @@ export interface ChatEvents {
   error: ErrorFrame;
   /** The room would not let this client in: for good (`retryInMs` null, and the state is `closed`), or for now. */
   refused: { refusal: Refusal; retryInMs: number | null };
+  /** The answers to `who`, `rename`, `renew` and `moderate`, also as events. */
   renewed: RenewedFrame;
-  /** The answers to `who`, `rename` and `moderate`, also as events. */
   users: UsersFrame;
   renamed: RenamedFrame;
   moderated: ModeratedFrame;
@@ -136,7 +136,8 @@ type Listener = (value: never) => void;
 /**
  * One client's session with one room. Answers come from the room in the
  * order of the frames they answer, so each request waits in a queue for
- * its answer: an `ack`, `users`, `renamed`, `moderated` or an `error`.
+ * its answer: an `ack`, `users`, `renamed`, `renewed`, `moderated` or an
+ * `error`.
  */
 export class ChatClient {
   readonly #options: ChatClientOptions;
@@ -252,6 +253,15 @@ export class ChatClient {
   async moderate(action: Sanction, user: string, seconds?: number): Promise<ModeratedFrame> {
     const frame = seconds === undefined ? { type: action, user } : { type: action, user, seconds };
     return (await this.#request(frame)) as ModeratedFrame;
+  }
+
+  /**
+   * Renews the token this socket joined with, before it expires, without
+   * reconnecting: a token for the same person. Resolves with its expiry
+   * (seconds since the epoch).
+   */
+  async renew(token: string): Promise<number> {
+    return ((await this.#request({ type: "token", token })) as RenewedFrame).exp;
   }
 
   /**
@@ -384,6 +394,7 @@ export class ChatClient {
         return;
       case "users":
       case "renamed":
+      case "renewed":
       case "moderated": {
         const request = this.#inFlight.shift();
         this.#emit(frame.type, frame as never);
@@ -395,9 +406,6 @@ export class ChatClient {
         return;
       case "tick":
         this.#emit("tick", frame);
-        return;
-      case "renewed":
-        this.#emit("renewed", frame);
         return;
     }
   }

@@ -167,6 +167,9 @@ describe("edge-chat/client against wrangler dev", () => {
     await waitFor(() => tokens.count() >= 2 && kim.state === "open", () => `a second token and an open session; states so far: ${states.join(", ")}`);
     expect(states).not.toContain("closed");
     expect(await kim.send("still here")).toBeGreaterThan(0);
+    // Or it renews in place, before the room closes anything.
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    expect(await kim.renew(await signToken(SECRET, { room, name: "kim", sub: "kim-sub", exp }))).toBe(exp);
   });
 
   it("stops, says why, and rejects what it had not sent when a moderator kicks it", async () => {
