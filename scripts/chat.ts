@@ -7,7 +7,7 @@
 // connection.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { ChatClient, ChatError, toText, type MessageFrame, type ChangeFrame, type User } from "edge-chat/client";
+import { ChatClient, ChatError, toText, type ChangeFrame, type MessageFrame, type User } from "edge-chat/client";
 import { isRoomName } from "../src/names.ts";
 
 const USAGE = "usage: npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]";
@@ -78,19 +78,14 @@ function clock(at: number): string {
   return `${String(time.getHours()).padStart(2, "0")}:${String(time.getMinutes()).padStart(2, "0")}`;
 }
 
-/** A message's lines: its further lines indented, as the text format has them, so none passes for another. */
-function shown(at: number, user: User, text: string, edited = false): string {
-  return `[${clock(at)}] ${user.name}${edited ? " (edited)" : ""}: ${text.replaceAll("\n", "\n  ")}`;
-}
-
-function onMessage(frame: MessageFrame): void {
-  if (frame.deletedAt !== undefined) say(`[${clock(frame.at)}] (a message was deleted)`);
-  else say(shown(frame.at, frame.user, frame.text, frame.editedAt !== undefined));
-}
-
-function onChange(frame: ChangeFrame): void {
-  if (frame.type === "edit") say(shown(frame.editedAt, frame.user, frame.text, true));
-  else say(`[${clock(frame.deletedAt)}] (a message was deleted)`);
+/**
+ * A message or a change to one, in the text format's words (further lines
+ * indented, so that none passes for another; an edit marked, a delete
+ * without its text), after the time it happened.
+ */
+function onEntry(frame: MessageFrame | ChangeFrame): void {
+  const at = frame.type === "message" ? frame.at : frame.type === "edit" ? frame.editedAt : frame.deletedAt;
+  say(`[${clock(at)}] ${toText(frame)}`);
 }
 
 function online(users: User[], count: number): string {
@@ -116,8 +111,8 @@ const sending = new Set<Promise<unknown>>();
 chat.on("welcome", (frame) => {
   say(`Welcome to ${frame.room}, ${frame.you.name}! ${online(frame.users, frame.online)}`);
 });
-chat.on("message", onMessage);
-chat.on("change", onChange);
+chat.on("message", onEntry);
+chat.on("change", onEntry);
 chat.on("reset", () => say("(the room's history was reset; here are its latest messages)"));
 chat.on("gap", () => say("(some messages you missed are no longer kept)"));
 chat.on("presence", (frame) => {

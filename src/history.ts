@@ -14,10 +14,16 @@ export interface NewEntry {
   sender: string;
   /** The client's own id for it, if it gave one. */
   id?: string;
-  change?: { kind: ChangeKind; target: number };
+  change?: Change;
 }
 
 export type ChangeKind = "edit" | "delete";
+
+/** What a change does, and to which message. */
+export interface Change {
+  kind: ChangeKind;
+  target: number;
+}
 
 /** A kept message, as far as deciding who may change it goes. */
 export interface Kept {
@@ -31,7 +37,7 @@ export interface Kept {
 export interface Used {
   seq: number;
   text: string;
-  change: { kind: ChangeKind; target: number } | null;
+  change: Change | null;
   /** A message edited or deleted since: its text is no longer what was sent. */
   changed: boolean;
 }
