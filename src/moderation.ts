@@ -1,6 +1,5 @@
-import { errorFrame, type ErrorFrame, type LeaveReason, type ModeratedFrame, type ModerationFrame } from "./protocol";
+import { CLOSE, errorFrame, type ErrorFrame, type LeaveReason, type ModeratedFrame, type ModerationFrame } from "./protocol";
 import { toUser, type Entry, type Roster } from "./roster";
-import { CLOSE_BANNED, CLOSE_KICKED } from "./sockets";
 import type { RoomStore } from "./store";
 
 /** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
@@ -140,11 +139,11 @@ export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctio
   if (target === undefined) return errorFrame("unknown_user", `nobody with id ${id} is in the room`);
   const user = toUser(target);
   if (action === "kick") {
-    expel(target, "kicked", CLOSE_KICKED, "kicked by a moderator");
+    expel(target, "kicked", CLOSE.kicked, "kicked by a moderator");
     return { type: "moderated", action, user };
   }
   const until = now + frame.seconds! * 1000;
   sanctions.impose(action, target, until);
-  if (action === "ban") expel(target, "banned", CLOSE_BANNED, "banned by a moderator");
+  if (action === "ban") expel(target, "banned", CLOSE.banned, "banned by a moderator");
   return { type: "moderated", action, user, until };
 }

@@ -43,7 +43,48 @@ export type ErrorCode =
   | "unknown_message"
   | "unknown_type"
   | "unsupported"
+  | "auth_unavailable"
   | "internal";
+
+/**
+ * The close codes the room sends, each after a `closing` frame that says
+ * the same in words: a client that never sent a frame may learn of the
+ * close itself only much later (see `ClosingFrame`).
+ */
+export const CLOSE = {
+  /** The heartbeat sweep found the socket silent; reconnecting is fine. */
+  timeout: 4000,
+  /** A moderator removed the user; coming back by itself would undo that. */
+  kicked: 4001,
+  /** The token expired without being renewed; come back with a new one. */
+  expired: 4002,
+  /** A moderator banned the user. */
+  banned: 4003,
+  /** The socket kept sending faster than its limit. */
+  flood: 1008,
+  /** The room could not place the socket now; reconnect and resume. */
+  tryAgain: 1013,
+} as const;
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+export type ClosingReason = keyof typeof CLOSE;
+
+/**
+ * The WebSocket subprotocol the room speaks. A client may offer its token
+ * as a second subprotocol, `token.<JWT>`, where no URL log records it; the
+ * room then answers with this one.
+ */
+export const SUBPROTOCOL = "edge-chat";
+export const TOKEN_SUBPROTOCOL_PREFIX = "token.";
+
+/** What a socket may send, from the welcome, so that a client can pace itself instead of being refused. */
+export interface Limits {
+  /** Frames per 10 s, and the burst a fresh socket may send at once; 0 for no limit. */
+  framesPer10s: number;
+  /** Bytes one frame may have. */
+  frameBytes: number;
+  /** Characters (code points) one message's text may have. */
+  messageChars: number;
+}
 
 /**
  * `users` lists everyone online in join order, you included, up to
@@ -58,6 +99,7 @@ export type WelcomeFrame = {
   more: boolean;
   online: number;
   tickSeconds: number;
+  limits: Limits;
   /** The newest number in the room's sequence (a message's seq, or an edit's or delete's change); 0 in a room that never had one. */
   lastSeq: number;
   /** Names the room's history; resume with `?epoch=` so that a history lost since is noticed. */
@@ -125,6 +167,8 @@ export function positionOf(frame: ServerFrame): number | null {
  */
 export type HistoryFrame = {
   type: "history";
+  /** The `id` of the `history` request this answers; absent on the history after a welcome. */
+  id?: string;
   messages: MessageFrame[];
   changes: ChangeFrame[];
   oldestSeq: number;
@@ -135,19 +179,35 @@ export type HistoryFrame = {
   epoch: string;
 };
 export type AckFrame = { type: "ack"; id: string; seq: number };
+/**
+ * The answers below carry the `id` of the request they answer, when it had
+ * one, as `ack` does: answers come in the order of the frames they answer,
+ * and the id lets a client pair them without counting on it.
+ */
 /** One page of the user list, in join order; `more`: ask for the next with `after`. */
-export type UsersFrame = { type: "users"; users: User[]; online: number; more: boolean };
+export type UsersFrame = { type: "users"; id?: string; users: User[]; online: number; more: boolean };
 export type TickFrame = { type: "tick"; now: number; online: number };
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
-export type RenewedFrame = { type: "renewed"; exp: number };
+export type RenewedFrame = { type: "renewed"; id?: string; exp: number };
 /** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
-export type RenamedFrame = { type: "renamed"; user: User; from: string };
+export type RenamedFrame = { type: "renamed"; id?: string; user: User; from: string };
 /** What moderators may do to someone. */
 export type Sanction = "kick" | "ban" | "unban" | "mute" | "unmute";
 /** The answer to a moderator's action: done, to `user`, and until when for a ban or mute (epoch ms). */
-export type ModeratedFrame = { type: "moderated"; action: Sanction; user: User; until?: number };
-/** `retryAfterMs` comes with `rate_limited` only. */
-export type ErrorFrame = { type: "error"; code: ErrorCode; message: string; retryAfterMs?: number };
+export type ModeratedFrame = { type: "moderated"; id?: string; action: Sanction; user: User; until?: number };
+/**
+ * `retryAfterMs` comes with `rate_limited` and `auth_unavailable` only;
+ * `until` (epoch ms) with `muted`. `id` names the frame refused, when the
+ * room read it (a frame refused for its rate or size is not read).
+ */
+export type ErrorFrame = { type: "error"; id?: string; code: ErrorCode; message: string; retryAfterMs?: number; until?: number };
+/**
+ * The last frame before a close the room decided: the close code and why,
+ * in words, and for a ban until when (epoch ms). The close frame itself
+ * may reach a client late (locally, a socket that never sent a frame sees
+ * it only when the object hibernates), so clients act on this one.
+ */
+export type ClosingFrame = { type: "closing"; code: CloseCode; reason: ClosingReason; message: string; until?: number };
 
 export type ServerFrame =
   | WelcomeFrame
@@ -162,7 +222,8 @@ export type ServerFrame =
   | RenewedFrame
   | RenamedFrame
   | ModeratedFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | ClosingFrame;
 
 /** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
 export interface ErrorBody {
@@ -198,12 +259,17 @@ export interface MessagePage {
   epoch: string | null;
 }
 
+/**
+ * Every frame a client may send. Each may carry an `id` (1 to 64
+ * characters), which its answer carries back; for a message, an edit or a
+ * delete the id also makes a resend harmless.
+ */
 export type ClientFrame =
   | { type: "message"; text: string; id?: string }
-  | { type: "rename"; name: string }
-  | { type: "who"; after?: string }
-  | { type: "history"; after: number }
-  | { type: "token"; token: string }
+  | { type: "rename"; name: string; id?: string }
+  | { type: "who"; after?: string; id?: string }
+  | { type: "history"; after: number; id?: string }
+  | { type: "token"; token: string; id?: string }
   | EditRequest
   | DeleteRequest
   | ModerationFrame;
@@ -214,7 +280,7 @@ export type EditRequest = { type: "edit"; seq: number; text: string; id?: string
 export type DeleteRequest = { type: "delete"; seq: number; id?: string };
 
 /** A moderator's action on the user with this id; `seconds` for a ban or mute. */
-export type ModerationFrame = { type: Sanction; user: string; seconds?: number };
+export type ModerationFrame = { type: Sanction; user: string; seconds?: number; id?: string };
 
 /** The longest ban or mute: a year. */
 export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;
@@ -236,12 +302,20 @@ const USER_ID = /^[0-9]{1,15}$/;
 export function parseClientFrame(data: string, maxMessageChars: number): Parsed {
   const command = asCommand(data);
   if (command === null) return chat(data, maxMessageChars);
+  const { id } = command;
+  if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
+  const parsed = parseCommand(command, maxMessageChars);
+  // Whatever the answer, it names the frame it answers.
+  if (id === undefined) return parsed;
+  return parsed.ok ? { ok: true, frame: { ...parsed.frame, id } } : { ok: false, error: { ...parsed.error, id } };
+}
+
+function parseCommand(command: Record<string, unknown> & { type: string }, maxMessageChars: number): Parsed {
   switch (command.type) {
     case "message": {
-      const { text, id } = command;
+      const { text } = command;
       if (typeof text !== "string") return fail("bad_message", "a message needs a string `text`");
-      if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
-      return chat(text, maxMessageChars, id);
+      return chat(text, maxMessageChars);
     }
     case "rename": {
       if (typeof command.name !== "string") return fail("bad_name", "a rename needs a string `name`");
@@ -271,14 +345,13 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
     case "unmute":
       return moderation(command);
     case "edit": {
-      const { text, id } = command;
+      const { text } = command;
       const seq = messageSeq(command);
       if (seq === null) return { ok: false, error: BAD_SEQ };
       if (typeof text !== "string") return fail("bad_message", "an edit needs the new text as a string `text`");
-      if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
       const checked = checkText(text, maxMessageChars);
       if (!checked.ok) return checked;
-      return { ok: true, frame: { type: "edit", seq, text: checked.text, ...(id !== undefined && { id }) } };
+      return { ok: true, frame: { type: "edit", seq, text: checked.text } };
     }
     case "delete":
       return deletion(command);
@@ -340,11 +413,10 @@ function asCommand(data: string): (Record<string, unknown> & { type: string }) |
   return typeof type === "string" ? (value as Record<string, unknown> & { type: string }) : null;
 }
 
-function chat(raw: string, maxChars: number, id?: string): Parsed {
+function chat(raw: string, maxChars: number): Parsed {
   const checked = checkText(raw, maxChars);
   if (!checked.ok) return checked;
-  const { text } = checked;
-  return { ok: true, frame: id === undefined ? { type: "message", text } : { type: "message", text, id } };
+  return { ok: true, frame: { type: "message", text: checked.text } };
 }
 
 // Controls other than tab and line breaks: ESC in particular would let a
@@ -419,6 +491,8 @@ export function toText(frame: ServerFrame): string | null {
       return moderatedText(frame);
     case "error":
       return `error: ${frame.message}`;
+    case "closing":
+      return `Disconnected: ${frame.message}.`;
   }
 }
 

@@ -13,6 +13,7 @@ import { describe, log } from "./log";
 import { defaultName } from "./names";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import {
+  CLOSE,
   errorFrame,
   parseClientFrame,
   positionOf,
@@ -32,7 +33,7 @@ import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published, type Stored } from "./sequencer";
 import type { Departure, Forward } from "./shard-protocol";
 import { Shards } from "./shards";
-import { CLOSE_EXPIRED, CLOSE_FLOOD, CLOSE_TIMEOUT, deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
+import { deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
 import { RoomStore } from "./store";
 import { IDENTITY_HEADER, identityFrom, keysOf, renewal, senderOfIdentity, verifyToken, type Identity } from "./token";
 
@@ -199,8 +200,9 @@ export class Room extends DurableObject<Env> {
     const online = this.#roster.size;
     const { users, more } = this.#roster.page(null, this.#config.presenceListLimit);
     const you = toUser(member);
-    const { tickSeconds } = this.#config;
-    peer.deliver({ type: "welcome", room, you, users, more, online, tickSeconds, lastSeq: this.#history.lastSeq, epoch: this.#store.epoch!, at: now });
+    const { tickSeconds, rateLimitPer10s, maxFrameBytes, maxMessageChars } = this.#config;
+    const limits = { framesPer10s: rateLimitPer10s, frameBytes: maxFrameBytes, messageChars: maxMessageChars };
+    peer.deliver({ type: "welcome", room, you, users, more, online, tickSeconds, limits, lastSeq: this.#history.lastSeq, epoch: this.#store.epoch!, at: now });
     peer.deliver(this.#replay({ since, epoch }));
     this.#record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
@@ -258,7 +260,7 @@ export class Room extends DurableObject<Env> {
       if (frame === undefined) return;
       const { member, own, payload } = frame;
       this.#handle(this.#localPeer(ws, member), payload, own, member.addressFrames);
-      if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+      if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE.flood, "flooding");
       await this.#afterFrames();
     } catch (error) {
       this.#fail(ws, "webSocketMessage", error);
@@ -465,8 +467,8 @@ export class Room extends DurableObject<Env> {
     this.#alarm.fired();
     try {
       const now = Date.now();
-      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
-      for (const entry of this.#roster.expired(now)) this.#expel(entry, "expired", CLOSE_EXPIRED, "token expired");
+      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE.timeout, "heartbeat timeout");
+      for (const entry of this.#roster.expired(now)) this.#expel(entry, "expired", CLOSE.expired, "token expired");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();

@@ -4,12 +4,10 @@ import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { jsonError } from "./http";
 import { describe, log } from "./log";
-import { errorFrame, type LeaveReason } from "./protocol";
+import { CLOSE, errorFrame, type LeaveReason } from "./protocol";
 import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./shard-protocol";
-import { CLOSE_FLOOD, CLOSE_TIMEOUT, SocketSet } from "./sockets";
+import { SocketSet } from "./sockets";
 
-/** Close code for a socket that arrived too late to be given what it missed; it reconnects and resumes. */
-const CLOSE_TRY_AGAIN = 1013;
 /** How long deliveries must pause before the shard stores how far it got. */
 const SAVE_AFTER_MS = 1_000;
 
@@ -66,7 +64,7 @@ export class Shard extends DurableObject<Env> {
       const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server);
       this.#sockets.add(server, member);
-      if (!this.#inbox.admit(server, member)) this.#close(server, "error", CLOSE_TRY_AGAIN, "try again");
+      if (!this.#inbox.admit(server, member)) this.#close(server, "error", CLOSE.tryAgain, "try again");
       await this.#settle();
       return new Response(null, { status: 101, webSocket: socket });
     } catch (error) {
@@ -106,7 +104,7 @@ export class Shard extends DurableObject<Env> {
       this.#sockets.save(ws, member);
       if (!own.ok && own.flood) {
         this.#sockets.send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: own.retryAfterMs });
-        this.#close(ws, "flood", CLOSE_FLOOD, "flooding");
+        this.#close(ws, "flood", CLOSE.flood, "flooding");
       } else {
         this.#up({ id: member.id, data: payload, own, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
       }
@@ -136,7 +134,7 @@ export class Shard extends DurableObject<Env> {
     this.#alarm.fired();
     try {
       const now = Date.now();
-      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE_TIMEOUT, "heartbeat timeout");
+      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE.timeout, "heartbeat timeout");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) this.#sockets.fanOut({ type: "tick", now, online: this.#inbox.online });
     } catch (error) {
       log({ event: "error", room: this.#name, handler: "alarm", message: describe(error) });

@@ -5,15 +5,6 @@ import type { Mark } from "./shard-protocol";
 import type { Identity } from "./token";
 
 const OPEN = 1;
-/** Close code for a socket the heartbeat sweep found silent. */
-export const CLOSE_TIMEOUT = 4000;
-/** Close code (policy violation) for a socket that kept flooding. */
-export const CLOSE_FLOOD = 1008;
-/** Close code for a socket whose token expired without being renewed. */
-export const CLOSE_EXPIRED = 4002;
-/** Close codes for a socket a moderator kicked, or banned. */
-export const CLOSE_KICKED = 4001;
-export const CLOSE_BANNED = 4003;
 
 /**
  * A connected user, stored as its socket's attachment so it survives

@@ -7,7 +7,7 @@ describe("joining", () => {
     const room = uniqueRoom("join");
     const ann = await Client.connect(`/rooms/${room}?name=ann`);
     const welcomeAnn = await ann.next("welcome");
-    expect(welcomeAnn).toMatchObject({ room, you: { id: "1", name: "ann" }, users: [{ id: "1", name: "ann" }], tickSeconds: 30, lastSeq: 0 });
+    expect(welcomeAnn).toMatchObject({ room, you: { id: "1", name: "ann" }, users: [{ id: "1", name: "ann" }], tickSeconds: 30, limits: { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 }, lastSeq: 0 });
     expect(welcomeAnn.at).toBeTypeOf("number");
     await ann.next("history");
 

@@ -58,15 +58,16 @@ describe("parseClientFrame", () => {
 describe("text format", () => {
   const ann = { id: "1", name: "ann" };
   const bob = { id: "2", name: "bob" };
+  const limits = { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 };
   const people = (...names: string[]) => names.map((name, i) => ({ id: String(i + 10), name }));
   const presence = (over: Partial<PresenceFrame>): PresenceFrame => ({ type: "presence", joined: [], left: [], renamed: [], online: 2, at: 0, ...over });
   it.each<[ServerFrame, string]>([
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: false, online: 2, tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: false, online: 2, tickSeconds: 30, limits, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob",
     ],
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: true, online: 1000, tickSeconds: 30, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: true, online: 1000, tickSeconds: 30, limits, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob and 998 more",
     ],
     [presence({ joined: [bob] }), "bob entered the chat room."],
