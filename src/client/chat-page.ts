@@ -26,8 +26,6 @@ const composerError = $<HTMLParagraphElement>("composer-error");
 /** Words for the room's error codes; anything else falls back to the room's own message. */
 function explain(error: { code: string; message: string; retryAfterMs?: number }): string {
   switch (error.code) {
-    case "rate_limited":
-      return `You are sending too fast. Wait ${Math.ceil((error.retryAfterMs ?? 1000) / 1000)} s and try again.`;
     case "too_long":
     case "too_large":
       return "That message is too long to send.";
@@ -41,7 +39,7 @@ function explain(error: { code: string; message: string; retryAfterMs?: number }
 }
 
 /** Words for why the room would not let this page in. */
-function refusedWords(refusal: Refusal): string {
+function refusedWords(refusal: Refusal, until?: number): string {
   switch (refusal.code) {
     case "token_required":
       return "This room is private: it needs an invitation link with a token.";
@@ -52,7 +50,13 @@ function refusedWords(refusal: Refusal): string {
     case "kicked":
       return "A moderator removed you from the room.";
     case "banned":
-      return "A moderator banned you from this room for a while.";
+      return until === undefined
+        ? "A moderator banned you from this room for a while."
+        : `A moderator banned you from this room until ${new Date(until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`;
+    case "flooding":
+      return "The room disconnected you for sending too fast.";
+    case "auth_unavailable":
+      return "The server can't check invitations right now.";
     case "auth_not_configured":
       return "This room is private, and this server is not set up to check invitations.";
     case "room_full":
@@ -131,10 +135,14 @@ class RoomView {
   #online = 0;
   /** The last user of the last page of the list received, where the next page starts. */
   #pagedThrough: string | null = null;
+  /** Live until the last state change: losing that is worth a notice. */
+  #open = false;
+  /** Why the room refused the last attempt, for the `waiting` state that follows. */
+  #refusal: string | null = null;
 
   constructor(chat: ChatClient) {
     this.#chat = chat;
-    chat.on("state", ({ state, retryInMs }) => this.status(state, retryInMs));
+    chat.on("state", ({ state, retryInMs, reason }) => this.status(state, retryInMs, reason));
     chat.on("welcome", (frame) => this.welcome(frame));
     chat.on("message", (frame) => this.message(frame));
     chat.on("change", (frame) => this.changed(frame));
@@ -142,7 +150,7 @@ class RoomView {
     chat.on("gap", () => notice("Some messages you missed are no longer kept.", "warning"));
     chat.on("presence", (frame) => this.presence(frame));
     chat.on("tick", (frame) => this.tick(frame));
-    chat.on("refused", ({ refusal, retryInMs }) => this.refused(refusal, retryInMs));
+    chat.on("refused", ({ refusal, retryInMs, until }) => this.refused(refusal, retryInMs, until));
   }
 
   /** Sends a message, or again one that was refused, and shows it as pending until the room has it. */
@@ -154,24 +162,31 @@ class RoomView {
     );
   }
 
-  status(state: ConnectionState, retryInMs?: number): void {
+  status(state: ConnectionState, retryInMs?: number, reason?: string): void {
     const status = $("status");
     // Once closed for good, a refusal has said why.
     if (state === "closed") return;
     status.dataset.state = state;
-    status.textContent =
-      state === "open" ? "Connected" : state === "connecting" ? "Connecting…" : `Reconnecting in ${Math.ceil((retryInMs ?? 0) / 1000)} s`;
+    if (state === "waiting") {
+      const wait = `${Math.ceil((retryInMs ?? 0) / 1000)} s`;
+      status.textContent = this.#refusal === null ? `Reconnecting in ${wait}` : `${this.#refusal} Retrying in ${wait}`;
+      if (this.#open && reason !== undefined) notice(`Connection lost: ${reason}.`, "warning");
+    } else {
+      status.textContent = state === "open" ? "Connected" : "Connecting…";
+    }
+    this.#refusal = null;
+    this.#open = state === "open";
     const enabled = state === "open";
     textarea.disabled = !enabled && this.#you === null;
     sendButton.disabled = textarea.disabled;
   }
 
-  refused(refusal: Refusal, retryInMs: number | null): void {
+  /** A refusal to retry is shown by the `waiting` state that follows it; a final one ends the session here. */
+  refused(refusal: Refusal, retryInMs: number | null, until?: number): void {
     const status = $("status");
-    const reason = refusedWords(refusal);
+    const reason = refusedWords(refusal, until);
     if (retryInMs !== null) {
-      status.dataset.state = "waiting";
-      status.textContent = `${reason} Retrying in ${Math.ceil(retryInMs / 1000)} s`;
+      this.#refusal = reason;
       return;
     }
     status.dataset.state = "refused";
@@ -441,12 +456,8 @@ function join(room: string, name: string | null, token: string | null): void {
   const url = new URL(`/rooms/${encodeURIComponent(room)}`, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const chat = new ChatClient({ url: url.href, clientId: clientId(), ...(name !== null && { name }), ...(token !== null && { token }) });
+  // The client wakes itself when the network or the tab comes back.
   const view = new RoomView(chat);
-  // The network or the tab came back: no point waiting out the backoff, or trusting a socket that slept.
-  addEventListener("online", () => chat.wake());
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") chat.wake();
-  });
 
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
