@@ -72,6 +72,12 @@ export default defineConfig({
         test: { name: "presence", include: ["test/presence.test.ts"], ...inWorkerd },
       },
       {
+        // edge-chat/client in Node, against a fake WebSocket and fake timers:
+        // what a real room cannot be made to do on cue (answers out of
+        // order, a pong that never comes) and pacing checked to the millisecond.
+        test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations },
+      },
+      {
         // From Node, with a real `ws` client against `wrangler dev`.
         test: {
           name: "e2e",

@@ -229,8 +229,8 @@ export class ChatClient {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #pongTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When the last frame arrived: any frame shows the socket is alive. */
-  #heardAt = 0;
+  /** Frames received: any frame after a ping shows the socket is alive. */
+  #heard = 0;
   readonly #pacer = new Pacer();
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   /** Counts requests and writes as they are made, so that they go out in that order. */
@@ -520,7 +520,7 @@ export class ChatClient {
   }
 
   #receive(data: string): void {
-    this.#heardAt = Date.now();
+    this.#heard++;
     if (data === "pong") {
       clearTimeout(this.#pongTimer);
       return;
@@ -765,13 +765,13 @@ export class ChatClient {
   #ping(): void {
     const ws = this.#ws;
     if (ws === null || !this.#welcomed) return;
-    const sentAt = Date.now();
+    const heard = this.#heard;
     ws.send("ping");
     clearTimeout(this.#pongTimer);
     this.#pongTimer = setTimeout(() => {
       // A busy event loop may not have read a pong that came in time: give it one more turn.
       setTimeout(() => {
-        if (ws === this.#ws && this.#heardAt < sentAt) this.#giveUp(ws);
+        if (ws === this.#ws && this.#heard === heard) this.#giveUp(ws);
       }, 0);
     }, this.#options.pongWithinMs ?? PONG_WITHIN_MS);
   }

@@ -1,0 +1,79 @@
+import type { ClientFrame, ServerFrame, WelcomeFrame } from "../../src/protocol";
+
+type Sent = ClientFrame & { id?: string };
+
+/**
+ * Stands in for the global `WebSocket`: records what the client sends and
+ * lets a test play the room, frame by frame, with nothing on the network.
+ */
+export class FakeSocket extends EventTarget {
+  /** Every socket made, oldest first. */
+  static made: FakeSocket[] = [];
+
+  static get last(): FakeSocket {
+    const socket = FakeSocket.made.at(-1);
+    if (socket === undefined) throw new Error("the client opened no socket");
+    return socket;
+  }
+
+  readonly url: string;
+  readonly protocols: string[];
+  /** Everything sent, `ping` included, as sent. */
+  readonly sent: string[] = [];
+  /** How the client closed it, if it did. */
+  closedWith: { code?: number; reason?: string } | null = null;
+  /** Called with each frame the client sends, after it is recorded: a test's room. */
+  onFrame: ((frame: Sent) => void) | null = null;
+
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super();
+    this.url = String(url);
+    this.protocols = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : protocols;
+    FakeSocket.made.push(this);
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+    if (data !== "ping") this.onFrame?.(JSON.parse(data) as Sent);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closedWith ??= { code, reason };
+  }
+
+  /** The JSON frames sent so far, heartbeats left out. */
+  frames(): Sent[] {
+    return this.sent.filter((s) => s !== "ping").map((s) => JSON.parse(s) as Sent);
+  }
+
+  /** A frame from the room. */
+  receive(frame: ServerFrame | string): void {
+    this.dispatchEvent(new MessageEvent("message", { data: typeof frame === "string" ? frame : JSON.stringify(frame) }));
+  }
+
+  /** The close event, with this code. */
+  end(code: number): void {
+    this.dispatchEvent(Object.assign(new Event("close"), { code }));
+  }
+
+  /** Welcomes the client, and sends it the (empty) history that makes it live. */
+  open(options: { framesPer10s?: number; lastSeq?: number; frameBytes?: number } = {}): void {
+    const { framesPer10s = 0, lastSeq = 0, frameBytes = 16_384 } = options;
+    const you = { id: String(FakeSocket.made.length), name: "ann" };
+    const welcome: WelcomeFrame = {
+      type: "welcome",
+      room: "fake",
+      you,
+      users: [you],
+      more: false,
+      online: 1,
+      tickSeconds: 30,
+      limits: { framesPer10s, frameBytes, messageChars: 2000 },
+      lastSeq,
+      epoch: "0123456789abcdef",
+      at: Date.now(),
+    };
+    this.receive(welcome);
+    this.receive({ type: "history", messages: [], changes: [], oldestSeq: 0, lastSeq, gap: false, reset: false, more: false, epoch: welcome.epoch });
+  }
+}
