@@ -3,8 +3,8 @@
 // built on edge-chat/client: every line typed is a message; /who, /name,
 // /quit. With stdin that is not a terminal it sends every line, waits for
 // each to be acknowledged or refused, and exits: 0 when all were stored, 1
-// when any was refused, 2 when the URL is bad or the room refused the
-// connection.
+// when any was refused, 2 when the URL is bad, the room refused the
+// connection, or it could not connect at all.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { ChatClient, ChatError, toText, type ChangeFrame, type MessageFrame, type User } from "edge-chat/client";
@@ -12,6 +12,28 @@ import { isRoomName } from "../src/names.ts";
 
 const USAGE = "usage: npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]";
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
+/** How long a script waits for its first connection before it gives up. */
+const CONNECT_DEADLINE_MS = 15_000;
+
+const HELP = `${USAGE}
+
+Chat in a room from a terminal. Every line you type is a message; a line
+that must start with / is typed as //.
+
+  <room URL or room name>  ws://, wss://, http:// or https://…/rooms/<room>, or a room name on --server
+  --name <name>            your display name (unless the token names you)
+  --token <JWT>            a token for the room, needed in private- rooms
+  --server <URL>           where a room name is, by default ${DEFAULT_SERVER}
+  -h, --help               this text
+
+Commands: /who lists who is online, /name <new name> renames you, /quit
+leaves once what you sent is stored.
+
+With stdin that is not a terminal, every line is sent, in order, paced to
+the room's rate limit, and the exit code says how it went: 0 all stored,
+1 some refused, 2 a bad URL, a room that refused the connection, or no
+connection within ${CONNECT_DEADLINE_MS / 1000} s.
+`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -47,9 +69,16 @@ function roomUrl(target: string, server: string): URL {
 
 let parsed;
 try {
-  parsed = parseArgs({ allowPositionals: true, options: { name: { type: "string" }, token: { type: "string" }, server: { type: "string", default: DEFAULT_SERVER } } });
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: { name: { type: "string" }, token: { type: "string" }, server: { type: "string", default: DEFAULT_SERVER }, help: { type: "boolean", short: "h" } },
+  });
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
+}
+if (parsed.values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
 }
 const [target, extra] = parsed.positionals;
 if (target === undefined || extra !== undefined) fail("one room URL or room name is required");
@@ -107,8 +136,29 @@ let everOpen = false;
 let wasOpen = false;
 let refused = 0;
 const sending = new Set<Promise<unknown>>();
+/** Why the last attempt to connect failed. */
+let lastFailure: string | null = null;
+/** A refusal to retry was just said, and the `waiting` state after it has nothing to add. */
+let refusing = false;
+/** Why the session ended for good, said last, after what was not sent. */
+let ending: string | null = null;
+
+/** Ends the session for good, and the program with 2, once what was sent is settled. */
+function end(words: string): void {
+  ending = words;
+  process.exitCode = 2;
+  chat.close();
+  lines.close();
+}
+
+if (interactive) say(`* connecting to ${url.host}…`);
+// A script waits only so long for its first connection: a server that is not there would keep it forever.
+const deadline = interactive
+  ? undefined
+  : setTimeout(() => end(`* gave up connecting after ${CONNECT_DEADLINE_MS / 1000} s: ${lastFailure ?? `no answer from ${url.host}`}`), CONNECT_DEADLINE_MS);
 
 chat.on("welcome", (frame) => {
+  clearTimeout(deadline);
   say(`Welcome to ${frame.room}, ${frame.you.name}! ${online(frame.users, frame.online)}`);
 });
 chat.on("message", onEntry);
@@ -118,23 +168,26 @@ chat.on("gap", () => say("(some messages you missed are no longer kept)"));
 chat.on("presence", (frame) => {
   if (frame.joined.length + frame.left.length + frame.renamed.length > 0) say(toText(frame)!);
 });
-chat.on("state", ({ state, retryInMs }) => {
+chat.on("state", ({ state, retryInMs, reason }) => {
+  const wait = `${Math.ceil((retryInMs ?? 0) / 1000)} s`;
   if (state === "open") {
     if (everOpen) say("* reconnected");
     everOpen = wasOpen = true;
   } else if (state === "waiting" && wasOpen) {
-    say(`* connection lost; reconnecting in ${Math.ceil((retryInMs ?? 0) / 1000)} s`);
+    say(`* connection lost (${reason}); reconnecting in ${wait}`);
     wasOpen = false;
+  } else if (state === "waiting" && !refusing) {
+    lastFailure = reason ?? null;
+    say(`* cannot connect (${reason}); trying again in ${wait}`);
   }
+  refusing = false;
   setPrompt();
 });
 chat.on("refused", ({ refusal, retryInMs }) => {
-  if (retryInMs !== null) say(`* the room is not letting us in now: ${refusal.message}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
-  else {
-    say(`* ${everOpen ? "disconnected" : "cannot join"}: ${refusal.message}`);
-    lines.close();
-    process.exitCode = 2;
-  }
+  if (retryInMs === null) return end(`* ${everOpen ? "disconnected" : "cannot join"}: ${refusal.message}`);
+  refusing = true;
+  lastFailure = refusal.message;
+  say(`* the room is not letting us in now: ${refusal.message}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
 });
 
 function send(text: string): void {
@@ -151,30 +204,26 @@ function send(text: string): void {
   setPrompt();
 }
 
-async function command(line: string): Promise<boolean> {
+async function command(line: string): Promise<void> {
   const [word, ...rest] = line.split(/\s+/);
   try {
     switch (word) {
-      case "/quit":
-        return false;
       case "/who": {
         const page = await chat.who();
         say(online(page.users, page.online));
-        return true;
+        return;
       }
       case "/name": {
         const user = await chat.rename(rest.join(" "));
         say(`You are now known as ${user.name}.`);
         setPrompt();
-        return true;
+        return;
       }
       default:
         say(`unknown command ${word}; the commands are /who, /name <new name> and /quit (a line starting with // sends it from the second /)`);
-        return true;
     }
   } catch (error) {
     say(`! ${error instanceof ChatError ? error.message : String(error)}`);
-    return true;
   }
 }
 
@@ -200,6 +249,8 @@ async function finish(): Promise<void> {
   if (!interactive || sending.size > 0) await settled();
   while (sending.size > 0) await Promise.allSettled([...sending]);
   chat.close();
+  clearTimeout(deadline);
+  if (ending !== null) say(ending);
   if (process.exitCode === undefined) process.exitCode = refused > 0 ? 1 : 0;
   // Nothing else is waiting once the session is closed; an open stdin is the only thing left.
   process.stdin.destroy();
@@ -208,13 +259,14 @@ async function finish(): Promise<void> {
 let quitting = false;
 lines.on("line", (line) => {
   if (quitting) return;
+  if (line.trim() === "/quit") {
+    // At once: the lines after it, maybe read in the same chunk, are not to be sent.
+    quitting = true;
+    lines.close();
+    return;
+  }
   if (line.startsWith("/") && !line.startsWith("//")) {
-    const done = command(line.trim()).then((more) => {
-      if (!more) {
-        quitting = true;
-        lines.close();
-      }
-    });
+    const done = command(line.trim());
     sending.add(done);
     void done.finally(() => sending.delete(done));
     return;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
-import { ChatClient, ChatError, type ChatEvents, type MessageFrame } from "edge-chat/client";
+import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type MessageFrame, type MessagePage } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/grant";
 import { waitFor } from "../frames";
@@ -14,11 +14,25 @@ const RESTART_DEADLINE_MS = 90_000;
 let server: DevServer;
 const clients: ChatClient[] = [];
 
+/** Frames a socket may send per 10 s here: five times the default, so that pacing to it is quick to test, and still pacing. */
+const RATE_LIMIT = 100;
+/** Messages a room keeps here, so that a client away for a few hundred misses some for good. */
+const HISTORY_LIMIT = 300;
+
 beforeAll(async () => {
   // Its own wrangler dev, since tests here restart it. Every client is 127.0.0.1, so the
-  // per-address limits are lifted; writers here send bursts of up to 100 frames; and
-  // the alarm runs every second, so that a token that lasts seconds expires in a test.
-  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: SECRET, RATE_LIMIT_PER_10S: "1000", TICK_SECONDS: "1" } });
+  // per-address limits are lifted; the alarm runs every second, so that a token that
+  // lasts seconds expires in a test; and the user list comes in pages of three.
+  server = await startDevServer({
+    vars: {
+      ...ONE_ADDRESS_FOR_ALL,
+      ROOM_SECRET: SECRET,
+      RATE_LIMIT_PER_10S: String(RATE_LIMIT),
+      HISTORY_LIMIT: String(HISTORY_LIMIT),
+      PRESENCE_LIST_LIMIT: "3",
+      TICK_SECONDS: "1",
+    },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -115,7 +129,7 @@ describe("edge-chat/client against wrangler dev", () => {
       await until(writer, "open");
       await until(reader, "open");
       let acked = 0;
-      // Cut as the tenth ack is read: the rest are sent, and stored or not, but their acks are lost.
+      // Cut as the tenth ack is read: the next message is on its way, and stored or not, but its ack is lost.
       const sends = texts("c", 50).map((text) =>
         writer.send(text).then((seq) => {
           if (++acked === 10) proxy.cut();
@@ -147,10 +161,12 @@ describe("edge-chat/client against wrangler dev", () => {
     await until(reader, "open");
     const writer = await WsClient.open(`${wsUrl(room)}?name=fast`);
     await writer.next("welcome");
-    for (const text of texts("s", 100)) writer.send(text);
-    await received(got, 100, "the slow reader");
-    expect(got.map((m) => m.text)).toEqual(texts("s", 100));
-    expect(new Set(got.map((m) => m.seq)).size).toBe(100);
+    // A burst within the room's limit, as fast as a socket can send it.
+    const burst = RATE_LIMIT - 10;
+    for (const text of texts("s", burst)) writer.send(text);
+    await received(got, burst, "the slow reader");
+    expect(got.map((m) => m.text)).toEqual(texts("s", burst));
+    expect(new Set(got.map((m) => m.seq)).size).toBe(burst);
     writer.ws.close();
   });
 
@@ -172,22 +188,128 @@ describe("edge-chat/client against wrangler dev", () => {
     expect(await kim.renew(await signToken(SECRET, { room, name: "kim", sub: "kim-sub", exp }))).toBe(exp);
   });
 
-  it("stops, says why, and rejects what it had not sent when a moderator kicks it", async () => {
+  it("stops, says why, and rejects what it had pending when a moderator kicks it", async () => {
     const room = "client-kicked";
-    const kim = client({ url: wsUrl(room), name: "kim" });
-    const refusals: Array<ChatEvents["refused"]> = [];
-    kim.on("refused", (r) => refusals.push(r));
-    await until(kim, "open");
-    // A socket that never spoke sees a close from wrangler dev ten seconds late (abuse.test.ts).
-    await kim.send("hello");
-    const token = await signToken(SECRET, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
-    const mod = client({ url: wsUrl(room), token });
-    await until(mod, "open");
-    expect(await mod.moderate("kick", kim.you!.id)).toMatchObject({ action: "kick", user: { name: "kim" } });
-    await until(kim, "closed");
-    expect(refusals).toEqual([{ refusal: expect.objectContaining({ code: "kicked" }), retryInMs: null }]);
-    await expect(kim.send("still here?")).rejects.toMatchObject({ code: "kicked" });
-    await expect(kim.who()).rejects.toBeInstanceOf(ChatError);
+    const proxy = await tcpProxy(new URL(server.url).port);
+    try {
+      const kim = client({ url: `ws://127.0.0.1:${proxy.port}/rooms/${room}`, name: "kim" });
+      const refusals: Array<ChatEvents["refused"]> = [];
+      kim.on("refused", (r) => refusals.push(r));
+      await until(kim, "open");
+      // A socket that never spoke sees a close from wrangler dev ten seconds late (abuse.test.ts).
+      await kim.send("hello");
+      // What kim sends from now on stays in the proxy: this message is pending when the kick comes.
+      proxy.hold();
+      const late = kim.send("still here?");
+      expect(kim.pending.map((p) => p.text)).toEqual(["still here?"]);
+      const token = await signToken(SECRET, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
+      const mod = await WsClient.open(`${wsUrl(room)}?token=${token}`);
+      await mod.next("welcome");
+      mod.send({ type: "kick", user: kim.you!.id, id: "k-1" });
+      expect(await mod.skipTo("moderated")).toMatchObject({ action: "kick", user: { name: "kim" } });
+      // The room has closed kim's socket; what was held reaches a socket the room no longer reads.
+      proxy.release();
+      await expect(late).rejects.toMatchObject({ code: "kicked" });
+      await until(kim, "closed");
+      expect(refusals).toEqual([{ refusal: expect.objectContaining({ code: "kicked" }), retryInMs: null }]);
+      await expect(kim.send("still here?")).rejects.toMatchObject({ code: "kicked" });
+      await expect(kim.who()).rejects.toBeInstanceOf(ChatError);
+      mod.ws.close();
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it("edits and deletes its own message, each change reaching another client once", async () => {
+    const room = "client-changes";
+    const ann = client({ url: wsUrl(room), name: "ann" });
+    const bob = client({ url: wsUrl(room), name: "bob" });
+    const changes: ChangeFrame[] = [];
+    bob.on("change", (c) => changes.push(c));
+    await until(ann, "open");
+    await until(bob, "open");
+    const seq = await ann.send("teh typo");
+    const edited = await ann.edit(seq, "the typo, fixed");
+    expect(edited).toBeGreaterThan(seq);
+    const deleted = await ann.delete(seq);
+    expect(deleted).toBeGreaterThan(edited);
+    await waitFor(() => changes.length >= 2, () => `an edit and a delete at bob; he has ${JSON.stringify(changes)}`);
+    expect(changes).toEqual([
+      expect.objectContaining({ type: "edit", seq, change: edited, text: "the typo, fixed" }),
+      expect.objectContaining({ type: "delete", seq, change: deleted }),
+    ]);
+    await expect(bob.edit(seq, "not mine")).rejects.toMatchObject({ code: expect.stringMatching(/^(forbidden|unknown_message)$/) });
+  });
+
+  it("pages through the user list with who(after), each user once", async () => {
+    const room = "client-who";
+    const everyone = ["u1", "u2", "u3", "u4", "u5"].map((name) => client({ url: wsUrl(room), name }));
+    for (const chat of everyone) await until(chat, "open");
+    const first = await everyone[0]!.who();
+    expect(first).toMatchObject({ online: 5, more: true });
+    expect(first.users).toHaveLength(3);
+    const second = await everyone[0]!.who(first.users.at(-1)!.id);
+    expect(second).toMatchObject({ online: 5, more: false });
+    expect([...first.users, ...second.users].map((u) => u.name)).toEqual(["u1", "u2", "u3", "u4", "u5"]);
+  });
+
+  it("says when messages missed while away are gone, and hands over those still kept, in order", async () => {
+    const room = "client-gap";
+    const proxy = await tcpProxy(new URL(server.url).port);
+    try {
+      const reader = client({ url: `ws://127.0.0.1:${proxy.port}/rooms/${room}`, name: "reader" });
+      const got = collect(reader);
+      let gaps = 0;
+      reader.on("gap", () => gaps++);
+      await until(reader, "open");
+      const first = client({ url: wsUrl(room), name: "first" });
+      const stored = collect(first);
+      await first.send("before");
+      await received(got, 1, "the reader");
+      proxy.refuse();
+      await waitFor(() => reader.state !== "open", () => `the reader to notice it is offline; it is ${reader.state}`);
+      // More than the room keeps, from four sockets at once, each within its rate limit.
+      const missed = texts("g", HISTORY_LIMIT + 20);
+      const writers = await Promise.all([0, 1, 2, 3].map((w) => WsClient.open(`${wsUrl(room)}?name=w${w}`)));
+      const quarter = missed.length / 4;
+      writers.forEach((writer, w) => missed.slice(w * quarter, (w + 1) * quarter).forEach((text) => writer.send(text)));
+      const lastSeq = 1 + missed.length;
+      await received(stored, lastSeq, "a client that stayed");
+      proxy.admit();
+      reader.wake();
+      await received(got, 1 + HISTORY_LIMIT, "the reader");
+      expect(gaps).toBe(1);
+      const after = got.slice(1);
+      expect(after).toHaveLength(HISTORY_LIMIT);
+      expect(after.map((m) => m.seq)).toEqual(Array.from({ length: HISTORY_LIMIT }, (_, i) => lastSeq - HISTORY_LIMIT + 1 + i));
+      for (const writer of writers) writer.ws.close();
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it("sends 30 messages queued while offline once back, each once, in order", async () => {
+    const room = "client-offline";
+    const proxy = await tcpProxy(new URL(server.url).port);
+    try {
+      const writer = client({ url: `ws://127.0.0.1:${proxy.port}/rooms/${room}`, name: "writer" });
+      const reader = client({ url: wsUrl(room), name: "reader" });
+      const got = collect(reader);
+      await until(writer, "open");
+      await until(reader, "open");
+      proxy.refuse();
+      await waitFor(() => writer.state !== "open", () => `the writer to notice it is offline; it is ${writer.state}`);
+      const sends = texts("q", 30).map((text) => writer.send(text));
+      expect(writer.pending).toHaveLength(30);
+      proxy.admit();
+      writer.wake();
+      const seqs = await Promise.all(sends);
+      expect(new Set(seqs).size).toBe(30);
+      await received(got, 30, "the reader");
+      expect(got.map((m) => m.text)).toEqual(texts("q", 30));
+    } finally {
+      proxy.close();
+    }
   });
 });
 
@@ -239,7 +361,7 @@ describe("npm run chat against wrangler dev", () => {
       bot.type("first");
       await bot.line(/^\[\d\d:\d\d\] bot: first$/);
       const restarted = server.restart();
-      await bot.line(/^\* connection lost; reconnecting in \d+ s$/);
+      await bot.line(/^\* connection lost \(.+\); reconnecting in \d+ s$/);
       bot.type("second");
       bot.end();
       await restarted;
@@ -271,6 +393,54 @@ describe("npm run chat against wrangler dev", () => {
     expect(await bad.exited()).toBe(2);
     expect(bad.errors()).toMatch(/^not a room's URL/);
   });
+
+  it("paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0", async () => {
+    const room = "terminal-paced";
+    const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
+    const bot = terminal([room, "--name", "bot", "--server", server.url]);
+    try {
+      for (const line of lines) bot.type(line);
+      bot.end();
+      // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
+      expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+      expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
+      expect(await storedTexts(room)).toEqual(lines);
+    } finally {
+      bot.kill();
+    }
+  }, RESTART_DEADLINE_MS + 30_000);
+
+  it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async () => {
+    const room = "terminal-quit";
+    const ann = terminal([room, "--name", "ann", "--server", server.url]);
+    try {
+      await ann.line(/^Welcome to terminal-quit, ann!/);
+      ann.type("before quit");
+      ann.type("/quit");
+      ann.type("after quit");
+      expect(await ann.exited()).toBe(0);
+      expect(await storedTexts(room)).toEqual(["before quit"]);
+    } finally {
+      ann.kill();
+    }
+  });
+
+  it("prints its usage for --help and exits 0", async () => {
+    const help = terminal(["--help"]);
+    expect(await help.exited()).toBe(0);
+    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
+    expect(help.lines()).toContain("  -h, --help               this text");
+  });
+
+  it("gives up with the reason and exit 2 when a script cannot reach the server", async () => {
+    const lost = terminal(["lobby", "--name", "bot", "--server", "http://127.0.0.1:1"]);
+    lost.type("hello?");
+    lost.end();
+    // It gives up 15 s after it starts, by its own clock; the rest of this wait is for npm and Node to start.
+    expect(await lost.exited(45_000)).toBe(2);
+    expect(lost.lines()).toContain("! not sent (the session was closed): hello?");
+    expect(lost.lines().at(-1)).toMatch(/^\* gave up connecting after 15 s: cannot reach 127\.0\.0\.1:1\b/);
+  }, 60_000);
 });
 
 interface Terminal {
@@ -320,11 +490,28 @@ function terminal(args: string[]): Terminal {
   };
 }
 
-/** A TCP proxy to the dev server whose connections a test can cut, as a network that drops would. */
-async function tcpProxy(port: string): Promise<{ port: number; cut(): void; connections(): number; close(): void }> {
+/** What a TCP proxy to the dev server lets a test do to its connections, as a network would. */
+interface Proxy {
+  port: number;
+  /** Drops every connection, as a network that drops would. */
+  cut(): void;
+  /** Keeps what clients send from reaching the server, until `release()`; what the server sends still arrives. */
+  hold(): void;
+  release(): void;
+  /** Cuts every connection and drops new ones at once, as a network that is gone; until `admit()`. */
+  refuse(): void;
+  admit(): void;
+  connections(): number;
+  close(): void;
+}
+
+async function tcpProxy(port: string): Promise<Proxy> {
   const open = new Set<Socket>();
   let connections = 0;
+  let refusing = false;
+  let held: Array<() => void> | null = null;
   const proxy: Server = createServer((downstream) => {
+    if (refusing) return void downstream.destroy();
     connections++;
     const upstream = tcpConnect(Number(port), "127.0.0.1");
     for (const socket of [downstream, upstream]) {
@@ -332,20 +519,42 @@ async function tcpProxy(port: string): Promise<{ port: number; cut(): void; conn
       socket.on("close", () => open.delete(socket));
       socket.on("error", () => socket.destroy());
     }
-    downstream.pipe(upstream).pipe(downstream);
+    downstream.on("data", (chunk: Buffer) => {
+      if (held === null) upstream.write(chunk);
+      else held.push(() => upstream.write(chunk));
+    });
+    upstream.pipe(downstream);
     downstream.on("close", () => upstream.destroy());
     upstream.on("close", () => downstream.destroy());
   });
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const cut = () => {
+    for (const socket of open) socket.destroy();
+  };
   return {
     port: (proxy.address() as { port: number }).port,
-    cut: () => {
-      for (const socket of open) socket.destroy();
+    cut,
+    hold: () => void (held ??= []),
+    release: () => {
+      const writes = held ?? [];
+      held = null;
+      for (const write of writes) write();
     },
+    refuse: () => {
+      refusing = true;
+      cut();
+    },
+    admit: () => void (refusing = false),
     connections: () => connections,
     close: () => {
       proxy.close();
-      for (const socket of open) socket.destroy();
+      cut();
     },
   };
+}
+
+/** Every message a room keeps, oldest first, over HTTP. */
+async function storedTexts(room: string): Promise<string[]> {
+  const response = await fetch(`${server.url}/api/rooms/${room}/messages?limit=500`);
+  return ((await response.json()) as MessagePage).messages.map((m) => m.text);
 }
