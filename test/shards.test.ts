@@ -7,7 +7,7 @@ import { signToken } from "../src/grant";
 import { Shard } from "../src/shard";
 import { Inbox, type Delivery } from "../src/shard-protocol";
 import { SocketSet, type Member } from "../src/sockets";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock } from "./clock";
 import { waitFor } from "./frames";
 
@@ -214,7 +214,7 @@ describe("a room across objects", () => {
     await untilMessages([dan!], 3);
     await evictDurableObject(shardOf(room, 1), { webSockets: "hibernate" });
 
-    const { messages } = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.messages(0, 10));
+    const { messages } = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => read(instance.messages(0, 10, caller())));
     await shardOf(room, 1).deliver({ instance: "a-room-that-retries", fill: { messages, through: 3 }, items: [], online: 4 });
     ann!.send("after");
     await untilMessages([dan!], 4);
