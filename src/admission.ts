@@ -9,8 +9,8 @@ import type { Roster } from "./roster";
  * Reads only, so that asking costs no write.
  */
 export function refusal(person: Person, now: number, sanctions: Sanctions, roster: Roster, config: Config): Refusal | null {
-  const banned = sanctions.against("ban", person, now);
-  if (banned !== null) return { status: 403, code: "banned", message: `a moderator banned you from this room until ${new Date(banned).toISOString()}` };
+  const banned = sanctions.refusal(person, now, false);
+  if (banned !== null) return banned;
   const perAddress = config.maxConnectionsPerAddress;
   if (roster.countAt(person.address) >= perAddress) {
     // A slot frees when one of them closes, or is swept once it has been silent this long.

@@ -1,11 +1,12 @@
 import { readConfig } from "./config";
 import type { Env } from "./env";
-import { json, jsonError, readText, webSocketUrl } from "./http";
-import { BAD_CLIENT, BAD_SINCE, parseSeq } from "./join";
-import { checkDisplayName, isClientId, randomHex } from "./names";
+import { json, jsonError, readText, refusalResponse, webSocketUrl } from "./http";
+import { BAD_SINCE, parseSeq } from "./join";
+import { checkDisplayName, randomHex } from "./names";
 import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "./protocol";
 import { signToken } from "./grant";
-import { senderOfIdentity, type Identity } from "./token";
+import type { Caller, Read } from "./room";
+import type { Identity } from "./token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
 export const DEFAULT_PAGE = 50;
@@ -27,17 +28,21 @@ export async function createRoom(env: Env, url: URL): Promise<Response> {
 }
 
 /** `GET /api/rooms/<room>`: who is online and the newest seq. */
-export async function getRoom(env: Env, room: string): Promise<Response> {
-  return json(await env.ROOMS.getByName(room).info());
+export async function getRoom(env: Env, room: string, caller: Caller): Promise<Response> {
+  return answerRead(await env.ROOMS.getByName(room).info(caller));
 }
 
 /** `GET /api/rooms/<room>/messages?since=&limit=`: one page of history. */
-export async function getMessages(env: Env, room: string, query: URLSearchParams): Promise<Response> {
+export async function getMessages(env: Env, room: string, query: URLSearchParams, caller: Caller): Promise<Response> {
   const since = parseSeq(query.get("since"));
   if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
   const limit = parseSeq(query.get("limit"));
   if (limit === undefined || limit === 0) return jsonError(400, "bad_limit", "limit must be a whole number, 1 or more");
-  return json(await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE)));
+  return answerRead(await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE), caller));
+}
+
+function answerRead<T extends object>(read: Read<T>): Response {
+  return "refusal" in read ? refusalResponse(read.refusal) : json(read);
 }
 
 /**
@@ -49,16 +54,9 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
  * another text. `identity` is who the poster's token names: they must post
  * under its name, and their ids are theirs wherever they post from.
  */
-export async function postMessage(
-  env: Env,
-  room: string,
-  request: Request,
-  query: URLSearchParams,
-  identity: Identity | null,
-): Promise<Response> {
+export async function postMessage(env: Env, room: string, request: Request, query: URLSearchParams, caller: Caller): Promise<Response> {
   const config = readConfig(env);
-  const client = query.get("client");
-  if (client !== null && !isClientId(client)) return jsonError(400, BAD_CLIENT.code, BAD_CLIENT.message);
+  const { client, identity } = caller;
   const body = await readBody(request, query, config.maxFrameBytes);
   if (body instanceof Response) return body;
 
@@ -76,22 +74,11 @@ export async function postMessage(
     return jsonError(400, "client_required", "an `id` is deduplicated per ?client=<your own random id, such as a UUID>; add one");
   }
 
-  // Without an id nothing is deduplicated, and the sender only says where the message came from.
-  const sender = senderOfIdentity(identity) ?? client ?? "post:";
-  const address = request.headers.get("CF-Connecting-IP") ?? "unknown";
-  const result = await env.ROOMS.getByName(room).post({ name: name.name, text: text.text, sender, id: body.id, address });
+  const result = await env.ROOMS.getByName(room).post({ ...caller, name: name.name, text: text.text, id: body.id });
   if (result.ok) return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
-  if (result.code === "id_conflict") {
-    const message = `this id was already used with ?client= for another message (#${result.seq}); use a new id`;
-    return jsonError(409, "id_conflict", message, undefined, { seq: result.seq });
-  }
-  return jsonError(
-    429,
-    "rate_limited",
-    "too many messages from this address; try again later",
-    { "Retry-After": String(Math.ceil(result.retryAfterMs / 1000)) },
-    { retryAfterMs: result.retryAfterMs },
-  );
+  if ("refusal" in result) return refusalResponse(result.refusal);
+  const message = `this id was already used with ?client= for another message (#${result.seq}); use a new id`;
+  return jsonError(409, "id_conflict", message, undefined, { seq: result.seq });
 }
 
 type Body = { name?: unknown; text?: unknown; id?: unknown };
@@ -124,8 +111,7 @@ async function readBody(request: Request, query: URLSearchParams, maxBytes: numb
  * instead when it is not one). Answers 200 with the room's `moderated` or
  * `delete` frame, 404 `unknown_user` or `unknown_message`, or 400.
  */
-export async function moderate(env: Env, room: string, request: Request, moderator: Identity | Response): Promise<Response> {
-  if (moderator instanceof Response) return moderator;
+export async function moderate(env: Env, room: string, request: Request, moderator: Caller & { identity: Identity }): Promise<Response> {
   const raw = await readText(request, readConfig(env).maxFrameBytes);
   if (raw === null) return jsonError(413, "too_large", "the body is too large");
   let command: unknown;
@@ -142,5 +128,5 @@ export async function moderate(env: Env, room: string, request: Request, moderat
   if (!parsed.ok) return jsonError(400, parsed.error.code, parsed.error.message);
   if ("id" in parsed.frame) return jsonError(400, "bad_message", "a delete over HTTP takes no `id`: deleting twice is refused, not repeated");
   const answer = await env.ROOMS.getByName(room).moderation(parsed.frame, moderator);
-  return answer.type === "error" ? jsonError(404, answer.code, answer.message) : json(answer);
+  return "status" in answer ? refusalResponse(answer) : json(answer);
 }

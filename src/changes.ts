@@ -1,6 +1,9 @@
 import type { Kept } from "./history";
 import { errorFrame, type ErrorFrame } from "./protocol";
 
+/** The user that messages posted over HTTP appear from. */
+export const HTTP_USER_ID = "http";
+
 /** Who asks to change a message: their sender scope, as their messages' ids are, and whether they moderate the room. */
 export interface Actor {
   sender: string;
@@ -9,6 +12,8 @@ export interface Actor {
 
 /**
  * Why `actor` may not edit or delete message `seq`, or null if they may.
+ * Messages posted over HTTP have senders of their own, which no socket
+ * shares, and none of them may be edited.
  * An author is whoever sends under the message's sender scope: the same
  * token `sub`, else the same `?client=` id, else the same connection. A
  * moderator may delete any message, and edit none but their own: words put
@@ -17,6 +22,8 @@ export interface Actor {
 export function changeRefusal(kind: "edit" | "delete", seq: number, kept: Kept | null, actor: Actor): ErrorFrame | null {
   if (kept === null) return errorFrame("unknown_message", `message #${seq} is not in the room's history`);
   if (kept.deleted) return errorFrame("unknown_message", `message #${seq} was deleted`);
+  // Posted over HTTP, where nothing proves who is posting again.
+  if (kind === "edit" && kept.user.id === HTTP_USER_ID) return errorFrame("forbidden", "messages posted over HTTP cannot be edited");
   if (kept.sender === actor.sender) return null;
   if (kind === "delete" && actor.moderator) return null;
   return errorFrame("forbidden", kind === "edit" ? "only its author may edit a message" : "only its author or a moderator may delete a message");

@@ -12,9 +12,10 @@ export function jsonError(status: number, code: string, message: string, headers
   return json({ code, message, ...details }, status, headers);
 }
 
-export function refusalResponse({ status, code, message, retryAfterMs }: Refusal): Response {
-  if (retryAfterMs === undefined) return jsonError(status, code, message);
-  return jsonError(status, code, message, { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) }, { retryAfterMs });
+export function refusalResponse({ status, code, message, retryAfterMs, until }: Refusal): Response {
+  const details = { ...(retryAfterMs !== undefined && { retryAfterMs }), ...(until !== undefined && { until }) };
+  if (retryAfterMs === undefined) return jsonError(status, code, message, undefined, details);
+  return jsonError(status, code, message, { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) }, details);
 }
 
 /**

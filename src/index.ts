@@ -2,7 +2,10 @@ import { createRoom, getMessages, getRoom, moderate, postMessage } from "./api";
 import type { Env } from "./env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
 import { describe, log } from "./log";
-import { BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
+import { BAD_CLIENT, BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
+import { isClientId } from "./names";
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from "./protocol";
+import type { Caller } from "./room";
 import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml, wantsJson } from "./pages";
 import { canVerify, IDENTITY_HEADER, isPrivateRoom, keysOf, NOT_CONFIGURED, verifyToken, type Identity } from "./token";
@@ -44,9 +47,15 @@ async function handle(request: Request, env: Env): Promise<Response> {
   if (!methods.includes(request.method)) {
     return jsonError(405, "method_not_allowed", `${url.pathname} answers ${methods.join(" and ")}`, { Allow: methods.join(", ") });
   }
+  // A browser sends `Origin` with every cross-site write, and any page may make one: only allowed origins may change anything.
+  if (request.method !== "GET" && !isAllowedOrigin(request.headers.get("Origin"), env.ALLOWED_ORIGINS, url)) {
+    return jsonError(403, "bad_origin", "this origin may not make changes here; see ALLOWED_ORIGINS");
+  }
   if (route.name === "create") return createRoom(env, url);
   if (route.name === "lobby") return servePage(env, url, "lobby");
   const segment = route.pattern.exec(url.pathname)![1]!;
+  const token = tokenOf(request, url);
+  if (token instanceof Response) return token;
 
   if (route.name === "socket") {
     const parsed = parseJoin(segment, url.searchParams);
@@ -57,53 +66,96 @@ async function handle(request: Request, env: Env): Promise<Response> {
     if (!isAllowedOrigin(request.headers.get("Origin"), env.ALLOWED_ORIGINS, url)) {
       return jsonError(403, "bad_origin", "this origin may not open sockets here; see ALLOWED_ORIGINS");
     }
-    const access = await checkToken(env, parsed.join.room, url);
+    const access = await checkToken(env, parsed.join.room, token);
     if (access instanceof Response) return access;
     if (access !== null && parsed.join.name !== null && parsed.join.name !== access.name) {
       return jsonError(403, "bad_token", "the token is for another name");
     }
-    request = withIdentity(request, url, access);
     const room = env.ROOMS.getByName(parsed.join.room);
-    if (upgrade) return room.fetch(request);
+    if (upgrade) return withSubprotocol(request, await room.fetch(withIdentity(request, url, access)));
     // A browser cannot read why an upgrade was refused; it asks here, and hears what the upgrade heard.
-    const refusal = await room.admission(request.headers.get("CF-Connecting-IP") ?? "", parsed.join.client, access?.sub ?? null);
+    const refusal = await room.admission(callerOf(request, parsed.join.client, access));
     if (refusal !== null) return refusalResponse(refusal);
     return jsonError(426, "upgrade_required", "nothing stops this connection now; open it as a WebSocket");
   }
 
   const room = parseRoom(segment);
   if (room === null) return jsonError(400, BAD_ROOM.code, BAD_ROOM.message);
-  if (route.name === "moderation") return moderate(env, room, request, await checkModerator(env, room, request));
-  const access = await checkToken(env, room, url);
+  const client = url.searchParams.get("client");
+  if (client !== null && !isClientId(client)) return jsonError(400, BAD_CLIENT.code, BAD_CLIENT.message);
+  if (route.name === "moderation") {
+    const moderator = await checkModerator(env, room, token);
+    if (moderator instanceof Response) return moderator;
+    return moderate(env, room, request, { ...callerOf(request, client, moderator), identity: moderator });
+  }
+  const access = await checkToken(env, room, token);
   if (access instanceof Response) return access;
-  if (route.name === "room") return getRoom(env, room);
-  return request.method === "POST" ? postMessage(env, room, request, url.searchParams, access) : getMessages(env, room, url.searchParams);
+  const caller = callerOf(request, client, access);
+  if (route.name === "room") return getRoom(env, room, caller);
+  return request.method === "POST" ? postMessage(env, room, request, url.searchParams, caller) : getMessages(env, room, url.searchParams, caller);
+}
+
+function callerOf(request: Request, client: string | null, identity: Identity | null): Caller {
+  return { address: request.headers.get("CF-Connecting-IP") ?? "", client, identity };
 }
 
 /**
- * Checks `?token=`: required in a `private-` room, optional elsewhere.
- * Returns who it names, null for no token in a public room, or the refusal.
- * A private room on a server that checks no tokens admits nobody.
+ * The token a request carries, or null: in `Authorization: Bearer`, in an
+ * upgrade's subprotocols (`token.<JWT>` beside `edge-chat`), where no URL
+ * log records it, or in `?token=`, for wscat and curl.
  */
-async function checkToken(env: Env, room: string, url: URL): Promise<Identity | null | Response> {
+function tokenOf(request: Request, url: URL): string | null | Response {
+  const authorization = request.headers.get("Authorization");
+  if (authorization !== null) {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+    return bearer ?? jsonError(401, "token_required", "Authorization must be Bearer <token>");
+  }
+  const offered = subprotocols(request);
+  const carried = offered.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  if (carried === undefined) return url.searchParams.get("token");
+  if (!offered.includes(SUBPROTOCOL)) {
+    return jsonError(400, "bad_token", `a token offered as a subprotocol needs "${SUBPROTOCOL}" offered beside it, which the room answers with`);
+  }
+  return carried.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+}
+
+function subprotocols(request: Request): string[] {
+  const header = request.headers.get("Sec-WebSocket-Protocol");
+  return header === null ? [] : header.split(",").map((p) => p.trim());
+}
+
+/**
+ * An accepted upgrade that offered `edge-chat` is answered with it, as
+ * WebSocket clients require of a server that was offered subprotocols;
+ * the token beside it is never echoed.
+ */
+function withSubprotocol(request: Request, response: Response): Response {
+  if (response.status !== 101 || !subprotocols(request).includes(SUBPROTOCOL)) return response;
+  const headers = new Headers(response.headers);
+  headers.set("Sec-WebSocket-Protocol", SUBPROTOCOL);
+  return new Response(null, { status: 101, webSocket: response.webSocket, headers });
+}
+
+/**
+ * Checks the request's token: required in a `private-` room, optional
+ * elsewhere. Returns who it names, null for no token in a public room, or
+ * the refusal. A private room on a server that checks no tokens admits
+ * nobody.
+ */
+async function checkToken(env: Env, room: string, token: string | null): Promise<Identity | null | Response> {
   const keys = keysOf(env);
-  const token = url.searchParams.get("token");
   if (isPrivateRoom(room) && !canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   if (token === null && !isPrivateRoom(room)) return null;
   const check = await verifyToken(keys, token, room, Date.now());
   return check.ok ? check.identity : jsonError(check.status, check.code, check.message);
 }
 
-/**
- * Checks `Authorization: Bearer <token>` for moderating `room` over HTTP:
- * a valid token for the room whose role is moderator.
- */
-async function checkModerator(env: Env, room: string, request: Request): Promise<Identity | Response> {
+/** Checks the token for moderating `room` over HTTP: a valid token for the room whose role is moderator. */
+async function checkModerator(env: Env, room: string, token: string | null): Promise<Identity | Response> {
   const keys = keysOf(env);
   if (!canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
-  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1] ?? null;
-  if (bearer === null) return jsonError(401, "token_required", "moderating a room needs Authorization: Bearer <a moderator's token>");
-  const check = await verifyToken(keys, bearer, room, Date.now());
+  if (token === null) return jsonError(401, "token_required", "moderating a room needs Authorization: Bearer <a moderator's token>");
+  const check = await verifyToken(keys, token, room, Date.now());
   if (!check.ok) return jsonError(check.status, check.code, check.message);
   if (check.identity.role !== "moderator") return jsonError(403, "forbidden", "only a moderator's token may moderate a room");
   return check.identity;
@@ -112,11 +164,15 @@ async function checkModerator(env: Env, room: string, request: Request): Promise
 /**
  * The upgrade as the room gets it: the token's identity in a header only
  * the Worker sets (whatever the client sent under that name is dropped),
- * and the token's name in the URL, where the room reads names.
+ * the token's name in the URL, where the room reads names, and the token
+ * itself nowhere.
  */
 function withIdentity(request: Request, url: URL, identity: Identity | null): Request {
   const headers = new Headers(request.headers);
   headers.delete(IDENTITY_HEADER);
+  headers.delete("Authorization");
+  headers.delete("Sec-WebSocket-Protocol");
+  url.searchParams.delete("token");
   if (identity !== null) {
     url.searchParams.set("name", identity.name);
     headers.set(IDENTITY_HEADER, JSON.stringify(identity));

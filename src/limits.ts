@@ -21,18 +21,23 @@ export function fullBucket(capacity: number, now: number): Bucket {
   return { tokens: capacity, at: now };
 }
 
-/** Takes one token from `bucket` (updating it in place) and says whether the frame may pass. */
-export function take(bucket: Bucket, capacity: number, now: number, windowMs = WINDOW_MS): Verdict {
+/**
+ * Takes `cost` tokens (one, unless said otherwise; never more than the
+ * bucket holds) from `bucket`, updating it in place, and says whether the
+ * frame or request may pass.
+ */
+export function take(bucket: Bucket, capacity: number, now: number, windowMs = WINDOW_MS, cost = 1): Verdict {
   if (capacity <= 0) return { ok: true };
   const refill = ((now - bucket.at) * capacity) / windowMs;
-  bucket.tokens = Math.min(capacity, bucket.tokens + Math.max(0, refill)) - 1;
+  const taken = Math.min(cost, capacity);
+  bucket.tokens = Math.min(capacity, bucket.tokens + Math.max(0, refill)) - taken;
   bucket.at = now;
   if (bucket.tokens >= 0) return { ok: true };
   return {
     ok: false,
     flood: bucket.tokens < -FLOOD_DEBT * capacity,
-    // Until the next frame's take would leave the bucket at zero.
-    retryAfterMs: Math.ceil(((1 - bucket.tokens) * windowMs) / capacity),
+    // Until the same take again would leave the bucket at zero.
+    retryAfterMs: Math.ceil(((taken - bucket.tokens) * windowMs) / capacity),
   };
 }
 
@@ -40,6 +45,14 @@ export function take(bucket: Bucket, capacity: number, now: number, windowMs = W
 export function fullAt(bucket: Bucket, capacity: number, windowMs = WINDOW_MS): number {
   if (capacity <= 0) return bucket.at;
   return bucket.at + Math.ceil((Math.max(0, capacity - bucket.tokens) * windowMs) / capacity);
+}
+
+/** Entries an HTTP read returns per unit of its address's read budget. */
+export const READ_UNIT = 50;
+
+/** What a read of up to `limit` entries costs: one per `READ_UNIT`, so that big pages cannot be fetched as often as small ones. */
+export function readCost(limit: number): number {
+  return Math.max(1, Math.ceil(limit / READ_UNIT));
 }
 
 /** Whether a string's UTF-8 encoding is longer than `max` bytes, without encoding short ones. */
@@ -62,13 +75,13 @@ export class Buckets {
 
   constructor(private readonly maxKeys = 10_000) {}
 
-  take(key: string, perTenSeconds: number, now: number): Verdict {
+  take(key: string, perTenSeconds: number, now: number, cost = 1): Verdict {
     const bucket = this.#buckets.get(key) ?? fullBucket(perTenSeconds, now);
     // Deleting and setting again moves the key to the most recently used end.
     this.#buckets.delete(key);
     if (this.#buckets.size >= this.maxKeys) this.#dropOldest();
     this.#buckets.set(key, bucket);
-    return take(bucket, perTenSeconds, now);
+    return take(bucket, perTenSeconds, now, WINDOW_MS, cost);
   }
 
   get size(): number {

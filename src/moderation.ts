@@ -1,6 +1,7 @@
-import { CLOSE, errorFrame, type ErrorFrame, type LeaveReason, type ModeratedFrame, type ModerationFrame } from "./protocol";
+import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type ModeratedFrame, type ModerationFrame, type Refusal } from "./protocol";
 import { toUser, type Entry, type Roster } from "./roster";
 import type { RoomStore } from "./store";
+import type { Identity } from "./token";
 
 /** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
 export interface Target {
@@ -11,16 +12,35 @@ export interface Target {
   address: string;
 }
 
-/** What is known of someone joining or sending, to match against sanctions. */
+/**
+ * What is known of someone joining, sending or reading, to match against
+ * sanctions: their token's `sub`, their `?client=` id, their address, and
+ * whether a token vouched for them.
+ */
 export interface Person {
   sub?: string;
   client?: string;
   address: string;
+  verified?: true;
+  moderator?: true;
 }
 
-/** Someone joining, as sanctions know people. */
-export function personOf(address: string, client: string | null, sub: string | null): Person {
-  return { address, ...(client !== null && { client }), ...(sub !== null && { sub }) };
+/** Someone arriving, as sanctions know people. */
+export function personOf(address: string, client: string | null, identity: Identity | null): Person {
+  return {
+    address,
+    ...(client !== null && { client }),
+    ...(identity?.sub !== undefined && { sub: identity.sub }),
+    ...(identity !== null && { verified: true as const }),
+    ...(identity?.role === "moderator" && { moderator: true as const }),
+  };
+}
+
+/** What a sanction in force answers, on a socket and over HTTP alike. */
+export function sanctioned(kind: Kind, until: number): Refusal & { code: "banned" | "muted"; until: number } {
+  const when = new Date(until).toISOString();
+  if (kind === "ban") return { status: 403, code: "banned", message: `a moderator banned you from this room until ${when}`, until };
+  return { status: 403, code: "muted", message: `a moderator muted you until ${when}; you can read but not write`, until };
 }
 
 export type Kind = "ban" | "mute";
@@ -29,9 +49,9 @@ type Row = { kind: Kind; user_id: string; name: string; sub: string | null; clie
 
 /**
  * The room's bans and mutes, in SQLite so that they survive hibernation,
- * restarts and the person reconnecting. A sanction holds the person by
- * their token's `sub` when they had one (a new device or client id does
- * not help them), else by their `?client=` id and by their address.
+ * restarts and the person reconnecting. A sanction is recorded with
+ * everything the room knew of its target: their token's `sub`, their
+ * `?client=` id and their address (see `holds` for how each counts).
  * Kept in memory once read: a room has few.
  */
 export class Sanctions {
@@ -89,6 +109,17 @@ export class Sanctions {
     return until;
   }
 
+  /**
+   * What `person` is refused now: a ban refuses everything, a mute every
+   * write (`writing`); null if neither holds them.
+   */
+  refusal(person: Person, now: number, writing: boolean): ReturnType<typeof sanctioned> | null {
+    const banned = this.against("ban", person, now);
+    if (banned !== null) return sanctioned("ban", banned);
+    const muted = writing ? this.against("mute", person, now) : null;
+    return muted === null ? null : sanctioned("mute", muted);
+  }
+
   /** Whether any sanction is still in force, which the room must keep its storage for. */
   active(now: number): boolean {
     return this.#all().some((r) => r.until > now);
@@ -116,17 +147,29 @@ export class Sanctions {
   }
 }
 
+/**
+ * Whether a sanction holds `person`. Someone with a `sub` is judged by it
+ * alone, and a moderator by their token alone: another account, or the
+ * moderator who imposed it, is never caught by sharing a network or a
+ * device. Anyone else is held by the target's client id, so that dropping
+ * the token does not help, and, if they came without a token, by the
+ * target's address too: that is all that tells tokenless people apart.
+ */
 function holds(row: Row, person: Person): boolean {
-  if (row.sub !== null) return person.sub === row.sub;
-  return (row.client !== null && person.client === row.client) || person.address === row.address;
+  if (person.sub !== undefined) return person.sub === row.sub;
+  if (person.moderator) return false;
+  if (row.client !== null && person.client === row.client) return true;
+  return !person.verified && person.address === row.address;
 }
 
-/** Closes someone's socket, wherever it is, and announces why they left. */
-export type Expel = (target: Entry, reason: LeaveReason, code: number, why: string) => void;
+/** Closes someone's socket, wherever it is, after telling them why, and announces that they left. */
+export type Expel = (target: Entry, why: ClosingFrame & { reason: "kicked" | "banned" }) => void;
 
 /**
  * Does a moderator's kick, ban, unban, mute or unmute, and says what came
- * of it for the moderator. Whether the sender may is the caller's check.
+ * of it for the moderator. Whether the sender may is the caller's check. A
+ * ban closes every socket it holds, not only the one it was imposed on: the
+ * same person on another device is the same person.
  */
 export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctions, roster: Roster, expel: Expel): ModeratedFrame | ErrorFrame {
   const { type: action, user: id } = frame;
@@ -139,11 +182,14 @@ export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctio
   if (target === undefined) return errorFrame("unknown_user", `nobody with id ${id} is in the room`);
   const user = toUser(target);
   if (action === "kick") {
-    expel(target, "kicked", CLOSE.kicked, "kicked by a moderator");
+    expel(target, closing("kicked", "a moderator removed you from the room"));
     return { type: "moderated", action, user };
   }
   const until = now + frame.seconds! * 1000;
   sanctions.impose(action, target, until);
-  if (action === "ban") expel(target, "banned", CLOSE.banned, "banned by a moderator");
+  if (action === "ban") {
+    const { message } = sanctioned("ban", until);
+    for (const held of roster.all().filter((entry) => sanctions.against("ban", entry, now) !== null)) expel(held, closing("banned", message, until));
+  }
   return { type: "moderated", action, user, until };
 }

@@ -40,6 +40,7 @@ export type ErrorCode =
   | "forbidden"
   | "unknown_user"
   | "muted"
+  | "banned"
   | "unknown_message"
   | "unknown_type"
   | "unsupported"
@@ -209,6 +210,10 @@ export type ErrorFrame = { type: "error"; id?: string; code: ErrorCode; message:
  */
 export type ClosingFrame = { type: "closing"; code: CloseCode; reason: ClosingReason; message: string; until?: number };
 
+export function closing<R extends ClosingReason>(reason: R, message: string, until?: number): ClosingFrame & { reason: R } {
+  return { type: "closing", code: CLOSE[reason], reason, message, ...(until !== undefined && { until }) };
+}
+
 export type ServerFrame =
   | WelcomeFrame
   | PresenceFrame
@@ -230,6 +235,8 @@ export interface ErrorBody {
   code: string;
   message: string;
   retryAfterMs?: number;
+  /** For `banned` and `muted`: until when (epoch ms). */
+  until?: number;
 }
 
 /** Why a request is refused: its HTTP status and error body. */

@@ -6,14 +6,15 @@ import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { History, replay, split, type ReplayFrom } from "./history";
 import { moderate, personOf, Sanctions, type Person } from "./moderation";
+import { HTTP_USER_ID } from "./changes";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
 import { parseJoin, roomSegment } from "./join";
-import { Buckets, exceedsBytes, fullBucket, type Bucket } from "./limits";
+import { Buckets, exceedsBytes, fullBucket, readCost, type Bucket } from "./limits";
 import { describe, log } from "./log";
 import { defaultName } from "./names";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import {
-  CLOSE,
+  closing,
   errorFrame,
   parseClientFrame,
   positionOf,
@@ -22,11 +23,18 @@ import {
   type MessagePage,
   type DeleteFrame,
   type DeleteRequest,
+  type ClosingFrame,
+  type ClosingReason,
   type ErrorFrame,
   type ModeratedFrame,
   type ModerationFrame,
   type Refusal,
   type RoomInfo,
+  type AckFrame,
+  type RenamedFrame,
+  type RenewedFrame,
+  type UsersFrame,
+  type ClientFrame,
   type ServerFrame,
 } from "./protocol";
 import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
@@ -41,21 +49,34 @@ import { IDENTITY_HEADER, identityFrom, keysOf, renewal, senderOfIdentity, verif
 export const TRIM_BATCH = 1000;
 /** How soon trimming runs, or its next batch, in a room nobody is connected to whose history outgrew its limit. */
 const TRIM_DELAY_MS = 5_000;
-/** The user that messages posted over HTTP appear from. */
-const HTTP_USER_ID = "http";
 
-/** A message posted over HTTP, already checked by the Worker. */
-export interface Post {
-  name: string;
-  text: string;
-  /** Scopes `id` for deduplication. */
-  sender: string;
-  id?: string;
-  /** The poster's address, which the room rate-limits. */
+/** Who makes an HTTP request of the room, as the Worker found them: what sanctions and limits are checked against. */
+export interface Caller {
+  /** `CF-Connecting-IP`. */
   address: string;
+  /** `?client=`, already checked. */
+  client: string | null;
+  /** Who their token names, if they sent one. */
+  identity: Identity | null;
 }
 
-export type PostResult = Stored | { ok: false; code: "rate_limited"; retryAfterMs: number };
+/** A message posted over HTTP, already checked by the Worker. */
+export interface Post extends Caller {
+  name: string;
+  text: string;
+  id?: string;
+}
+
+export type PostResult = Stored | { ok: false; refusal: Refusal };
+
+/** What the room answers a read with: what was asked for, or why not. */
+export type Read<T> = T | { refusal: Refusal };
+
+/** What answers a client's request: the frames that carry its `id` back. */
+type Answer = AckFrame | HistoryFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
+
+/** Why a close the room decides happens, as the member is told it and as everyone else hears it. */
+type Ending = ClosingFrame & { reason: Exclude<ClosingReason, "tryAgain"> };
 
 /** Someone whose frame the room handles, on the room's own socket or on a shard's. */
 interface Peer {
@@ -91,8 +112,13 @@ export class Room extends DurableObject<Env> {
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #alarm: Alarm;
   readonly #postBuckets = new Buckets();
-  /** Token renewals being checked, which the handler that asked for them waits for. */
-  readonly #renewals: Array<Promise<void>> = [];
+  readonly #readBuckets = new Buckets();
+  /**
+   * Members whose token is being checked, with the frames they sent since:
+   * those are handled once its answer is out, so that answers keep the
+   * order of the frames they answer. Nobody else waits.
+   */
+  readonly #waiting = new Map<string, Array<() => void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -156,7 +182,7 @@ export class Room extends DurableObject<Env> {
     // Every attempt counts, refused ones too, so hammering only lengthens the wait.
     const identity = identityFrom(request.headers.get(IDENTITY_HEADER));
     const attempt = this.#addresses.takeConnect(address, now);
-    const person = personOf(address, client, identity?.sub ?? null);
+    const person = personOf(address, client, identity);
     const refusal = attempt.ok ? this.#refusal(person, now) : connectingTooFast(attempt.retryAfterMs);
     if (refusal !== null) return refusalResponse(refusal);
 
@@ -240,12 +266,12 @@ export class Room extends DurableObject<Env> {
    * over HTTP instead; null if it would be let in. Takes nothing and writes
    * nothing.
    */
-  admission(address: string, client: string | null, sub: string | null): Refusal | null {
+  admission({ address, client, identity }: Caller): Refusal | null {
     this.#trace("admission");
     const key = addressKey(address);
     const now = Date.now();
     const wait = this.#addresses.connectWaitMs(key, now);
-    const person = personOf(key, client, sub);
+    const person = personOf(key, client, identity);
     return wait > 0 ? connectingTooFast(wait) : this.#refusal(person, now);
   }
 
@@ -259,9 +285,10 @@ export class Room extends DurableObject<Env> {
       const frame = this.#sockets.receive(ws, data, this.#config.rateLimitPer10s, Date.now());
       if (frame === undefined) return;
       const { member, own, payload } = frame;
-      this.#handle(this.#localPeer(ws, member), payload, own, member.addressFrames);
-      if (!own.ok && own.flood) this.#close(ws, "flood", CLOSE.flood, "flooding");
+      const renewal = this.#handle(this.#localPeer(ws, member), payload, own, member.addressFrames);
+      if (!own.ok && own.flood) this.#end(ws, closing("flood", "you sent frames too fast for too long"));
       await this.#afterFrames();
+      await renewal;
     } catch (error) {
       this.#fail(ws, "webSocketMessage", error);
     }
@@ -270,7 +297,8 @@ export class Room extends DurableObject<Env> {
   /**
    * Frames and departures from a shard's sockets, in the order they
    * happened there. Answers each frame with its address's bucket, for the
-   * sender's attachment.
+   * sender's attachment. A token being checked is not waited for: it holds
+   * up its own member's frames, not the shard's.
    */
   async fromShard(shard: number, events: Array<Forward | Departure>): Promise<Array<Bucket | null>> {
     this.#trace("fromShard");
@@ -282,7 +310,7 @@ export class Room extends DurableObject<Env> {
       const entry = this.#roster.get(event.id);
       if (entry?.shard !== shard) return null;
       let kept: Bucket | null = null;
-      this.#handle(this.#remotePeer(entry, (addressFrames) => void (kept = addressFrames)), event.data, event.own, event.addressFrames);
+      void this.#handle(this.#remotePeer(entry, (addressFrames) => void (kept = addressFrames)), event.data, event.own, event.addressFrames);
       return kept;
     });
     await this.#afterFrames();
@@ -291,11 +319,17 @@ export class Room extends DurableObject<Env> {
 
   /**
    * Handles one frame from anyone in the room, after its own limit was
-   * taken by the object that holds its socket.
+   * taken by the object that holds its socket. Returns the token check it
+   * started, if it was a renewal.
    */
-  #handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): void {
-    const now = Date.now();
+  #handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): Promise<void> | undefined {
     const { entry } = peer;
+    const waiting = this.#waiting.get(entry.id);
+    if (waiting !== undefined) {
+      waiting.push(() => void this.#handle(peer, data, own, addressFrames));
+      return;
+    }
+    const now = Date.now();
     if (addressFrames !== undefined) this.#addresses.restoreFrames(entry.address, addressFrames);
     // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
     const shared = this.#addresses.takeFrame(entry.address, now);
@@ -324,54 +358,54 @@ export class Room extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
-    if (frame.type === "message" || frame.type === "edit") {
-      const muted = this.#sanctions.against("mute", entry, now);
-      if (muted !== null) {
-        reply(errorFrame("muted", `a moderator muted you until ${new Date(muted).toISOString()}; you can read but not write`));
-        return;
-      }
+    // Every answer names the frame it answers, when that had an id.
+    const answer = (out: Answer) => reply(frame.id === undefined ? out : { ...out, id: frame.id });
+    const sanction = this.#sanctions.refusal(entry, now, WRITES.has(frame.type));
+    if (sanction !== null) {
+      const { code, message, until } = sanction;
+      answer({ type: "error", code, message, until });
+      return;
     }
     switch (frame.type) {
       case "message": {
         const published = this.#sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
-        this.#answer(published, frame.id, reply);
+        this.#answer(published, frame.id, answer);
         break;
       }
       case "edit":
       case "delete": {
         const { type: kind, seq: target, id } = frame;
         const actor = { user: toUser(entry), sender: senderOf(entry), moderator: entry.moderator === true };
-        const published = this.#sequencer.change({ kind, target, id, ...(frame.type === "edit" && { text: frame.text }) }, actor, now, peer);
-        this.#answer(published, id, reply);
+        const published = this.#sequencer.change({ kind, target, id, ...(kind === "edit" && { text: frame.text }) }, actor, now, peer);
+        this.#answer(published, id, answer);
         break;
       }
       case "rename": {
         if (entry.verified) {
-          reply(errorFrame("rename_not_allowed", "your name comes from your token"));
+          answer(errorFrame("rename_not_allowed", "your name comes from your token"));
           break;
         }
         const from = entry.name;
         this.#roster.rename(entry.id, frame.name);
         peer.update({ name: frame.name });
         this.#record({ kind: "renamed", user: toUser(entry), from });
-        reply({ type: "renamed", user: toUser(entry), from });
+        answer({ type: "renamed", user: toUser(entry), from });
         break;
       }
       case "who": {
         const page = this.#roster.page(frame.after ?? null, this.#config.presenceListLimit);
-        reply({ type: "users", ...page, online: this.#roster.size });
+        answer({ type: "users", ...page, online: this.#roster.size });
         this.#presence.known(entry.id);
         break;
       }
       case "history":
-        reply(this.#replay({ since: frame.after, epoch: null }));
+        answer(this.#replay({ since: frame.after, epoch: null }));
         break;
       case "token":
-        this.#renewals.push(this.#renew(peer, frame.token));
-        break;
+        return this.#renew(peer, frame.token, answer);
       default:
-        if (!entry.moderator) reply(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
-        else reply(this.#moderate(frame, now));
+        if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
+        else answer(this.#moderate(frame, now));
     }
   }
 
@@ -379,13 +413,13 @@ export class Room extends DurableObject<Env> {
    * Answers a published message or change where the broadcast will not: a
    * new one's ack goes out after it, these need no commit and go now.
    */
-  #answer(published: Published, id: string | undefined, reply: (frame: ServerFrame) => void): void {
+  #answer(published: Published, id: string | undefined, reply: (frame: Answer) => void): void {
     if (!published.ok) reply(refusalOf(published));
     else if (published.duplicate && id !== undefined) reply({ type: "ack", id, seq: published.seq });
   }
 
   #moderate(frame: ModerationFrame, now: number): ModeratedFrame | ErrorFrame {
-    return moderate(frame, now, this.#sanctions, this.#roster, (target, reason, code, why) => this.#expel(target, reason, code, why));
+    return moderate(frame, now, this.#sanctions, this.#roster, (target, why) => this.#expel(target, why));
   }
 
   /**
@@ -393,12 +427,15 @@ export class Room extends DurableObject<Env> {
    * moderator's token the Worker has checked: the same as from a socket. A
    * delete is answered with the frame everyone got.
    */
-  async moderation(frame: ModerationFrame | DeleteRequest, moderator: Identity): Promise<ModeratedFrame | DeleteFrame | ErrorFrame> {
+  async moderation(frame: ModerationFrame | DeleteRequest, moderator: Caller & { identity: Identity }): Promise<ModeratedFrame | DeleteFrame | Refusal> {
     this.#trace("moderation");
     const now = Date.now();
+    const { identity } = moderator;
+    const sanction = this.#sanctions.refusal(personOf(addressKey(moderator.address), moderator.client, identity), now, frame.type === "delete");
+    if (sanction !== null) return sanction;
     let answer: ModeratedFrame | DeleteFrame | ErrorFrame;
     if (frame.type === "delete") {
-      const actor = { user: { id: HTTP_USER_ID, name: moderator.name }, sender: senderOfIdentity(moderator) ?? HTTP_USER_ID, moderator: true };
+      const actor = { user: { id: HTTP_USER_ID, name: identity.name }, sender: senderOfIdentity(identity) ?? HTTP_USER_ID, moderator: true };
       const published = this.#sequencer.change({ kind: "delete", target: frame.seq }, actor, now);
       answer = published.ok ? { type: "delete", seq: frame.seq, change: published.seq, deletedAt: now } : refusalOf(published);
       await this.#broadcastWhenStored();
@@ -406,31 +443,45 @@ export class Room extends DurableObject<Env> {
       answer = this.#moderate(frame, now);
     }
     await this.#settle();
-    return answer;
+    return answer.type === "error" ? { status: 404, code: answer.code, message: answer.message } : answer;
   }
 
   /**
    * Renews a socket's token: a valid token for this room that names the
    * same person. The socket then lasts until the new expiry, with the new
-   * token's role.
+   * token's role. The member's frames that arrive meanwhile wait for the
+   * answer, and go once it is out.
    */
-  async #renew(peer: Peer, token: string): Promise<void> {
-    const check = await verifyToken(keysOf(this.env), token, this.#room, Date.now());
-    const entry = this.#roster.get(peer.entry.id);
-    // Gone while the token was checked.
-    if (entry === undefined) return;
-    const renewed = renewal(check, entry);
-    this.#flush();
-    if (!renewed.ok) return peer.deliver(errorFrame(renewed.code, renewed.message));
-    const { exp, moderator } = renewed;
-    this.#roster.renew(entry.id, exp, moderator);
-    peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
-    peer.deliver({ type: "renewed", exp });
+  async #renew(peer: Peer, token: string, answer: (frame: Answer) => void): Promise<void> {
+    const { id } = peer.entry;
+    this.#waiting.set(id, []);
+    try {
+      const check = await verifyToken(keysOf(this.env), token, this.#room, Date.now());
+      const entry = this.#roster.get(id);
+      // Gone while the token was checked, and what it sent meanwhile with it.
+      if (entry === undefined) return;
+      const renewed = renewal(check, entry);
+      if (renewed.ok) {
+        const { exp, moderator } = renewed;
+        this.#roster.renew(entry.id, exp, moderator);
+        peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
+        answer({ type: "renewed", exp });
+      } else {
+        answer(errorFrame(renewed.code, renewed.message));
+      }
+    } catch (error) {
+      log({ event: "error", room: this.#room, handler: "token", message: describe(error) });
+      answer(errorFrame("internal", "the room could not check that token"));
+    } finally {
+      const waiting = this.#waiting.get(id) ?? [];
+      this.#waiting.delete(id);
+      if (this.#roster.get(id) !== undefined) for (const next of waiting) next();
+    }
+    await this.#afterFrames();
   }
 
   /** After frames were handled: their messages go out once stored, and the alarm runs while anyone is here. */
   async #afterFrames(): Promise<void> {
-    if (this.#renewals.length > 0) await Promise.all(this.#renewals.splice(0));
     if (this.#sequencer.hasUnsent) await this.#broadcastWhenStored();
     await this.#settle();
   }
@@ -467,8 +518,9 @@ export class Room extends DurableObject<Env> {
     this.#alarm.fired();
     try {
       const now = Date.now();
-      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE.timeout, "heartbeat timeout");
-      for (const entry of this.#roster.expired(now)) this.#expel(entry, "expired", CLOSE.expired, "token expired");
+      const timeout = this.#config.heartbeatTimeoutSeconds;
+      for (const ws of this.#sockets.silent(now, timeout * 1000, this.ctx)) this.#end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`));
+      for (const entry of this.#roster.expired(now)) this.#expel(entry, closing("expired", "your token expired"));
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();
@@ -486,8 +538,10 @@ export class Room extends DurableObject<Env> {
   }
 
   /** The room's state for `GET /api/rooms/<room>`. */
-  info(): RoomInfo {
+  info(caller: Caller): Read<RoomInfo> {
     this.#trace("info");
+    const refused = this.#readRefusal(caller, 1);
+    if (refused !== null) return { refusal: refused };
     const users = this.#roster.users();
     const objects = (this.#sockets.size > 0 ? 1 : 0) + this.#roster.shards().length;
     return { room: this.#room, online: users.length, users, lastSeq: this.#history.lastSeq, objects };
@@ -498,23 +552,48 @@ export class Room extends DurableObject<Env> {
    * `limit`, or the first `limit` entries after `since`, as a history frame
    * has them.
    */
-  messages(since: number | null, limit: number): MessagePage {
+  messages(since: number | null, limit: number, caller: Caller): Read<MessagePage> {
     this.#trace("messages");
+    const refused = this.#readRefusal(caller, readCost(limit));
+    if (refused !== null) return { refusal: refused };
     const { oldestSeq, lastSeq } = this.#history;
     const entries = since === null ? this.#history.latest(limit) : this.#history.after(since, limit);
     return { ...split(entries), oldestSeq, lastSeq, gap: since !== null && this.#history.trimmedAfter(since), epoch: this.#store.epoch };
   }
 
   /**
+   * Why an HTTP read is refused: a ban, or its address's read budget, which
+   * a read of `cost` pages takes from; null if it may go ahead.
+   */
+  #readRefusal({ address, client, identity }: Caller, cost: number): Refusal | null {
+    const now = Date.now();
+    const key = addressKey(address);
+    const banned = this.#sanctions.refusal(personOf(key, client, identity), now, false);
+    if (banned !== null) return banned;
+    const verdict = this.#readBuckets.take(key, this.#config.rateLimitPer10s, now, cost);
+    if (verdict.ok) return null;
+    return { status: 429, code: "rate_limited", message: "too many reads from this address; try again later", retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /**
    * Stores and broadcasts a message posted over HTTP, exactly as if a socket
-   * had sent it, unless its address is over the rate limit.
+   * had sent it, unless its poster is banned or muted or its address is
+   * over the rate limit. HTTP posters have sender scopes of their own
+   * (`post:…`), so no socket is ever the author of what they post.
    */
   async post(post: Post): Promise<PostResult> {
     this.#trace("post");
     const now = Date.now();
-    const verdict = this.#postBuckets.take(addressKey(post.address), this.#config.rateLimitPer10s, now);
-    if (!verdict.ok) return { ok: false, code: "rate_limited", retryAfterMs: verdict.retryAfterMs };
-    const published = this.#sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender: post.sender, id: post.id });
+    const address = addressKey(post.address);
+    const sanction = this.#sanctions.refusal(personOf(address, post.client, post.identity), now, true);
+    if (sanction !== null) return { ok: false, refusal: sanction };
+    const verdict = this.#postBuckets.take(address, this.#config.rateLimitPer10s, now);
+    if (!verdict.ok) {
+      const { retryAfterMs } = verdict;
+      return { ok: false, refusal: { status: 429, code: "rate_limited", message: "too many messages from this address; try again later", retryAfterMs } };
+    }
+    const sender = `post:${senderOfIdentity(post.identity) ?? post.client ?? ""}`;
+    const published = this.#sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender, id: post.id });
     await this.#broadcastWhenStored();
     await this.#alarm.arm();
     return published;
@@ -554,21 +633,27 @@ export class Room extends DurableObject<Env> {
     if (this.#config.traceWakeups) log({ event: "fanout", room: this.#room, messages, sockets: this.#sockets.size, shards: shards.length });
   }
 
-  /** Closes a socket from the room's side, announcing the leave now: no close event may follow. */
+  /** Answers a client's close, or closes a failed socket, and announces the leave now: no close event may follow. */
   #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
     const member = this.#sockets.close(ws, code, why);
     if (member !== undefined) this.#depart({ id: member.id, reason, code });
   }
 
-  /** Closes someone's socket on whichever object holds it, and announces the leave now. */
-  #expel(entry: Entry, reason: LeaveReason, code: number, why: string): void {
+  /** Closes a socket for a reason of the room's, which its last frame gives, and announces the leave now. */
+  #end(ws: WebSocket, why: Ending): void {
+    const member = this.#sockets.end(ws, why);
+    if (member !== undefined) this.#depart({ id: member.id, reason: why.reason, code: why.code });
+  }
+
+  /** Ends someone's socket on whichever object holds it, and announces the leave now. */
+  #expel(entry: Entry, why: Ending): void {
     if (entry.shard === 0) {
       const ws = this.#sockets.socketOf(entry.id);
-      if (ws !== undefined) return this.#close(ws, reason, code, why);
+      if (ws !== undefined) return this.#end(ws, why);
     } else {
-      this.#shards.push(entry.shard, { close: { to: entry.id, code, reason: why } });
+      this.#shards.push(entry.shard, { close: { to: entry.id, closing: why } });
     }
-    this.#depart({ id: entry.id, reason, code });
+    this.#depart({ id: entry.id, reason: why.reason, code: why.code });
   }
 
   /** Someone left, from whichever object: announced once, however often it is reported. */
@@ -675,6 +760,9 @@ export class Room extends DurableObject<Env> {
     this.#send(ws, errorFrame("internal", "the room could not handle that frame"));
   }
 }
+
+/** The frames that write to the room, which a mute refuses. */
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename"] satisfies ClientFrame["type"][]);
 
 /** What a message or change the room would not store is answered with. */
 function refusalOf(published: Exclude<Published, { ok: true }>): ErrorFrame {

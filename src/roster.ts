@@ -158,6 +158,11 @@ export class Roster {
     return Array.from(this.#entries.values()).filter((e) => e.shard === shard);
   }
 
+  /** Everyone, in join order. */
+  all(): Entry[] {
+    return Array.from(this.#entries.values());
+  }
+
   users(): User[] {
     return Array.from(this.#entries.values(), toUser);
   }

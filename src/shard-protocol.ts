@@ -9,7 +9,7 @@
 
 import type { Bucket } from "./limits";
 import { PresenceBatch, type PresenceEvent } from "./presence";
-import { Outgoing, positionOf, type LeaveReason, type SequenceFrame, type ServerFrame } from "./protocol";
+import { Outgoing, positionOf, type ClosingFrame, type LeaveReason, type SequenceFrame, type ServerFrame } from "./protocol";
 import { deliver, type Member, type OwnVerdict, type Payload, type SocketSet } from "./sockets";
 
 /**
@@ -39,7 +39,7 @@ export interface PresenceNews {
 export type Item =
   | { n: number; frame: ServerFrame; to?: string }
   | { n: number; presence: PresenceNews }
-  | { n: number; close: { to: string; code: number; reason: string } };
+  | { n: number; close: { to: string; closing: ClosingFrame } };
 
 /** An item's place in the room's sequence: a message or change for everyone has one, anything else null. */
 export function sequenced(item: Item): number | null {
@@ -230,7 +230,7 @@ export class Inbox {
   #apply(item: Item | Logged["item"], at: number, sockets: SocketSet): void {
     if ("close" in item) {
       const ws = sockets.socketOf(item.close.to);
-      if (ws !== undefined) sockets.close(ws, item.close.code, item.close.reason);
+      if (ws !== undefined) sockets.end(ws, item.close.closing);
       return;
     }
     const instance = this.#state.instance!;

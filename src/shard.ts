@@ -4,7 +4,7 @@ import { alarmPeriodMs, readConfig, type Config } from "./config";
 import type { Env } from "./env";
 import { jsonError } from "./http";
 import { describe, log } from "./log";
-import { CLOSE, errorFrame, type LeaveReason } from "./protocol";
+import { closing, errorFrame, type ClosingFrame, type LeaveReason } from "./protocol";
 import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./shard-protocol";
 import { SocketSet } from "./sockets";
 
@@ -64,7 +64,7 @@ export class Shard extends DurableObject<Env> {
       const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server);
       this.#sockets.add(server, member);
-      if (!this.#inbox.admit(server, member)) this.#close(server, "error", CLOSE.tryAgain, "try again");
+      if (!this.#inbox.admit(server, member)) this.#end(server, closing("tryAgain", "the room could not catch this connection up; reconnect"), "error");
       await this.#settle();
       return new Response(null, { status: 101, webSocket: socket });
     } catch (error) {
@@ -104,7 +104,7 @@ export class Shard extends DurableObject<Env> {
       this.#sockets.save(ws, member);
       if (!own.ok && own.flood) {
         this.#sockets.send(ws, { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs: own.retryAfterMs });
-        this.#close(ws, "flood", CLOSE.flood, "flooding");
+        this.#end(ws, closing("flood", "you sent frames too fast for too long"), "flood");
       } else {
         this.#up({ id: member.id, data: payload, own, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
       }
@@ -134,7 +134,8 @@ export class Shard extends DurableObject<Env> {
     this.#alarm.fired();
     try {
       const now = Date.now();
-      for (const ws of this.#sockets.silent(now, this.#config.heartbeatTimeoutSeconds * 1000, this.ctx)) this.#close(ws, "timeout", CLOSE.timeout, "heartbeat timeout");
+      const timeout = this.#config.heartbeatTimeoutSeconds;
+      for (const ws of this.#sockets.silent(now, timeout * 1000, this.ctx)) this.#end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`), "timeout");
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) this.#sockets.fanOut({ type: "tick", now, online: this.#inbox.online });
     } catch (error) {
       log({ event: "error", room: this.#name, handler: "alarm", message: describe(error) });
@@ -143,6 +144,12 @@ export class Shard extends DurableObject<Env> {
   }
 
   /** Closes a socket, or answers its close, and tells the room it left. */
+  /** Closes a socket for a reason of the shard's, which its last frame gives, and tells the room it left. */
+  #end(ws: WebSocket, why: ClosingFrame, reason: LeaveReason): void {
+    const member = this.#sockets.end(ws, why);
+    if (member !== undefined) this.#up({ id: member.id, reason, code: why.code });
+  }
+
   #close(ws: WebSocket, reason: LeaveReason, code: number, why: string): void {
     const member = this.#sockets.close(ws, code, why);
     if (member !== undefined) this.#up({ id: member.id, reason, code });

@@ -1,6 +1,6 @@
 import { isSilent } from "./heartbeat";
 import { take, type Bucket } from "./limits";
-import { Outgoing, type Format, type ServerFrame } from "./protocol";
+import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "./protocol";
 import type { Mark } from "./shard-protocol";
 import type { Identity } from "./token";
 
@@ -131,6 +131,16 @@ export class SocketSet {
       // Already closed.
     }
     return member;
+  }
+
+  /**
+   * Closes a socket for a reason of this object's: the closing frame goes
+   * first, since a client may see the close itself only much later (see
+   * `ClosingFrame`). Returns its member the first time, as `remove` does.
+   */
+  end(ws: WebSocket, why: ClosingFrame): Member | undefined {
+    this.send(ws, why);
+    return this.close(ws, why.code, why.message);
   }
 
   entries(): IterableIterator<[WebSocket, Member]> {

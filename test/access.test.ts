@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { isAllowedOrigin } from "../src/origin";
 import { Room } from "../src/room";
 import { signToken } from "../src/grant";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 
@@ -79,7 +79,7 @@ describe("room capacity", () => {
     const response = await upgrade(`/rooms/${room}`);
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ code: "room_full" });
-    const info = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.info());
+    const info = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => read(instance.info(caller())));
     expect(info.online).toBe(8);
     // The first one saw the other seven join, and nothing for the refused attempt.
     expect((await clients[0]!.presence({ joined: 7 })).joined).toHaveLength(7);
@@ -122,7 +122,7 @@ describe("asking why an upgrade would be refused", () => {
     expect(await response.json()).toMatchObject({ code: "too_many_connections", retryAfterMs: expect.any(Number) });
     for (let i = 0; i < 5; i++) await Client.join(`/rooms/${room}`);
     expect(await (await ask(`/rooms/${room}`, "192.0.2.52")).json()).toMatchObject({ code: "room_full" });
-    expect(await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.info().online)).toBe(8);
+    expect(await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => read(instance.info(caller())).online)).toBe(8);
   });
 
   it("costs no storage in a room nobody is in", async () => {

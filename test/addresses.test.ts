@@ -3,7 +3,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { addressKey } from "../src/address";
 import type { Room } from "../src/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock } from "./clock";
 
 // Limits in this file's runtime: RATE_LIMIT_PER_10S 20, ADDRESS_SHARE 3 (60
@@ -15,7 +15,7 @@ afterEach(() => {
 });
 
 const stubOf = (room: string) => env.ROOMS.getByName(room);
-const lastSeq = (room: string) => runInDurableObject(stubOf(room), (instance: Room) => instance.info().lastSeq);
+const lastSeq = (room: string) => runInDurableObject(stubOf(room), (instance: Room) => read(instance.info(caller())).lastSeq);
 const upgrade = (room: string, address: string) =>
   exports.default.fetch(`http://chat.test/rooms/${room}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": address } });
 

@@ -1,4 +1,6 @@
 import { exports } from "cloudflare:workers";
+import type { Caller, Read } from "../src/room";
+import type { Identity } from "../src/token";
 import { FrameReader, waitFor } from "./frames";
 
 /** A test client for a room, from inside the runtime, talking to the Worker as a browser would. */
@@ -73,4 +75,15 @@ let addresses = 0;
 export function nextAddress(): string {
   addresses += 1;
   return `198.18.${addresses >> 8}.${addresses & 255}`;
+}
+
+/** Someone calling the room's HTTP methods directly, from an address of their own, so that a test's reads share no budget. */
+export function caller(identity: Identity | null = null): Caller {
+  return { address: nextAddress(), client: null, identity };
+}
+
+/** What a read answered; a refusal fails the test with its words. */
+export function read<T extends object>(answer: Read<T>): T {
+  if ("refusal" in answer) throw new Error(`the room refused the read: ${JSON.stringify(answer.refusal)}`);
+  return answer;
 }

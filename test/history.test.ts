@@ -5,7 +5,7 @@ import { History } from "../src/history";
 import { RoomStore } from "../src/store";
 import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 import { fastClock } from "./clock";
 
 afterEach(() => {
@@ -20,7 +20,7 @@ const stubOf = (room: string) => env.ROOMS.getByName(room);
  */
 async function seed(room: string, count: number, from = "bot"): Promise<void> {
   await runInDurableObject(stubOf(room), async (instance: Room) => {
-    for (let i = 1; i <= count; i++) await instance.post({ name: from, text: `${from} ${i}`, sender: from, address: `seed-${i}` });
+    for (let i = 1; i <= count; i++) await instance.post({ name: from, text: `${from} ${i}`, address: `seed-${i}`, client: null, identity: null });
   });
 }
 
@@ -80,7 +80,7 @@ describe("order on the wire", () => {
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     await runInDurableObject(stubOf(room), async (instance: Room, state) => {
       const [socket] = state.getWebSockets();
-      const posted = instance.post({ name: "carl", text: "hello", sender: "carl", address: "carl" });
+      const posted = instance.post({ name: "carl", text: "hello", address: "carl", client: null, identity: null });
       await instance.webSocketMessage(socket!, JSON.stringify({ type: "who" }));
       await posted;
     });
@@ -164,7 +164,7 @@ describe("trimming", () => {
   it("happens on every insert, so history never outgrows HISTORY_LIMIT, with no alarm for it", async () => {
     const room = uniqueRoom("trim-insert");
     await seed(room, 1005);
-    expect(await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1))).toMatchObject({ oldestSeq: 6, lastSeq: 1005 });
+    expect(await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())))).toMatchObject({ oldestSeq: 6, lastSeq: 1005 });
     expect(await runInDurableObject(stubOf(room), (_, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM messages").one().n)).toBe(1000);
     expect(await alarmOf(room)).toBeNull();
   });
@@ -173,7 +173,7 @@ describe("trimming", () => {
     const room = uniqueRoom("trim");
     await seed(room, 1);
     await backlog(room, 2500);
-    const bounds = () => runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1));
+    const bounds = () => runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())));
 
     expect(await runDurableObjectAlarm(stubOf(room))).toBe(true);
     expect(await bounds()).toMatchObject({ oldestSeq: 1001, lastSeq: 2500 });
@@ -192,7 +192,7 @@ describe("trimming", () => {
     await runDurableObjectAlarm(stubOf(room));
     expect(await ann.next("tick")).toMatchObject({ online: 1 });
     // 1,500 rows are left over the limit, but the next run is a tick period away, not sooner.
-    expect(await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1))).toMatchObject({ oldestSeq: 1001 });
+    expect(await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())))).toMatchObject({ oldestSeq: 1001 });
     expect(await alarmOf(room)).toBeGreaterThanOrEqual(before + 30_000);
   });
 });
@@ -280,7 +280,7 @@ describe("resume with since", () => {
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     const ann = await runInDurableObject(stubOf(room), async (instance: Room) => {
       // Not awaited: the message is stored and its broadcast waits for the commit while Ann joins.
-      const posted = instance.post({ name: "carl", text: "hello", sender: "carl", address: "carl" });
+      const posted = instance.post({ name: "carl", text: "hello", address: "carl", client: null, identity: null });
       const joined = instance.fetch(new Request(`http://chat.test/rooms/${room}?name=ann`, { headers: { Upgrade: "websocket" } }));
       await posted;
       return Client.accept(await joined);
@@ -350,7 +350,7 @@ describe("idempotent sends", () => {
       if (frame.text === "a new one") break;
     }
     expect(texts).toEqual(["only once", "a new one"]);
-    const page = await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(0, 10));
+    const page = await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(0, 10, caller())));
     expect(page.messages.map((m) => m.text)).toEqual(["only once", "a new one"]);
   });
 
@@ -364,7 +364,7 @@ describe("idempotent sends", () => {
     expect(await ann.next("error")).toMatchObject({ code: "id_conflict" });
     ann.send({ type: "message", text: "first", id: "m-1" });
     expect(await ann.next("ack")).toMatchObject({ id: "m-1", seq: 1 });
-    const page = await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(0, 10));
+    const page = await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(0, 10, caller())));
     expect(page.messages.map((m) => m.text)).toEqual(["first"]);
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { PresenceBatch, PresenceQueue, presenceWindowMs } from "../src/presence";
 import type { User } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 
 // This project's batch window never ends by itself (vitest.config.ts): a
 // batch ends when the room broadcasts a message or a tick, which sends
@@ -112,7 +112,7 @@ describe("a crowded room", () => {
     const ids = listed.map((u) => u.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual([...ids].sort((a, b) => Number(a) - Number(b)));
-    const info = await runInDurableObject(stubOf(room), (instance: Room) => instance.info());
+    const info = await runInDurableObject(stubOf(room), (instance: Room) => read(instance.info(caller())));
     // Everyone there now was listed, and the one listed who has left since is the one presence will report.
     expect(info.users.every((u) => ids.includes(u.id))).toBe(true);
     expect(ids.filter((id) => !info.users.some((u) => u.id === id))).toEqual([present[2]!.you.id]);

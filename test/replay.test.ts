@@ -2,7 +2,7 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HistoryFrame, MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -14,7 +14,7 @@ const stubOf = (room: string) => env.ROOMS.getByName(room);
 async function seed(room: string, count: number, size = 10): Promise<void> {
   await runInDurableObject(stubOf(room), async (instance: Room) => {
     for (let i = 1; i <= count; i++) {
-      await instance.post({ name: "bot", text: `${i} `.padEnd(size, "x"), sender: "post:", address: `seed-${i}` });
+      await instance.post({ name: "bot", text: `${i} `.padEnd(size, "x"), address: `seed-${i}`, client: null, identity: null });
     }
   });
 }
@@ -103,7 +103,7 @@ describe("the epoch", () => {
     const room = uniqueRoom("wiped");
     await seed(room, 5);
     const ann = await Client.join(`/rooms/${room}?name=ann`);
-    const old = await runInDurableObject(stubOf(room), (instance: Room) => instance.messages(null, 1).epoch);
+    const old = await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())).epoch);
 
     // The room loses its storage (deleted by an operator, say) while sockets drop, and then grows again.
     await runInDurableObject(stubOf(room), (_, state) => state.storage.deleteAll());

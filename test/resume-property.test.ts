@@ -2,7 +2,7 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
-import { Client } from "./client";
+import { Client, caller, read } from "./client";
 import { fastClock, seededRandom } from "./clock";
 import { waitFor } from "./frames";
 
@@ -136,10 +136,10 @@ it("every client's log equals the room's, through random sends, drops, reconnect
   for (const app of apps) if (!app.connected) await app.connect();
   const done = () => apps.every((app) => (app.drain(), app.pending.size === 0));
   await expect.poll(done).toBe(true);
-  const lastSeq = await runInDurableObject(stub, (instance: Room) => instance.info().lastSeq);
+  const lastSeq = await runInDurableObject(stub, (instance: Room) => read(instance.info(caller())).lastSeq);
   await expect.poll(() => apps.every((app) => (app.drain(), app.lastSeq === lastSeq))).toBe(true);
 
-  const roomLog = await runInDurableObject(stub, (instance: Room) => instance.messages(0, lastSeq).messages);
+  const roomLog = await runInDurableObject(stub, (instance: Room) => read(instance.messages(0, lastSeq, caller())).messages);
   expect(roomLog.map((m) => m.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
   for (const app of apps) expect(app.log).toEqual(roomLog);
 

@@ -7,7 +7,7 @@ import { signToken } from "../src/grant";
 import { Shard } from "../src/shard";
 import { Inbox, type Delivery } from "../src/shard-protocol";
 import { SocketSet, type Member } from "../src/sockets";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock } from "./clock";
 import { waitFor } from "./frames";
 
@@ -214,7 +214,7 @@ describe("a room across objects", () => {
     await untilMessages([dan!], 3);
     await evictDurableObject(shardOf(room, 1), { webSockets: "hibernate" });
 
-    const { messages } = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => instance.messages(0, 10));
+    const { messages } = await runInDurableObject(env.ROOMS.getByName(room), (instance: Room) => read(instance.messages(0, 10, caller())));
     await shardOf(room, 1).deliver({ instance: "a-room-that-retries", fill: { messages, through: 3 }, items: [], online: 4 });
     ann!.send("after");
     await untilMessages([dan!], 4);
@@ -366,6 +366,50 @@ describe("moderation and tokens on a shard", () => {
       ["s0", "kicked"],
       ["tok", "expired"],
     ]);
+  });
+});
+
+describe("answers on a shard", () => {
+  it("keep the order of the frames they answer while a token check is slow, and hold up no one else on the shard", async () => {
+    const room = uniqueRoom("shard-renewal");
+    const secret = "shards-test-secret"; // as set for this project in vitest.config.ts
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    await crowd(room, 3);
+    const ann = await Client.join(`/rooms/${room}?token=${await signToken(secret, { room, name: "ann", sub: "ann-1", exp })}`);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    expect((await info(room)).objects).toBe(2);
+
+    const verify = crypto.subtle.verify.bind(crypto.subtle);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let checking = 0;
+    vi.spyOn(crypto.subtle, "verify").mockImplementation(async (...args: Parameters<SubtleCrypto["verify"]>) => {
+      checking++;
+      await gate;
+      return verify(...args);
+    });
+    ann.send({ type: "token", token: await signToken(secret, { room, name: "ann", sub: "ann-1", exp: exp + 3600 }), id: "renew" });
+    ann.send({ type: "message", text: "after the renewal", id: "m" });
+    await waitFor(() => checking === 1, () => "the renewal's signature check");
+    sam.send({ type: "message", text: "meanwhile", id: "s" });
+    expect(await sam.skipTo("ack")).toMatchObject({ id: "s" });
+
+    release();
+    expect(await ann.skipTo("renewed")).toMatchObject({ id: "renew", exp: exp + 3600 });
+    expect(await ann.skipTo("ack")).toMatchObject({ id: "m" });
+  });
+
+  it("end a close the room decides with a closing frame, as the room's own sockets get", async () => {
+    const room = uniqueRoom("shard-closing");
+    const secret = "shards-test-secret"; // as set for this project in vitest.config.ts
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const mod = await Client.join(`/rooms/${room}?token=${await signToken(secret, { room, name: "mod", role: "moderator", exp })}`);
+    await crowd(room, 2);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    expect((await info(room)).objects).toBe(2);
+    mod.send({ type: "kick", user: "4" });
+    expect(await sam.skipTo("closing")).toEqual({ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" });
+    expect((await sam.closed()).code).toBe(4001);
   });
 });
 

@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { signToken } from "../src/grant";
+import type { ServerFrame } from "../src/protocol";
+import { Client, uniqueRoom } from "./client";
+import { waitFor } from "./frames";
+
+const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
+const now = () => Math.floor(Date.now() / 1000);
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** The frames a client has, parsed. */
+const parsed = (client: Client): ServerFrame[] => client.unread().map((f) => JSON.parse(f) as ServerFrame);
+
+/**
+ * Holds every signature check until `release`, as a slow key set or a busy
+ * machine would: answers that depend on one come late.
+ */
+function slowSignatures(): { release(): void; waiting(): number } {
+  const verify = crypto.subtle.verify.bind(crypto.subtle);
+  let open: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let waiting = 0;
+  vi.spyOn(crypto.subtle, "verify").mockImplementation(async (...args: Parameters<SubtleCrypto["verify"]>) => {
+    waiting++;
+    await gate;
+    return verify(...args);
+  });
+  return { release: () => open(), waiting: () => waiting };
+}
+
+describe("answers", () => {
+  it("carry the id of the request they answer, refusals included", async () => {
+    const room = uniqueRoom("ids");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    ann.send({ type: "who", id: "w" });
+    ann.send({ type: "rename", name: "anna", id: "r" });
+    ann.send({ type: "history", after: 0, id: "h" });
+    ann.send({ type: "message", text: "hi", id: "m" });
+    ann.send({ type: "edit", seq: 99, text: "x", id: "e" });
+    ann.send({ type: "kick", user: "1", id: "k" });
+    ann.send({ type: "nope", id: "n" });
+    ann.send({ type: "token", token: "not.a.token", id: "t" });
+    await waitFor(() => ann.unread().length >= 9, () => `nine frames; ${ann.unread().join(" | ")}`);
+    const answers = parsed(ann).filter((f) => f.type !== "message" && f.type !== "presence");
+    expect(answers.map((f) => [f.type, "id" in f ? f.id : undefined])).toEqual([
+      ["users", "w"],
+      ["renamed", "r"],
+      ["history", "h"],
+      ["ack", "m"],
+      ["error", "e"],
+      ["error", "k"],
+      ["error", "n"],
+      ["error", "t"],
+    ]);
+  });
+
+  it("keep the order of the frames they answer when a token check is slow, and hold up no one else", async () => {
+    const room = uniqueRoom("renewal-order");
+    const value = await signToken(SECRET, { room, name: "ann", sub: "ann-1", exp: now() + 3600 });
+    const ann = await Client.join(`/rooms/${room}?token=${value}`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    const signatures = slowSignatures();
+    ann.send({ type: "token", token: await signToken(SECRET, { room, name: "ann", sub: "ann-1", exp: now() + 7200 }), id: "renew" });
+    ann.send({ type: "message", text: "after the renewal", id: "m" });
+    await waitFor(() => signatures.waiting() === 1, () => "the renewal's signature check");
+    // Another member is answered while the check is pending.
+    bob.send({ type: "message", text: "meanwhile", id: "b" });
+    expect(await bob.skipTo("ack")).toMatchObject({ id: "b", seq: 1 });
+    expect(parsed(ann).filter((f) => f.type === "ack" || f.type === "renewed")).toEqual([]);
+
+    signatures.release();
+    const renewed = await ann.skipTo("renewed");
+    expect(renewed).toMatchObject({ id: "renew", exp: now() + 7200 });
+    expect(await ann.skipTo("ack")).toMatchObject({ id: "m", seq: 2 });
+  });
+});
