@@ -97,10 +97,10 @@ export interface ChatEvents {
   error: ErrorFrame;
   /**
    * The room would not let this client in, or ended its session: for good
-   * (`retryInMs` null, and the state is `closed`), or for now. `until`
-   * (epoch ms) says when a ban ends, when the room said.
+   * (`retryInMs` null, and the state is `closed`), or for now. A ban's
+   * refusal says until when, when the room said.
    */
-  refused: { refusal: Refusal; retryInMs: number | null; until?: number };
+  refused: { refusal: Refusal; retryInMs: number | null };
   /** The answers to `who`, `rename`, `renew` and `moderate`, also as events. */
   renewed: RenewedFrame;
   users: UsersFrame;
@@ -188,9 +188,7 @@ const page = globalThis as { window?: EventTarget; document?: EventTarget & { vi
  * One client's session with one room. Every request carries an `id`, and
  * the room's answer carries it back; an answer without one (a frame the
  * room refused before reading it) answers the oldest request on the wire,
- * since the room answers in the order of the frames it reads. Only a
- * token's renewal is answered later than what follows it, so nothing is
- * sent while one is on the wire.
+ * since the room answers a socket's frames in the order it reads them.
  *
  * Messages, edits and deletes go one at a time, each once the last is
  * answered, so that the room stores them in the order they were asked
@@ -415,9 +413,6 @@ export class ChatClient {
   /** What to send next: a history page while catching up; then writes and requests in the order they were made. */
   #next(now: number): Next | null {
     if (this.#ws === null || !this.#welcomed) return null;
-    for (const sent of this.#inFlight.values()) {
-      if (sent.kind === "ask" && sent.ask.frame.type === "token") return null;
-    }
     const after = this.#historyAfter;
     if (after !== null) {
       return { at: this.#historyNotBefore, send: () => this.#requestHistory(after) };
@@ -697,7 +692,7 @@ export class ChatClient {
     // An expired token is final only when there is no way to get another.
     if (final !== undefined && !(code === CLOSE.expired && typeof this.#options.token === "function")) {
       // Coming back by itself would undo what the room meant.
-      return this.#stop(closing === null ? final : { ...final, message: closing.message }, closing?.until);
+      return this.#stop(closing === null ? final : { ...final, message: closing.message, ...(closing.until !== undefined && { until: closing.until }) });
     }
     this.#retry(null, closing?.message ?? closeWords(code));
   }
@@ -727,7 +722,7 @@ export class ChatClient {
     for (const s of sent) if (s.kind === "ask") s.ask.settle.reject(lost);
   }
 
-  #stop(refusal: Refusal | null, until?: number): void {
+  #stop(refusal: Refusal | null): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopReason = refusal;
@@ -748,7 +743,7 @@ export class ChatClient {
     this.#writes.clear();
     for (const write of writes) write.reject(error);
     for (const ask of this.#asks.splice(0)) ask.settle.reject(error);
-    if (refusal !== null) this.#emit("refused", { refusal, retryInMs: null, ...(until !== undefined && { until }) });
+    if (refusal !== null) this.#emit("refused", { refusal, retryInMs: null });
     this.#setState("closed");
   }
 
@@ -826,9 +821,11 @@ async function whyRefused(url: URL, token: string | undefined, dropped: string):
   }
   try {
     const body = (await response.json()) as Partial<ErrorBody>;
-    if (typeof body.code !== "string" || typeof body.message !== "string") return { reason: dropped };
+    const { code, message, until } = body;
+    if (typeof code !== "string" || typeof message !== "string") return { reason: dropped };
     const retryAfterMs = body.retryAfterMs ?? retryAfterHeader(response);
-    return { refusal: { status: response.status, code: body.code, message: body.message, ...(retryAfterMs !== undefined && { retryAfterMs }) } };
+    const refusal: Refusal = { status: response.status, code, message, ...(retryAfterMs !== undefined && { retryAfterMs }), ...(until !== undefined && { until }) };
+    return { refusal };
   } catch {
     return { reason: dropped };
   }

@@ -39,7 +39,7 @@ function explain(error: { code: string; message: string; retryAfterMs?: number }
 }
 
 /** Words for why the room would not let this page in. */
-function refusedWords(refusal: Refusal, until?: number): string {
+function refusedWords(refusal: Refusal): string {
   switch (refusal.code) {
     case "token_required":
       return "This room is private: it needs an invitation link with a token.";
@@ -50,9 +50,9 @@ function refusedWords(refusal: Refusal, until?: number): string {
     case "kicked":
       return "A moderator removed you from the room.";
     case "banned":
-      return until === undefined
+      return refusal.until === undefined
         ? "A moderator banned you from this room for a while."
-        : `A moderator banned you from this room until ${new Date(until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`;
+        : `A moderator banned you from this room until ${new Date(refusal.until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`;
     case "flooding":
       return "The room disconnected you for sending too fast.";
     case "auth_unavailable":
@@ -150,7 +150,7 @@ class RoomView {
     chat.on("gap", () => notice("Some messages you missed are no longer kept.", "warning"));
     chat.on("presence", (frame) => this.presence(frame));
     chat.on("tick", (frame) => this.tick(frame));
-    chat.on("refused", ({ refusal, retryInMs, until }) => this.refused(refusal, retryInMs, until));
+    chat.on("refused", ({ refusal, retryInMs }) => this.refused(refusal, retryInMs));
   }
 
   /** Sends a message, or again one that was refused, and shows it as pending until the room has it. */
@@ -182,9 +182,9 @@ class RoomView {
   }
 
   /** A refusal to retry is shown by the `waiting` state that follows it; a final one ends the session here. */
-  refused(refusal: Refusal, retryInMs: number | null, until?: number): void {
+  refused(refusal: Refusal, retryInMs: number | null): void {
     const status = $("status");
-    const reason = refusedWords(refusal, until);
+    const reason = refusedWords(refusal);
     if (retryInMs !== null) {
       this.#refusal = reason;
       return;
