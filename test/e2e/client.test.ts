@@ -243,8 +243,12 @@ describe("edge-chat/client against wrangler dev", () => {
 
   it("pages through the user list with who(after), each user once", async () => {
     const room = "client-who";
-    const everyone = ["u1", "u2", "u3", "u4", "u5"].map((name) => client({ url: wsUrl(room), name }));
-    for (const chat of everyone) await until(chat, "open");
+    // One after another, so that the list, in join order, is in this order.
+    const everyone: ChatClient[] = [];
+    for (const name of ["u1", "u2", "u3", "u4", "u5"]) {
+      everyone.push(client({ url: wsUrl(room), name }));
+      await until(everyone.at(-1)!, "open");
+    }
     const first = await everyone[0]!.who();
     expect(first).toMatchObject({ online: 5, more: true });
     expect(first.users).toHaveLength(3);
