@@ -151,7 +151,6 @@ function end(words: string): void {
   lines.close();
 }
 
-if (interactive) say(`* connecting to ${url.host}…`);
 // A script waits only so long for its first connection: a server that is not there would keep it forever.
 const deadline = interactive
   ? undefined
@@ -280,3 +279,4 @@ lines.on("close", () => {
 });
 lines.on("SIGINT", () => process.exit(130));
 setPrompt();
+if (interactive) say(`* connecting to ${url.host}…`);

@@ -120,6 +120,8 @@ export class ChatError extends Error {
   }
 }
 
+/** The close code a WebSocket reports for a connection that ended without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
 const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000;
 /** How long to wait before asking again for what the room refused with a wait but did not say how long. */
@@ -144,8 +146,6 @@ function closeWords(code: number): string {
       return "the room heard nothing from this connection for too long";
     case CLOSE.tryAgain:
       return "the room asked to reconnect";
-    case 1001:
-      return "the server is restarting";
     default:
       return `the connection dropped (code ${code})`;
   }
@@ -176,8 +176,8 @@ interface Ask {
 /** A frame on the wire that the room owes an answer. */
 type Sent = { kind: "write"; write: Write } | { kind: "ask"; ask: Ask } | { kind: "history"; after: number };
 
-/** The next frame to send, once `at` has come. */
-type Next = { at: number; send(): void };
+/** The next frame to send, once `at` has come; `send` says whether it went, or was refused here. */
+type Next = { at: number; send(): boolean };
 
 type Listener = (value: never) => void;
 
@@ -405,8 +405,7 @@ export class ChatClient {
         this.#pumpTimer = setTimeout(() => this.#pump(), at - now);
         return;
       }
-      this.#pacer.take(now);
-      next.send();
+      if (next.send()) this.#pacer.take(now);
     }
   }
 
@@ -415,7 +414,13 @@ export class ChatClient {
     if (this.#ws === null || !this.#welcomed) return null;
     const after = this.#historyAfter;
     if (after !== null) {
-      return { at: this.#historyNotBefore, send: () => this.#requestHistory(after) };
+      return {
+        at: this.#historyNotBefore,
+        send: () => {
+          this.#requestHistory(after);
+          return true;
+        },
+      };
     }
     if (!this.#live) return null;
     const write = this.#writing ? undefined : this.#writes.values().next().value;
@@ -435,23 +440,29 @@ export class ChatClient {
     return new ChatError("too_large", `frames are at most ${max} bytes`);
   }
 
-  #transmit(write: Write): void {
+  #transmit(write: Write): boolean {
     const tooLarge = this.#tooLarge(write.frame);
     if (tooLarge !== null) {
       this.#writes.delete(write.id);
-      return write.reject(tooLarge);
+      write.reject(tooLarge);
+      return false;
     }
     this.#writing = true;
     this.#inFlight.set(write.id, { kind: "write", write });
     this.#ws!.send(JSON.stringify(write.frame));
+    return true;
   }
 
-  #ask(ask: Ask): void {
+  #ask(ask: Ask): boolean {
     this.#asks.shift();
     const tooLarge = this.#tooLarge(ask.frame);
-    if (tooLarge !== null) return ask.settle.reject(tooLarge);
+    if (tooLarge !== null) {
+      ask.settle.reject(tooLarge);
+      return false;
+    }
     this.#inFlight.set(ask.id, { kind: "ask", ask });
     this.#ws!.send(JSON.stringify(ask.frame));
+    return true;
   }
 
   #requestHistory(after: number): void {
@@ -778,7 +789,7 @@ export class ChatClient {
 
   /** A socket that stopped answering may never fire `close`: replace it now. */
   #giveUp(ws: WebSocket): void {
-    void this.#closed(ws, 1006);
+    void this.#closed(ws, ABNORMAL_CLOSURE);
     try {
       ws.close();
     } catch {
