@@ -375,7 +375,10 @@ describe("liveness", () => {
     const visible = FakeSocket.last;
     expect(visible).not.toBe(online);
 
+    // A closed client lets go of the page's events, so that the page does not keep it.
+    const removed = [vi.spyOn(window, "removeEventListener"), vi.spyOn(document, "removeEventListener")];
     chat.close();
+    expect(removed.map((spy) => spy.mock.calls.map(([type]) => type))).toEqual([["online"], ["visibilitychange"]]);
     window.dispatchEvent(new Event("online"));
     document.dispatchEvent(new Event("visibilitychange"));
     await vi.advanceTimersByTimeAsync(0);
