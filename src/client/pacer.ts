@@ -14,8 +14,10 @@ export class Pacer {
   #notBefore = 0;
 
   /**
-   * Frames arrive with some jitter, closer together than they were sent:
-   * one token kept in reserve absorbs up to 10 s / framesPer10s of it.
+   * The room counts a frame when it reads it, later than it was sent, and
+   * a frame delayed more than the next can be counted closer to it than it
+   * was sent. A frame that goes only once the one before was answered can
+   * be counted at most one frame early: one token kept in reserve covers it.
    */
   get #reserve(): number {
     return this.#capacity > 1 ? 1 : 0;

@@ -292,6 +292,21 @@ describe("edge-chat/client against wrangler dev", () => {
     }
   });
 
+  it("paces 250 messages to the room's limit: none refused, all stored once, in order", async () => {
+    const room = "client-paced";
+    const writer = client({ url: wsUrl(room), name: "writer" });
+    const refusals: string[] = [];
+    writer.on("error", (e) => refusals.push(`${e.code}: ${e.message}`));
+    await until(writer, "open");
+    const lines = texts("p", 250);
+    // A burst of 99, then ten a second: about 15 s. Each message goes once the one before is
+    // answered, so the room never counts two closer together than the client did.
+    const seqs = await Promise.all(lines.map((text) => writer.send(text)));
+    expect(refusals).toEqual([]);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(await storedTexts(room)).toEqual(lines);
+  }, RESTART_DEADLINE_MS);
+
   it("sends 30 messages queued while offline once back, each once, in order", async () => {
     const room = "client-offline";
     const proxy = await tcpProxy(new URL(server.url).port);
