@@ -200,7 +200,8 @@ describe("edge-chat/client against wrangler dev", () => {
       await kim.send("hello");
       // What kim sends from now on stays in the proxy: this message is pending when the kick comes.
       proxy.hold();
-      const late = kim.send("still here?");
+      let lateError: unknown;
+      kim.send("still here?").catch((error: unknown) => (lateError = error));
       expect(kim.pending.map((p) => p.text)).toEqual(["still here?"]);
       const token = await signToken(SECRET, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
       const mod = await WsClient.open(`${wsUrl(room)}?token=${token}`);
@@ -209,8 +210,9 @@ describe("edge-chat/client against wrangler dev", () => {
       expect(await mod.skipTo("moderated")).toMatchObject({ action: "kick", user: { name: "kim" } });
       // The room has closed kim's socket; what was held reaches a socket the room no longer reads.
       proxy.release();
-      await expect(late).rejects.toMatchObject({ code: "kicked" });
       await until(kim, "closed");
+      await waitFor(() => lateError !== undefined, () => `the pending send to be rejected; kim still has ${JSON.stringify(kim.pending)}`);
+      expect(lateError).toMatchObject({ code: "kicked" });
       expect(refusals).toEqual([{ refusal: expect.objectContaining({ code: "kicked" }), retryInMs: null }]);
       await expect(kim.send("still here?")).rejects.toMatchObject({ code: "kicked" });
       await expect(kim.who()).rejects.toBeInstanceOf(ChatError);
@@ -301,7 +303,9 @@ describe("edge-chat/client against wrangler dev", () => {
     const lines = texts("p", 250);
     // A burst of 99, then ten a second: about 15 s. Each message goes once the one before is
     // answered, so the room never counts two closer together than the client did.
-    const seqs = await Promise.all(lines.map((text) => writer.send(text)));
+    const sends = lines.map((text) => writer.send(text));
+    await waitFor(() => writer.pending.length === 0, () => `all 250 acknowledged; ${writer.pending.length} pending, refusals: ${refusals.join("; ")}`, RESTART_DEADLINE_MS);
+    const seqs = await Promise.all(sends);
     expect(refusals).toEqual([]);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(await storedTexts(room)).toEqual(lines);
@@ -322,6 +326,7 @@ describe("edge-chat/client against wrangler dev", () => {
       expect(writer.pending).toHaveLength(30);
       proxy.admit();
       writer.wake();
+      await waitFor(() => writer.pending.length === 0, () => `every queued message acknowledged; ${writer.pending.length} pending, the writer ${writer.state}`, RESTART_DEADLINE_MS);
       const seqs = await Promise.all(sends);
       expect(new Set(seqs).size).toBe(30);
       await received(got, 30, "the reader");
