@@ -24,7 +24,7 @@ const sendButton = composer.querySelector("button")!;
 const composerError = $<HTMLParagraphElement>("composer-error");
 
 /** Words for the room's error codes; anything else falls back to the room's own message. */
-function explain(error: { code: string; message: string; retryAfterMs?: number }): string {
+function explain(error: { code: string; message: string }): string {
   switch (error.code) {
     case "too_long":
     case "too_large":
@@ -456,7 +456,6 @@ function join(room: string, name: string | null, token: string | null): void {
   const url = new URL(`/rooms/${encodeURIComponent(room)}`, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const chat = new ChatClient({ url: url.href, clientId: clientId(), ...(name !== null && { name }), ...(token !== null && { token }) });
-  // The client wakes itself when the network or the tab comes back.
   const view = new RoomView(chat);
 
   composer.addEventListener("submit", (event) => {
