@@ -185,15 +185,20 @@ describe("an outage of the identity provider", () => {
     const idp = await provider("https://idp-down.test/jwks.json");
     const room = uniqueRoom("private-outage");
     const value = await idp.sign(room);
-    for (const path of [`/rooms/${room}?token=${value}`, `/api/rooms/${room}/messages?token=${value}`]) {
-      const response = await workerWith(idp.vars, path);
+    const moderation: RequestInit = { method: "POST", headers: { Authorization: `Bearer ${value}` }, body: JSON.stringify({ type: "kick", user: "1" }) };
+    for (const [path, init] of [
+      [`/rooms/${room}?token=${value}`, undefined],
+      [`/api/rooms/${room}/messages?token=${value}`, undefined],
+      [`/api/rooms/${room}/moderation`, moderation],
+    ] as const) {
+      const response = await workerWith(idp.vars, path, init);
       expect(response.status, path).toBe(503);
       const body = (await response.json()) as { code: string; retryAfterMs: number };
       expect(body).toMatchObject({ code: "auth_unavailable", retryAfterMs: expect.any(Number) });
       expect(body.retryAfterMs).toBeGreaterThan(0);
       expect(response.headers.get("Retry-After"), path).toBe(String(Math.ceil(body.retryAfterMs / 1000)));
     }
-    // The second request came within the retry delay: it did not ask the provider again.
+    // The later requests came within the retry delay: they did not ask the provider again.
     expect(idp.fetches).toHaveBeenCalledTimes(1);
 
     idp.state.status = 200;
