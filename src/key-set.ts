@@ -137,10 +137,12 @@ export class KeySet {
 
   /**
    * Waits for a fetch for at most `timeoutMs`, by a timer of the caller's
-   * own. In Workers a fetch belongs to the request that started it and is
-   * dropped, never settling, if that request is cancelled; callers sharing
-   * it then give up in time, and the first to do so forgets it, so that
-   * the next caller starts another.
+   * own. Other requests may await a fetch that one request started (locally
+   * they do, and get its keys), but in Workers a fetch belongs to the request
+   * that started it and can be dropped without ever settling if that request
+   * is cancelled (panva/jose#509). Callers sharing it then still give up in
+   * time, and the first to do so forgets it, so that the next one starts
+   * another.
    */
   async #within(pending: Pending): Promise<Fetched> {
     let giveUp!: (error: KeysUnavailable) => void;

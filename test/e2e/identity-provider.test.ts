@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
+import { waitFor } from "../frames";
 import { WsClient } from "./ws-client";
 
 type Mode = "up" | "down" | "stall";
@@ -129,12 +130,29 @@ describe("an identity provider that fails, against wrangler dev", () => {
     bob.ws.terminate();
   });
 
-  it("answers 503 auth_unavailable once its fetch times out, while the provider stalls", async () => {
+  it("shares one fetch of a stalled provider among the requests that come meanwhile, and answers each 503 auth_unavailable once it times out", async () => {
     provider.mode = "stall";
     const token = await provider.sign("private-x", "ann");
-    // Answers come at once until the retry delay has passed; then one waits for the stalled fetch.
-    const { response, body } = await askUntil(() => messages("private-x", token), () => provider.requests.includes("stall"), "a request that reached the stalled provider");
-    expectUnavailable(response, body);
+    // Until the retry delay has passed, answers come at once; then a request starts a fetch, which stalls.
+    let first: Promise<Response> | null = null;
+    const deadline = performance.now() + DEADLINE_MS;
+    while (first === null) {
+      const asked = provider.requests.length;
+      let answered = false;
+      const request = messages("private-x", token).finally(() => (answered = true));
+      await waitFor(() => answered || provider.requests.length > asked, () => "an answer, or a request at the provider", DEADLINE_MS);
+      if (!answered) first = request;
+      else if (performance.now() > deadline) throw new Error(`no request reached the provider; it saw: ${provider.requests.join(", ")}`);
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // These come while the fetch stalls: they wait for it rather than start their own.
+    const upgrade = WsClient.refusal(wsUrl(`/rooms/private-x?token=${token}`));
+    const second = messages("private-x", token);
+    for (const response of [await first, await second]) expectUnavailable(response, (await response.json()) as Record<string, unknown>);
+    const refused = await upgrade;
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "auth_unavailable" });
+    expect(provider.requests.filter((mode) => mode === "stall")).toHaveLength(1);
   });
 
   it("admits a valid token once the provider answers", async () => {
