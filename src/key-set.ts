@@ -130,7 +130,7 @@ export class KeySet {
       await response.body?.cancel();
       cause = `it answered ${response.status}`;
     } catch {
-      cause = `no key set came back within ${this.timing.timeoutMs} ms`;
+      cause = `no key set came back within ${this.timing.timeoutMs} ms, or what came was not one`;
     }
     throw new KeysUnavailable(`the identity provider's keys could not be fetched: ${cause}`, this.timing.retryMs);
   }
