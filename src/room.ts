@@ -467,7 +467,7 @@ export class Room extends DurableObject<Env> {
         peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
         answer({ type: "renewed", exp });
       } else {
-        answer(errorFrame(renewed.code, renewed.message));
+        answer({ ...errorFrame(renewed.code, renewed.message), ...(renewed.retryAfterMs !== undefined && { retryAfterMs: renewed.retryAfterMs }) });
       }
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "token", message: describe(error) });
@@ -520,7 +520,8 @@ export class Room extends DurableObject<Env> {
       const now = Date.now();
       const timeout = this.#config.heartbeatTimeoutSeconds;
       for (const ws of this.#sockets.silent(now, timeout * 1000, this.ctx)) this.#end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`));
-      for (const entry of this.#roster.expired(now)) this.#expel(entry, closing("expired", "your token expired"));
+      // A token is taken up to the allowed clock skew past its exp, and so is its socket.
+      for (const entry of this.#roster.expired(now - this.#config.authClockSkewSeconds * 1000)) this.#expel(entry, closing("expired", "your token expired"));
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();
