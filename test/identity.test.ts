@@ -262,6 +262,21 @@ describe("a token's expiry", () => {
     expect(await bob.skipTo("presence")).toMatchObject({ left: [{ user: { name: "ann" }, reason: "expired" }] });
   });
 
+  it("lasts as long as its token would be taken: through the clock skew allowed past exp, not beyond", async () => {
+    const room = uniqueRoom("expiry-skew");
+    const ann = await Client.join(`/rooms/${room}?token=${await token({ room, exp: now() + 10 })}`);
+    ann.send("here");
+    await ann.skipTo("message");
+    const clock = frozenClock();
+    clock.advance(35_000); // 25 s past exp: a token that old is still taken with AUTH_CLOCK_SKEW_SECONDS at 30
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+    ann.send("still here");
+    expect(await ann.skipTo("message")).toMatchObject({ text: "still here" });
+    clock.advance(10_000);
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+    expect((await ann.closed()).code).toBe(4002);
+  });
+
   it("can be pushed back by renewing with a new token for the same person; another person's is refused", async () => {
     const room = uniqueRoom("renew");
     const ann = await Client.join(`/rooms/${room}?token=${await token({ room, sub: "a", exp: now() + 120 })}`);
