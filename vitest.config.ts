@@ -14,6 +14,8 @@ export default defineConfig({
   test: {
     // The room's structured log lines are shown only for failing tests.
     silent: "passed-only",
+    // Which also hides why a test was skipped: this reporter says it at the end.
+    reporters: ["default", "./test/e2e/skip-reasons.ts"],
     // At least three files at a time, where Vitest would run one on a 2-core
     // machine: the end-to-end files mostly wait on servers and browsers, and
     // the other workers run other files meanwhile (243 s → 172 s on 2 cores

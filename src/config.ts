@@ -48,6 +48,12 @@ export interface Config {
   presenceBatchMs: number;
   /** How long the moderator token that `POST /api/rooms` gives a room's creator lasts, in seconds. Default 30 days. */
   ownerTokenSeconds: number;
+  /**
+   * Seconds a token's `nbf`, `iat` and `exp` may be off this server's clock,
+   * for an identity provider whose clock runs ahead or behind. A socket's
+   * expiry should allow the same. Default 30.
+   */
+  authClockSkewSeconds: number;
   /** Users a welcome or a `users` page lists at most. At least 1. Default 200. */
   presenceListLimit: number;
   /** Above this many people in the room, presence frames carry only the count, not who. Default 500. */
@@ -76,6 +82,7 @@ export interface ConfigVars {
   PRESENCE_BATCH_MS?: string | number;
   PRESENCE_LIST_LIMIT?: string | number;
   OWNER_TOKEN_SECONDS?: string | number;
+  AUTH_CLOCK_SKEW_SECONDS?: string | number;
   ANNOUNCE_LIMIT?: string | number;
   TRACE_WAKEUPS?: string;
 }
@@ -96,6 +103,7 @@ export const DEFAULTS: Config = {
   addressShare: 3,
   presenceBatchMs: 50,
   ownerTokenSeconds: 30 * 24 * 3600,
+  authClockSkewSeconds: 30,
   presenceListLimit: 200,
   announceLimit: 500,
   traceWakeups: false,
@@ -119,6 +127,7 @@ export function readConfig(vars: ConfigVars): Config {
     addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),
     presenceBatchMs: whole(vars, "PRESENCE_BATCH_MS", DEFAULTS.presenceBatchMs, 0),
     ownerTokenSeconds: whole(vars, "OWNER_TOKEN_SECONDS", DEFAULTS.ownerTokenSeconds, 1),
+    authClockSkewSeconds: whole(vars, "AUTH_CLOCK_SKEW_SECONDS", DEFAULTS.authClockSkewSeconds, 0),
     presenceListLimit: whole(vars, "PRESENCE_LIST_LIMIT", DEFAULTS.presenceListLimit, 1),
     announceLimit: whole(vars, "ANNOUNCE_LIMIT", DEFAULTS.announceLimit, 0),
     traceWakeups: vars.TRACE_WAKEUPS === "1",

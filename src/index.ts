@@ -147,7 +147,7 @@ async function checkToken(env: Env, room: string, token: string | null): Promise
   if (isPrivateRoom(room) && !canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   if (token === null && !isPrivateRoom(room)) return null;
   const check = await verifyToken(keys, token, room, Date.now());
-  return check.ok ? check.identity : jsonError(check.status, check.code, check.message);
+  return check.ok ? check.identity : refusalResponse(check);
 }
 
 /** Checks the token for moderating `room` over HTTP: a valid token for the room whose role is moderator. */
@@ -156,7 +156,7 @@ async function checkModerator(env: Env, room: string, token: string | null): Pro
   if (!canVerify(keys)) return jsonError(NOT_CONFIGURED.status, NOT_CONFIGURED.code, NOT_CONFIGURED.message);
   if (token === null) return jsonError(401, "token_required", "moderating a room needs Authorization: Bearer <a moderator's token>");
   const check = await verifyToken(keys, token, room, Date.now());
-  if (!check.ok) return jsonError(check.status, check.code, check.message);
+  if (!check.ok) return refusalResponse(check);
   if (check.identity.role !== "moderator") return jsonError(403, "forbidden", "only a moderator's token may moderate a room");
   return check.identity;
 }

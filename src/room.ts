@@ -431,7 +431,7 @@ export class Room extends DurableObject<Env> {
     this.#trace("moderation");
     const now = Date.now();
     const { identity } = moderator;
-    const sanction = this.#sanctions.refusal(personOf(addressKey(moderator.address), moderator.client, identity), now, frame.type === "delete");
+    const sanction = this.#sanctioned(moderator, now, frame.type === "delete");
     if (sanction !== null) return sanction;
     let answer: ModeratedFrame | DeleteFrame | ErrorFrame;
     if (frame.type === "delete") {
@@ -467,7 +467,7 @@ export class Room extends DurableObject<Env> {
         peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
         answer({ type: "renewed", exp });
       } else {
-        answer(errorFrame(renewed.code, renewed.message));
+        answer({ ...errorFrame(renewed.code, renewed.message), ...(renewed.retryAfterMs !== undefined && { retryAfterMs: renewed.retryAfterMs }) });
       }
     } catch (error) {
       log({ event: "error", room: this.#room, handler: "token", message: describe(error) });
@@ -520,7 +520,8 @@ export class Room extends DurableObject<Env> {
       const now = Date.now();
       const timeout = this.#config.heartbeatTimeoutSeconds;
       for (const ws of this.#sockets.silent(now, timeout * 1000, this.ctx)) this.#end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`));
-      for (const entry of this.#roster.expired(now)) this.#expel(entry, closing("expired", "your token expired"));
+      // A token is taken up to the allowed clock skew past its exp, and so is its socket.
+      for (const entry of this.#roster.expired(now - this.#config.authClockSkewSeconds * 1000)) this.#expel(entry, closing("expired", "your token expired"));
       if (this.#sockets.size > 0 && this.#config.tickSeconds > 0) {
         this.#flushPresence();
         this.#flush();
@@ -565,14 +566,18 @@ export class Room extends DurableObject<Env> {
    * Why an HTTP read is refused: a ban, or its address's read budget, which
    * a read of `cost` pages takes from; null if it may go ahead.
    */
-  #readRefusal({ address, client, identity }: Caller, cost: number): Refusal | null {
+  #readRefusal(caller: Caller, cost: number): Refusal | null {
     const now = Date.now();
-    const key = addressKey(address);
-    const banned = this.#sanctions.refusal(personOf(key, client, identity), now, false);
+    const banned = this.#sanctioned(caller, now, false);
     if (banned !== null) return banned;
-    const verdict = this.#readBuckets.take(key, this.#config.rateLimitPer10s, now, cost);
+    const verdict = this.#readBuckets.take(addressKey(caller.address), this.#config.rateLimitPer10s, now, cost);
     if (verdict.ok) return null;
     return { status: 429, code: "rate_limited", message: "too many reads from this address; try again later", retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /** What the room's sanctions refuse an HTTP caller now, reading or `writing`. */
+  #sanctioned({ address, client, identity }: Caller, now: number, writing: boolean): Refusal | null {
+    return this.#sanctions.refusal(personOf(addressKey(address), client, identity), now, writing);
   }
 
   /**
@@ -584,10 +589,9 @@ export class Room extends DurableObject<Env> {
   async post(post: Post): Promise<PostResult> {
     this.#trace("post");
     const now = Date.now();
-    const address = addressKey(post.address);
-    const sanction = this.#sanctions.refusal(personOf(address, post.client, post.identity), now, true);
+    const sanction = this.#sanctioned(post, now, true);
     if (sanction !== null) return { ok: false, refusal: sanction };
-    const verdict = this.#postBuckets.take(address, this.#config.rateLimitPer10s, now);
+    const verdict = this.#postBuckets.take(addressKey(post.address), this.#config.rateLimitPer10s, now);
     if (!verdict.ok) {
       const { retryAfterMs } = verdict;
       return { ok: false, refusal: { status: 429, code: "rate_limited", message: "too many messages from this address; try again later", retryAfterMs } };

@@ -2,13 +2,16 @@
  * Identity from the app that embeds the chat: a JWT that names its holder
  * for one room (or `*`, every room). HS256 tokens are signed with
  * `ROOM_SECRET`; with `AUTH_JWKS_URL`, RS256 and ES256 tokens from the app's
- * identity provider are checked against its published keys. `jose` does
- * every cryptographic and time check; this module only says which keys
- * and algorithms count, and what the claims mean here.
+ * identity provider are checked against its published keys, kept by
+ * `key-set.ts`. `jose` does every cryptographic and time check; this module
+ * only says which keys, algorithms and clock skew count, and what the
+ * claims mean here.
  */
 
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import { DEFAULTS, readConfig, type ConfigVars } from "./config";
 import type { Role } from "./grant";
+import { KeySet, KeysUnavailable } from "./key-set";
 import { checkDisplayName } from "./names";
 
 /** Who a valid token says its holder is. */
@@ -21,15 +24,23 @@ export interface Identity {
   exp: number;
 }
 
-/** Where tokens can be checked: the shared secret, the identity provider's key set, or both. */
+/** Where tokens can be checked (the shared secret, the identity provider's key set, or both), and how strictly. */
 export interface TokenKeys {
   secret?: string;
   jwksUrl?: string;
+  /** Seconds a token's `nbf`, `iat` and `exp` may be off this server's clock; `DEFAULTS.authClockSkewSeconds` if absent. */
+  clockSkewSeconds?: number;
 }
 
+/**
+ * A token's verdict. A refusal has the shape of a `Refusal`: a 503
+ * `auth_unavailable` (the identity provider's keys could not be had) says
+ * in `retryAfterMs` when to try again.
+ */
 export type TokenCheck =
   | { ok: true; identity: Identity }
-  | { ok: false; status: 401 | 403 | 503; code: "token_required" | "bad_token" | "token_expired" | "auth_not_configured"; message: string };
+  | { ok: false; status: 401 | 403 | 503; code: "token_required" | "bad_token" | "token_expired" | "auth_not_configured"; message: string }
+  | { ok: false; status: 503; code: "auth_unavailable"; message: string; retryAfterMs: number };
 
 /**
  * The header in which the Worker hands a room the identity it verified.
@@ -57,12 +68,16 @@ export function identityFrom(header: string | null): Identity | null {
 
 /**
  * What renewing a socket's token comes to: the new expiry and role, for a
- * valid token naming the same person as the one it joined with; else why not.
+ * valid token naming the same person as the one it joined with; else why
+ * not, and for `auth_unavailable` when to try again.
  */
 export function renewal(
   check: TokenCheck,
   holder: { verified?: true; sub?: string; name: string },
-): { ok: true; exp: number; moderator: boolean } | { ok: false; code: "bad_token" | "token_expired"; message: string } {
+):
+  | { ok: true; exp: number; moderator: boolean }
+  | { ok: false; code: "bad_token" | "token_expired" | "auth_unavailable"; message: string; retryAfterMs?: number } {
+  if (!check.ok && check.code === "auth_unavailable") return { ok: false, code: check.code, message: check.message, retryAfterMs: check.retryAfterMs };
   if (!check.ok) return { ok: false, code: check.code === "token_expired" ? "token_expired" : "bad_token", message: check.message };
   const { identity } = check;
   if (!holder.verified || identity.sub !== holder.sub || identity.name !== holder.name) {
@@ -71,9 +86,9 @@ export function renewal(
   return { ok: true, exp: identity.exp, moderator: identity.role === "moderator" };
 }
 
-/** The keys a Worker's settings give. */
-export function keysOf(env: { ROOM_SECRET?: string; AUTH_JWKS_URL?: string }): TokenKeys {
-  return { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL };
+/** The keys and clock skew a Worker's settings give. */
+export function keysOf(env: ConfigVars & { ROOM_SECRET?: string; AUTH_JWKS_URL?: string }): TokenKeys {
+  return { secret: env.ROOM_SECRET, jwksUrl: env.AUTH_JWKS_URL, clockSkewSeconds: readConfig(env).authClockSkewSeconds };
 }
 
 /** Whether the server can check tokens at all. */
@@ -106,17 +121,21 @@ export async function verifyToken(keys: TokenKeys, token: string | null, room: s
   } catch {
     return bad("the token is not a JWT");
   }
-  const options = { currentDate: new Date(nowMs), requiredClaims: ["exp"] };
+  // jose checks `iat` only against a maxTokenAge, which is not set: an `iat` ahead of this clock passes.
+  const options = { currentDate: new Date(nowMs), requiredClaims: ["exp"], clockTolerance: keys.clockSkewSeconds ?? DEFAULTS.authClockSkewSeconds };
   let payload: JWTPayload;
   try {
     if (alg === "HS256" && keys.secret) {
       ({ payload } = await jwtVerify(token, new TextEncoder().encode(keys.secret), { ...options, algorithms: ["HS256"] }));
     } else if (alg !== undefined && ASYMMETRIC.includes(alg) && keys.jwksUrl) {
-      ({ payload } = await jwtVerify(token, keySet(keys.jwksUrl), { ...options, algorithms: ASYMMETRIC }));
+      ({ payload } = await jwtVerify(token, keySet(keys.jwksUrl).getKey, { ...options, algorithms: ASYMMETRIC }));
     } else {
       return bad(`tokens signed with ${JSON.stringify(alg ?? "no algorithm").slice(0, 40)} are not accepted here`);
     }
   } catch (error) {
+    if (error instanceof KeysUnavailable) {
+      return { ok: false, status: 503, code: "auth_unavailable", message: `${error.message}; try again later`, retryAfterMs: error.retryAfterMs };
+    }
     if (error instanceof errors.JWTExpired) return { ok: false, status: 403, code: "token_expired", message: "the token has expired" };
     if (error instanceof errors.JWTClaimValidationFailed && error.claim === "nbf") return bad("the token is not valid yet");
     if (error instanceof errors.JWTClaimValidationFailed) return bad(`the token's ${error.claim} claim is missing or not valid`);
@@ -140,13 +159,14 @@ function readClaims(payload: JWTPayload, room: string, bad: (message: string) =>
   return { ok: true, identity };
 }
 
-/** One key set per URL for the isolate's life: `jose` fetches it once, caches it, and refetches on an unknown key id. */
-const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+/** One key set per URL for the isolate's life, so that every request and room in it shares the fetched keys. */
+const keySets = new Map<string, KeySet>();
 
-function keySet(url: string): ReturnType<typeof createRemoteJWKSet> {
+function keySet(url: string): KeySet {
   let set = keySets.get(url);
   if (set === undefined) {
-    set = createRemoteJWKSet(new URL(url));
+    // `fetch` is looked up at each call, so that tests can stand in for the provider.
+    set = new KeySet(url, { fetch: (input, init) => fetch(input, init), now: () => Date.now() });
     keySets.set(url, set);
   }
   return set;

@@ -2,6 +2,7 @@ import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { addressKey } from "../src/address";
+import type { ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room";
 import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock } from "./clock";
@@ -86,10 +87,21 @@ describe("frames per address", () => {
     frozenClock();
     const room = uniqueRoom("two-addresses");
     const a = await Client.join(`/rooms/${room}?name=a`, "192.0.2.1");
+    const a2 = await Client.join(`/rooms/${room}?name=a2`, "192.0.2.1");
     const b = await Client.join(`/rooms/${room}?name=b`, "192.0.2.2");
-    for (let i = 0; i < 21; i++) a.send(`a${i}`);
+    // 61 frames, refused ones included, use up the address's 60, well short of a flood.
+    for (let i = 0; i < 61; i++) a.send(`a${i}`);
+    for (let answered = 0; answered < 61; ) if (["message", "error"].includes(JSON.parse(await a.nextText()).type)) answered++;
+    // A socket of the address that has sent nothing yet is refused for its address's sake, not its own.
+    a2.send("a2 too");
+    expect(await a2.skipTo("error")).toMatchObject({ code: "rate_limited" });
     b.send("b is fine");
-    while ((await b.skipTo("message")).text !== "b is fine");
+    // The others' messages come first; then b's own answer, its echo or a refusal.
+    let answer: ServerFrame;
+    do answer = JSON.parse(await b.nextText()) as ServerFrame;
+    while (answer.type !== "error" && !(answer.type === "message" && answer.user.name === "b"));
+    expect(answer).toMatchObject({ type: "message", text: "b is fine" });
+    expect(a.closeEvent).toBeNull();
   });
 });
 

@@ -1,5 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import type { Room } from "../src/room";
+import type { Member } from "../src/sockets";
 import { Client, uniqueRoom } from "./client";
 
 describe("joining", () => {
@@ -173,6 +175,27 @@ describe("leaving", () => {
     const closed = await bob.closed();
     expect(closed.code).toBe(1000);
     expect(await ann.next("presence")).toMatchObject({ joined: [], left: [{ user: { id: "2", name: "bob" }, reason: "closed" }], online: 1 });
+    ann.send({ type: "who" });
+    expect((await ann.next("users")).users).toEqual([{ id: "1", name: "ann" }]);
+  });
+
+  it("closes a socket that fails, logs why, and announces it as left with reason error", async () => {
+    const room = uniqueRoom("socket-error");
+    const errors = vi.spyOn(console, "error");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    await ann.presence({ joined: 1 });
+    // A test cannot make the runtime's end of a socket fail, so it calls the handler the runtime would call then.
+    await runInDurableObject(env.ROOMS.getByName(room), async (instance: Room, state) => {
+      const socket = state.getWebSockets().find((ws) => (ws.deserializeAttachment() as Member | null)?.name === "bob");
+      await instance.webSocketError(socket!, new Error("connection reset"));
+    });
+    expect(await ann.next("presence")).toMatchObject({ joined: [], left: [{ user: { id: "2", name: "bob" }, reason: "error" }], online: 1 });
+    await bob.closed();
+    expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      { event: "error", room, handler: "webSocketError", message: "Error: connection reset" },
+    ]);
+    errors.mockRestore();
     ann.send({ type: "who" });
     expect((await ann.next("users")).users).toEqual([{ id: "1", name: "ann" }]);
   });

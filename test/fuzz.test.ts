@@ -3,13 +3,16 @@ import type { ServerFrame } from "../src/protocol";
 import { Client } from "./client";
 import { fastClock, seededRandom } from "./clock";
 
-type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "message" | "either" };
+type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "forbidden" | "message" | "edit" | "either"; edit?: { seq: number; text: string } };
+
+/** Messages in the room before the fuzz starts: the fuzzer's own, and others'. */
+type Existing = { own: number[]; others: number[] };
 
 /** Hostile frames of many kinds, each with what the room must do with it. */
-function fuzzFrame(next: () => number): Fuzz {
+function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 14)) {
+  switch (Math.floor(next() * 16)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -53,6 +56,15 @@ function fuzzFrame(next: () => number): Fuzz {
         }),
         expect: "error",
       };
+    case 13: // someone else's message, which only its author may edit and only a moderator may delete
+      return {
+        frame: JSON.stringify({ type: pick(["edit", "delete"]), seq: pick(existing.others), text: "not yours", id: pick([undefined, `x${next()}`]) }),
+        expect: "forbidden",
+      };
+    case 14: {
+      const edit = { seq: pick(existing.own), text: `fuzz edit ${next()}` };
+      return { frame: JSON.stringify({ type: "edit", ...edit, id: pick([undefined, `e${next()}`]) }), expect: "edit", edit };
+    }
     default:
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }
@@ -62,7 +74,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-it("survives thousands of hostile frames, delivering every valid message exactly once, in order", async () => {
+it("survives thousands of hostile frames, delivering every valid message and own edit exactly once, in order, and refusing changes to anyone else's as forbidden", async () => {
   fastClock(); // rate limits are tested elsewhere; here every frame must reach the parser
   const errors = vi.spyOn(console, "error");
   const next = seededRandom(7);
@@ -73,10 +85,18 @@ it("survives thousands of hostile frames, delivering every valid message exactly
   await fuzzer.presence({ joined: 2 });
   await ann.presence({ joined: 1 });
 
+  // Messages to aim edits and deletes at, so that they reach the author check.
+  const existing: Existing = { own: [], others: [] };
+  for (const [speaker, list] of [[ann, existing.others], [bob, existing.others], [fuzzer, existing.own], [fuzzer, existing.own]] as const) {
+    speaker.send("before the fuzz");
+    list.push((await fuzzer.skipTo("message")).seq);
+  }
+  for (let i = 0; i < 4; i++) await ann.skipTo("message");
+
   const sent: Fuzz[] = [];
   const valid: string[] = [];
   for (let i = 0; i < 3000; i++) {
-    const fuzz = fuzzFrame(next);
+    const fuzz = fuzzFrame(next, existing);
     sent.push(fuzz);
     fuzzer.send(fuzz.frame);
     if (i % 50 === 0) {
@@ -87,15 +107,17 @@ it("survives thousands of hostile frames, delivering every valid message exactly
     }
   }
 
-  // The fuzzer gets, for each frame in order, either one error or its message (then an ack if it had an id).
+  // The fuzzer gets, for each frame in order, either one error, or its message or edit (then an ack if it had an id).
   const echoed: string[] = [];
   for (const [i, fuzz] of sent.entries()) {
     let frame = JSON.parse(await fuzzer.nextText()) as ServerFrame;
     while (frame.type === "message" && frame.user.name !== "fuzzer") frame = JSON.parse(await fuzzer.nextText()) as ServerFrame;
-    const got = frame.type === "error" ? "error" : "message";
-    if (fuzz.expect !== "either") expect(got, `frame ${i}: ${String(fuzz.frame).slice(0, 80)}`).toBe(fuzz.expect);
-    if (frame.type === "message") {
-      echoed.push(frame.text);
+    const what = `frame ${i}: ${String(fuzz.frame).slice(0, 80)}, answered ${JSON.stringify(frame).slice(0, 200)}`;
+    if (fuzz.expect === "forbidden") expect(frame, what).toMatchObject({ type: "error", code: "forbidden" });
+    else if (fuzz.expect === "edit") expect(frame, what).toMatchObject({ type: "edit", ...fuzz.edit });
+    else expect(frame.type, what).toBe(fuzz.expect === "either" ? (frame.type === "error" ? "error" : "message") : fuzz.expect);
+    if (frame.type === "message") echoed.push(frame.text);
+    if (frame.type === "message" || frame.type === "edit") {
       if (String(fuzz.frame).includes('"id"')) {
         let ack = JSON.parse(await fuzzer.nextText()) as ServerFrame;
         while (ack.type === "message") ack = JSON.parse(await fuzzer.nextText()) as ServerFrame;
@@ -118,7 +140,10 @@ it("survives thousands of hostile frames, delivering every valid message exactly
   }
   expect(annLog).toEqual(valid);
   expect(fuzzLog).toEqual(echoed);
-  expect(changed).toEqual([]);
+  // The fuzzer's own edits, each once, in order, and no change to anyone else's message.
+  expect(changed.map((frame) => (frame.type === "edit" ? { seq: frame.seq, text: frame.text } : frame))).toEqual(sent.flatMap((fuzz) => fuzz.edit ?? []));
+  expect(sent.filter((fuzz) => fuzz.expect === "forbidden").length).toBeGreaterThan(100);
+  expect(changed.length).toBeGreaterThan(100);
   expect(echoed.length).toBeGreaterThan(100);
   expect(fuzzLog.every((t) => t.isWellFormed() && !/[\u0000-\u0008\u001b\u007f]/.test(t))).toBe(true);
   expect(errors).not.toHaveBeenCalled();

@@ -4,7 +4,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signToken, type Grant } from "../src/grant";
 import worker from "../src/index";
-import { IDENTITY_HEADER, verifyToken } from "../src/token";
+import { KEY_SET_TIMING } from "../src/key-set";
+import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/token";
 import { Client, nextAddress, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 
@@ -45,7 +46,7 @@ describe("tokens (JWT, HS256 with ROOM_SECRET)", () => {
     ["no token", async () => null, 401, "token_required"],
     ["another secret", () => signToken("guess", { room: "private-x", name: "ann", exp: now() + 60 }), 403, "bad_token"],
     ["another room", () => token({ room: "private-y" }), 403, "bad_token"],
-    ["an expired token", () => token({ room: "private-x", exp: now() - 1 }), 403, "token_expired"],
+    ["a token expired longer ago than the clock skew allows", () => token({ room: "private-x", exp: now() - 60 }), 403, "token_expired"],
     ["a token not valid yet", () => token({ room: "private-x", nbf: now() + 600 }), 403, "bad_token"],
     ["alg none", () => forged({ alg: "none", typ: "JWT" }, { room: "private-x", name: "ann", exp: now() + 60 }), 403, "bad_token"],
     ["RS256 with no key set configured", () => forged({ alg: "RS256" }, { room: "private-x", name: "ann", exp: now() + 60 }, "c2ln"), 403, "bad_token"],
@@ -167,6 +168,84 @@ describe("tokens from an identity provider (AUTH_JWKS_URL)", () => {
   });
 });
 
+describe("an outage of the identity provider", () => {
+  /** A provider at `jwksUrl`, each test's own, since key sets are kept per URL for the isolate's life; it answers `status`. */
+  async function provider(jwksUrl: string) {
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+    const state = { status: 503 };
+    const fetches = vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+      expect(String(input instanceof Request ? input.url : input)).toBe(jwksUrl);
+      return state.status === 200 ? Response.json({ keys: [jwk] }) : new Response("down for maintenance", { status: state.status });
+    });
+    const sign = (room: string, sub = "idp|7") =>
+      new SignJWT({ room, name: "ann" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setSubject(sub).setExpirationTime(now() + 600).sign(privateKey);
+    return { state, fetches, sign, vars: { ROOM_SECRET: undefined, AUTH_JWKS_URL: jwksUrl } };
+  }
+
+  it("before any key came, refuses sockets and the HTTP API with 503 auth_unavailable and Retry-After, not bad_token, until the keys come", async () => {
+    const idp = await provider("https://idp-down.test/jwks.json");
+    const room = uniqueRoom("private-outage");
+    const value = await idp.sign(room);
+    const moderation: RequestInit = { method: "POST", headers: { Authorization: `Bearer ${value}` }, body: JSON.stringify({ type: "kick", user: "1" }) };
+    for (const [path, init] of [
+      [`/rooms/${room}?token=${value}`, undefined],
+      [`/api/rooms/${room}/messages?token=${value}`, undefined],
+      [`/api/rooms/${room}/moderation`, moderation],
+    ] as const) {
+      const response = await workerWith(idp.vars, path, init);
+      expect(response.status, path).toBe(503);
+      const body = (await response.json()) as { code: string; retryAfterMs: number };
+      expect(body).toMatchObject({ code: "auth_unavailable", retryAfterMs: expect.any(Number) });
+      expect(body.retryAfterMs).toBeGreaterThan(0);
+      expect(response.headers.get("Retry-After"), path).toBe(String(Math.ceil(body.retryAfterMs / 1000)));
+    }
+    // The later requests came within the retry delay: they did not ask the provider again.
+    expect(idp.fetches).toHaveBeenCalledTimes(1);
+
+    idp.state.status = 200;
+    frozenClock().advance(KEY_SET_TIMING.retryMs);
+    expect((await workerWith(idp.vars, `/rooms/${room}?token=${value}`)).status).toBe(101);
+  });
+
+  it("makes a renewal's answer auth_unavailable with when to retry, not bad_token", async () => {
+    const idp = await provider("https://idp-renewal.test/jwks.json");
+    const room = uniqueRoom("renew-outage");
+    const check = await verifyToken(keysOf(idp.vars), await idp.sign(room, "a"), room, Date.now());
+    expect(check).toMatchObject({ ok: false, status: 503, code: "auth_unavailable" });
+    expect(renewal(check, { verified: true, sub: "a", name: "ann" })).toEqual({
+      ok: false,
+      code: "auth_unavailable",
+      message: expect.any(String),
+      retryAfterMs: KEY_SET_TIMING.retryMs,
+    });
+  });
+});
+
+describe("clock skew between a token's signer and this server", () => {
+  const signed = (claims: { nbf?: number; iat?: number; exp: number }, room = "private-skew") =>
+    new SignJWT({ room, name: "ann", ...claims }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+
+  it("is forgiven up to AUTH_CLOCK_SKEW_SECONDS (30 by default) on nbf, iat and exp", async () => {
+    const room = uniqueRoom("private-skew");
+    const ahead = await signed({ nbf: now() + 2, iat: now() + 2, exp: now() + 600 }, room);
+    const ann = await Client.connect(`/rooms/${room}?token=${ahead}`);
+    expect((await ann.next("welcome")).you).toMatchObject({ name: "ann", verified: true });
+
+    const check = (token: string) => verifyToken(keysOf(env), token, "private-skew", Date.now());
+    expect(await check(await signed({ exp: now() - 20 }))).toMatchObject({ ok: true });
+    expect(await check(await signed({ nbf: now() + 60, exp: now() + 600 }))).toMatchObject({ ok: false, code: "bad_token", message: "the token is not valid yet" });
+    expect(await check(await signed({ exp: now() - 60 }))).toMatchObject({ ok: false, code: "token_expired" });
+  });
+
+  it("is not forgiven at all with AUTH_CLOCK_SKEW_SECONDS = 0", async () => {
+    const ahead = await signed({ nbf: now() + 2, exp: now() + 600 });
+    const response = await workerWith({ AUTH_CLOCK_SKEW_SECONDS: "0" }, `/rooms/private-skew?token=${ahead}`);
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: "bad_token", message: "the token is not valid yet" });
+  });
+});
+
 describe("a token's expiry", () => {
   it("ends its socket: the alarm closes it with 4002, and everyone hears the leave as expired", async () => {
     const room = uniqueRoom("expiry");
@@ -177,10 +256,25 @@ describe("a token's expiry", () => {
     ann.send("me too");
     await bob.skipTo("message");
     const clock = frozenClock();
-    clock.advance(121_000);
+    clock.advance(151_000); // past the token's exp and the 30-s clock skew allowed
     expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
     expect((await ann.closed()).code).toBe(4002);
     expect(await bob.skipTo("presence")).toMatchObject({ left: [{ user: { name: "ann" }, reason: "expired" }] });
+  });
+
+  it("lasts as long as its token would be taken: through the clock skew allowed past exp, not beyond", async () => {
+    const room = uniqueRoom("expiry-skew");
+    const ann = await Client.join(`/rooms/${room}?token=${await token({ room, exp: now() + 10 })}`);
+    ann.send("here");
+    await ann.skipTo("message");
+    const clock = frozenClock();
+    clock.advance(35_000); // 25 s past exp: a token that old is still taken with AUTH_CLOCK_SKEW_SECONDS at 30
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+    ann.send("still here");
+    expect(await ann.skipTo("message")).toMatchObject({ text: "still here" });
+    clock.advance(10_000);
+    expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
+    expect((await ann.closed()).code).toBe(4002);
   });
 
   it("can be pushed back by renewing with a new token for the same person; another person's is refused", async () => {
@@ -188,14 +282,14 @@ describe("a token's expiry", () => {
     const ann = await Client.join(`/rooms/${room}?token=${await token({ room, sub: "a", exp: now() + 120 })}`);
     ann.send({ type: "token", token: await token({ room, sub: "someone-else", exp: now() + 3600 }) });
     expect(await ann.next("error")).toMatchObject({ code: "bad_token" });
-    ann.send({ type: "token", token: await token({ room, sub: "a", exp: now() - 1 }) });
+    ann.send({ type: "token", token: await token({ room, sub: "a", exp: now() - 60 }) });
     expect(await ann.next("error")).toMatchObject({ code: "token_expired" });
     const exp = now() + 3600;
     ann.send({ type: "token", token: await token({ room, sub: "a", exp }) });
     expect(await ann.next("renewed")).toEqual({ type: "renewed", exp });
 
     const clock = frozenClock();
-    clock.advance(121_000);
+    clock.advance(151_000); // past the first token's exp and the 30-s clock skew allowed
     ann.send("after the first token's expiry");
     expect(await ann.next("message")).toMatchObject({ text: "after the first token's expiry" });
     expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);

@@ -87,6 +87,17 @@ describe("text format", () => {
     [{ type: "users", users: [ann, bob], online: 5, more: true }, 'Online: ann, bob and 3 more (send {"type":"who","after":"2"} for more)'],
     [{ type: "ack", id: "m1", seq: 7 }, "ack: m1 (#7)"],
     [{ type: "error", code: "unsupported", message: "no binary" }, "error: no binary"],
+    [{ type: "renewed", exp: Date.UTC(2026, 10, 25, 10) / 1000 }, "Your token now lasts until 2026-11-25T10:00:00.000Z."],
+    [{ type: "moderated", action: "kick", user: { id: "5", name: "eve" } }, "Done: eve was kicked."],
+    [{ type: "moderated", action: "ban", user: { id: "6", name: "zed" }, until: Date.UTC(2026, 10, 25, 10) }, "Done: zed was banned until 2026-11-25T10:00:00.000Z."],
+    [{ type: "moderated", action: "unban", user: { id: "6", name: "zed" } }, "Done: zed was unbanned."],
+    [{ type: "moderated", action: "mute", user: bob, until: Date.UTC(2026, 10, 25, 9, 10) }, "Done: bob was muted until 2026-11-25T09:10:00.000Z."],
+    [{ type: "moderated", action: "unmute", user: bob }, "Done: bob was unmuted."],
+    [{ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" }, "Disconnected: a moderator removed you from the room."],
+    [
+      { type: "closing", code: 4003, reason: "banned", message: "a moderator banned you until 2026-11-25T10:00:00.000Z", until: Date.UTC(2026, 10, 25, 10) },
+      "Disconnected: a moderator banned you until 2026-11-25T10:00:00.000Z.",
+    ],
   ])("writes %j in the original's words", (frame, line) => {
     expect(toText(frame)).toBe(line);
   });
