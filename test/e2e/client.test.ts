@@ -21,8 +21,9 @@ const HISTORY_LIMIT = 300;
 
 beforeAll(async () => {
   // Its own wrangler dev, since tests here restart it. Every client is 127.0.0.1, so the
-  // per-address limits are lifted; the alarm runs every second, so that a token that
-  // lasts seconds expires in a test; and the user list comes in pages of three.
+  // per-address limits are lifted; the alarm runs every second and no clock skew is
+  // forgiven, so that a token that lasts seconds expires in a test; and the user list
+  // comes in pages of three.
   server = await startDevServer({
     vars: {
       ...ONE_ADDRESS_FOR_ALL,
@@ -31,6 +32,7 @@ beforeAll(async () => {
       HISTORY_LIMIT: String(HISTORY_LIMIT),
       PRESENCE_LIST_LIMIT: "3",
       TICK_SECONDS: "1",
+      AUTH_CLOCK_SKEW_SECONDS: "0",
     },
   });
 }, 120_000);
