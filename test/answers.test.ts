@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { signToken } from "../src/grant";
 import type { ServerFrame } from "../src/protocol";
 import { Client, uniqueRoom } from "./client";
+import { slowSignatures } from "./clock";
 import { waitFor } from "./frames";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
@@ -13,23 +14,6 @@ afterEach(() => {
 
 /** The frames a client has, parsed. */
 const parsed = (client: Client): ServerFrame[] => client.unread().map((f) => JSON.parse(f) as ServerFrame);
-
-/**
- * Holds every signature check until `release`, as a slow key set or a busy
- * machine would: answers that depend on one come late.
- */
-function slowSignatures(): { release(): void; waiting(): number } {
-  const verify = crypto.subtle.verify.bind(crypto.subtle);
-  let open: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  let waiting = 0;
-  vi.spyOn(crypto.subtle, "verify").mockImplementation(async (...args: Parameters<SubtleCrypto["verify"]>) => {
-    waiting++;
-    await gate;
-    return verify(...args);
-  });
-  return { release: () => open(), waiting: () => waiting };
-}
 
 describe("answers", () => {
   it("carry the id of the request they answer, refusals included", async () => {

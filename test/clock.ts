@@ -27,3 +27,20 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Holds every signature check until `release`, as a slow key set or a busy
+ * machine would: answers that depend on one come late.
+ */
+export function slowSignatures(): { release(): void; waiting(): number } {
+  const verify = crypto.subtle.verify.bind(crypto.subtle);
+  let open: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let waiting = 0;
+  vi.spyOn(crypto.subtle, "verify").mockImplementation(async (...args: Parameters<SubtleCrypto["verify"]>) => {
+    waiting++;
+    await gate;
+    return verify(...args);
+  });
+  return { release: () => open(), waiting: () => waiting };
+}

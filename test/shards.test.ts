@@ -8,7 +8,7 @@ import { Shard } from "../src/shard";
 import { Inbox, type Delivery } from "../src/shard-protocol";
 import { SocketSet, type Member } from "../src/sockets";
 import { Client, uniqueRoom, caller, read } from "./client";
-import { frozenClock } from "./clock";
+import { frozenClock, slowSignatures } from "./clock";
 import { waitFor } from "./frames";
 
 // This project runs with SHARD_SIZE=3: the room holds the first three
@@ -379,22 +379,14 @@ describe("answers on a shard", () => {
     const sam = await Client.join(`/rooms/${room}?name=sam`);
     expect((await info(room)).objects).toBe(2);
 
-    const verify = crypto.subtle.verify.bind(crypto.subtle);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let checking = 0;
-    vi.spyOn(crypto.subtle, "verify").mockImplementation(async (...args: Parameters<SubtleCrypto["verify"]>) => {
-      checking++;
-      await gate;
-      return verify(...args);
-    });
+    const signatures = slowSignatures();
     ann.send({ type: "token", token: await signToken(secret, { room, name: "ann", sub: "ann-1", exp: exp + 3600 }), id: "renew" });
     ann.send({ type: "message", text: "after the renewal", id: "m" });
-    await waitFor(() => checking === 1, () => "the renewal's signature check");
+    await waitFor(() => signatures.waiting() === 1, () => "the renewal's signature check");
     sam.send({ type: "message", text: "meanwhile", id: "s" });
     expect(await sam.skipTo("ack")).toMatchObject({ id: "s" });
 
-    release();
+    signatures.release();
     expect(await ann.skipTo("renewed")).toMatchObject({ id: "renew", exp: exp + 3600 });
     expect(await ann.skipTo("ack")).toMatchObject({ id: "m" });
   });
