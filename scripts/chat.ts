@@ -8,7 +8,7 @@
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { ChatClient, ChatError, toText, type ChangeFrame, type MessageFrame, type User } from "edge-chat/client";
-import { isRoomName } from "../src/names.ts";
+import { isRoomName } from "../src/protocol/names.ts";
 
 const USAGE = "usage: npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]";
 const DEFAULT_SERVER = "http://127.0.0.1:8787";

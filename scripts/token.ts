@@ -4,8 +4,8 @@
 // file `wrangler dev` reads).
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { checkDisplayName, isRoomName } from "../src/names.ts";
-import { signToken } from "../src/grant.ts";
+import { checkDisplayName, isRoomName } from "../src/protocol/names.ts";
+import { signToken } from "../src/auth/grant.ts";
 
 const DEFAULT_TTL_SECONDS = 3600;
 const USAGE = "usage: npm run token -- <room or *> <name> [seconds] [--role member|moderator] [--sub id]";

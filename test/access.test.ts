@@ -1,9 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isAllowedOrigin } from "../src/origin";
-import { Room } from "../src/room";
-import { signToken } from "../src/grant";
+import { isAllowedOrigin } from "../src/worker/origin";
+import { Room } from "../src/room/room";
+import { signToken } from "../src/auth/grant";
 import { Client, uniqueRoom, caller, read } from "./client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts

@@ -1,9 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { addressKey } from "../src/address";
+import { addressKey } from "../src/room/addresses";
 import type { ServerFrame } from "../src/protocol";
-import type { Room } from "../src/room";
+import type { Room } from "../src/room/room";
 import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock } from "./clock";
 

@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Room } from "../src/room";
+import type { Room } from "../src/room/room";
 import { Client, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 

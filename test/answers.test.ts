@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signToken } from "../src/grant";
+import { signToken } from "../src/auth/grant";
 import type { ServerFrame } from "../src/protocol";
 import { Client, uniqueRoom } from "./client";
 import { slowSignatures } from "./clock";

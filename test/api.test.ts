@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessagePage, RoomInfo } from "../src/protocol";
-import { Room } from "../src/room";
+import { Room } from "../src/room/room";
 import { Client, uniqueRoom } from "./client";
 
 afterEach(() => {

@@ -1,10 +1,10 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { signToken } from "../src/grant";
-import { History, replay } from "../src/history";
+import { signToken } from "../src/auth/grant";
+import { History, replay } from "../src/room/history";
 import { lastPosition, type MessagePage } from "../src/protocol";
-import { RoomStore } from "../src/store";
+import { RoomStore } from "../src/room/store";
 import { Client, uniqueRoom } from "./client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts

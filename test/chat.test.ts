@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { Room } from "../src/room";
-import type { Member } from "../src/sockets";
+import type { Room } from "../src/room/room";
+import type { Member } from "../src/sockets/socket-set";
 import { Client, uniqueRoom } from "./client";
 
 describe("joining", () => {

@@ -1,4 +1,4 @@
-import type { Env as WorkerEnv } from "../src/env";
+import type { Env as WorkerEnv } from "../src/platform/env";
 
 // Types `env` and `exports` from `cloudflare:test` and `cloudflare:workers` for the tests.
 declare global {

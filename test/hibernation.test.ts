@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Room } from "../src/room";
+import { Room } from "../src/room/room";
 import { Client, uniqueRoom } from "./client";
 
 /** Evicts the room as the runtime does when it hibernates, and proves a new instance took over. */

@@ -1,10 +1,10 @@
 import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { History } from "../src/history";
-import { RoomStore } from "../src/store";
+import { History } from "../src/room/history";
+import { RoomStore } from "../src/room/store";
 import type { MessageFrame } from "../src/protocol";
-import type { Room } from "../src/room";
+import type { Room } from "../src/room/room";
 import { Client, uniqueRoom, caller, read } from "./client";
 import { fastClock } from "./clock";
 

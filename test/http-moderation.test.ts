@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { signToken } from "../src/grant";
+import { signToken } from "../src/auth/grant";
 import { Client, nextAddress, uniqueRoom } from "./client";
 
 // Bans, mutes and their lifting through `POST /api/rooms/<room>/moderation`,

@@ -2,10 +2,10 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signToken, type Grant } from "../src/grant";
-import worker from "../src/index";
-import { KEY_SET_TIMING } from "../src/key-set";
-import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/token";
+import { signToken, type Grant } from "../src/auth/grant";
+import worker from "../src/worker/router";
+import { KEY_SET_TIMING } from "../src/auth/key-set";
+import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/auth/token";
 import { Client, nextAddress, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 

@@ -1,6 +1,6 @@
 import { errors, exportJWK, generateKeyPair, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { KEY_SET_TIMING, KeySet, KeysUnavailable, type KeySetIo, type KeySetTiming } from "../src/key-set";
+import { KEY_SET_TIMING, KeySet, KeysUnavailable, type KeySetIo, type KeySetTiming } from "../src/auth/key-set";
 import { waitFor } from "./frames";
 
 const { maxAgeMs, retryMs, kidCooldownMs } = KEY_SET_TIMING;

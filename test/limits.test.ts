@@ -1,6 +1,7 @@
 import { env, evictDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Buckets, exceedsBytes, fullBucket, take } from "../src/limits";
+import { exceedsBytes, fullBucket, take } from "../src/protocol";
+import { Buckets } from "../src/sockets/buckets";
 import { Client, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 

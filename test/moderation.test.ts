@@ -1,7 +1,7 @@
 import { env, evictDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signToken } from "../src/grant";
+import { signToken } from "../src/auth/grant";
 import { Client, nextAddress, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";
 

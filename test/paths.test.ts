@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signToken, type Grant } from "../src/grant";
+import { signToken, type Grant } from "../src/auth/grant";
 import type { ClosingFrame, ServerFrame } from "../src/protocol";
 import { Client, nextAddress, uniqueRoom } from "./client";
 import { frozenClock } from "./clock";

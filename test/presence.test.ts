@@ -1,8 +1,8 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { PresenceBatch, PresenceQueue, presenceWindowMs } from "../src/presence";
+import { PresenceBatch, PresenceQueue, presenceWindowMs } from "../src/room/presence";
 import type { User } from "../src/protocol";
-import type { Room } from "../src/room";
+import type { Room } from "../src/room/room";
 import { Client, uniqueRoom, caller, read } from "./client";
 
 // This project's batch window never ends by itself (vitest.config.ts): a

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/config";
-import { isSilent } from "../src/heartbeat";
-import { parseJoin, roomSegment } from "../src/join";
+import { alarmPeriodMs, DEFAULTS, readConfig } from "../src/platform/config";
+import { isSilent } from "../src/sockets/heartbeat";
+import { parseJoin, roomSegment } from "../src/worker/join";
 import { checkText, CONTINUATION, Outgoing, parseClientFrame, toText, type HistoryFrame, type PresenceFrame, type ServerFrame } from "../src/protocol";
 
 describe("parseClientFrame", () => {

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
-import type { Room } from "../src/room";
+import type { Room } from "../src/room/room";
 import { Client, caller, read } from "./client";
 import { fastClock, seededRandom } from "./clock";
 import { waitFor } from "./frames";

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { Room } from "../src/room";
+import { Room } from "../src/room/room";
 import { Client } from "./client";
 
 const upgrade = { headers: { Upgrade: "websocket" } };

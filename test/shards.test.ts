@@ -2,11 +2,11 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
-import type { Room } from "../src/room";
-import { signToken } from "../src/grant";
-import { Shard } from "../src/shard";
-import { Inbox, type Delivery } from "../src/shard-protocol";
-import { SocketSet, type Member } from "../src/sockets";
+import type { Room } from "../src/room/room";
+import { signToken } from "../src/auth/grant";
+import { Shard } from "../src/shard/shard";
+import { Inbox, type Delivery } from "../src/shard/inbox";
+import { SocketSet, type Member } from "../src/sockets/socket-set";
 import { Client, uniqueRoom, caller, read } from "./client";
 import { frozenClock, slowSignatures } from "./clock";
 import { waitFor } from "./frames";

@@ -8,8 +8,8 @@
  * the connection drops. docs/protocol.md describes the frames it speaks.
  */
 
-import { exceedsBytes } from "../limits";
-import { randomHex } from "../names";
+import { exceedsBytes } from "../protocol";
+import { randomHex } from "../protocol/names";
 import {
   CLOSE,
   lastPosition,

@@ -1,4 +1,4 @@
-import { checkDisplayName, isRoomName, randomHex } from "../names";
+import { checkDisplayName, isRoomName, randomHex } from "../protocol/names";
 import {
   toText,
   type ChangeFrame,

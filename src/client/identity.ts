@@ -1,4 +1,4 @@
-import { isClientId, randomHex } from "../names";
+import { isClientId, randomHex } from "../protocol/names";
 
 /** What the browser remembers between visits: the display name and a stable client id. */
 

@@ -1,4 +1,4 @@
-import { checkDisplayName, isRoomName } from "../names";
+import { checkDisplayName, isRoomName } from "../protocol/names";
 import { rememberName, storedName } from "./identity";
 
 const form = document.getElementById("join") as HTMLFormElement;

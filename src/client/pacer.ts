@@ -1,7 +1,7 @@
-import { fullBucket, WINDOW_MS, type Bucket } from "../limits";
+import { fullBucket, WINDOW_MS, type Bucket } from "../protocol";
 
 /**
- * The client's copy of its socket's token bucket in the room (src/limits.ts
+ * The client's copy of its socket's token bucket in the room (src/protocol/limits.ts
  * `take`): as many frames as the welcome's `limits.framesPer10s` at once,
  * then that many per 10 s, refilling continuously. Sending only when this
  * bucket has a token keeps the room from refusing frames for their rate,

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChatClient, ChatError, type ChatClientOptions, type ChatEvents } from "../../src/client/chat-client";
-import { fullBucket, take } from "../../src/limits";
+import { fullBucket, take } from "../../src/protocol";
 import { closing } from "../../src/protocol";
 import { FakeSocket } from "./fake-socket";
 
@@ -57,7 +57,7 @@ function states(chat: ChatClient): Array<ChatEvents["state"]> {
 
 /**
  * Plays the room on a socket: each frame takes a token of the room's own
- * bucket (src/limits.ts), a refused one is answered as the room answers it,
+ * bucket (src/protocol/limits.ts), a refused one is answered as the room answers it,
  * and messages are stored in the order they are read and acknowledged.
  */
 function room(ws: FakeSocket, framesPer10s: number): { stored: string[]; refusedAt: number[] } {

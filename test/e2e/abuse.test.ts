@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
-import { signToken } from "../../src/grant";
+import { signToken } from "../../src/auth/grant";
 import { E2E_ROOM_SECRET } from "./wrangler-dev";
 import { connect, WsClient, wsBase } from "./ws-client";
 

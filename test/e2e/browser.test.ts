@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signToken } from "../../src/grant";
+import { signToken } from "../../src/auth/grant";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
 import { WsClient } from "./ws-client";
 

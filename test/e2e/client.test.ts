@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
 import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type MessageFrame, type MessagePage } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signToken } from "../../src/grant";
+import { signToken } from "../../src/auth/grant";
 import { waitFor } from "../frames";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
 import { WsClient } from "./ws-client";

@@ -1,19 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import { Alarm } from "./alarm";
-import { alarmPeriodMs, readConfig, type Config } from "./config";
-import type { Env } from "./env";
-import { jsonError } from "./http";
-import { describe, log } from "./log";
-import { closing, errorFrame, type ClosingFrame, type LeaveReason } from "./protocol";
-import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./shard-protocol";
-import { SocketSet } from "./sockets";
+import { Alarm } from "../sockets/alarm";
+import { alarmPeriodMs, readConfig, type Config } from "../platform/config";
+import type { Env } from "../platform/env";
+import { jsonError } from "../worker/http";
+import { describe, log } from "../platform/log";
+import { closing, errorFrame, type ClosingFrame, type LeaveReason } from "../protocol";
+import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./inbox";
+import { SocketSet } from "../sockets/socket-set";
 
 /** How long deliveries must pause before the shard stores how far it got. */
 const SAVE_AFTER_MS = 1_000;
 
 /**
  * One of a large room's shards: it holds up to `SHARD_SIZE` of the room's
- * sockets and relays to them what the room sends (see `shard-protocol.ts`),
+ * sockets and relays to them what the room sends (see `inbox.ts`),
  * and passes their frames to the room, which handles them as its own. It
  * sweeps and ticks its own sockets; with none left it stops its alarm and
  * forgets its storage.

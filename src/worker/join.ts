@@ -1,5 +1,5 @@
-import { checkDisplayName, isClientId, isRoomName } from "./names";
-import type { Format } from "./protocol";
+import { checkDisplayName, isClientId, isRoomName } from "../protocol/names";
+import type { Format } from "../protocol";
 
 /** What a room URL asks for: `/rooms/<room>?name=…&format=…`. */
 export interface Join {

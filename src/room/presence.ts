@@ -1,4 +1,4 @@
-import { Outgoing, type LeaveReason, type PresenceFrame, type User } from "./protocol";
+import { Outgoing, type LeaveReason, type PresenceFrame, type User } from "../protocol";
 
 /** Someone came, left or changed their name. */
 export type PresenceEvent =

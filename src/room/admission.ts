@@ -1,6 +1,6 @@
-import type { Config } from "./config";
-import type { Person, Sanctions } from "./moderation";
-import type { Refusal } from "./protocol";
+import type { Config } from "../platform/config";
+import type { Person, Sanctions } from "./sanctions";
+import type { Refusal } from "../protocol";
 import type { Roster } from "./roster";
 
 /**

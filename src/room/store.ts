@@ -1,4 +1,4 @@
-import { randomHex } from "./names";
+import { randomHex } from "../protocol/names";
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`;

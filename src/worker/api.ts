@@ -1,12 +1,12 @@
-import { readConfig } from "./config";
-import type { Env } from "./env";
+import { readConfig } from "../platform/config";
+import type { Env } from "../platform/env";
 import { json, jsonError, readText, refusalResponse, webSocketUrl } from "./http";
 import { BAD_SINCE, parseSeq } from "./join";
-import { checkDisplayName, randomHex } from "./names";
-import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "./protocol";
-import { signToken } from "./grant";
-import type { Caller, Read } from "./room";
-import type { Identity } from "./token";
+import { checkDisplayName, randomHex } from "../protocol/names";
+import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "../protocol";
+import { signToken } from "../auth/grant";
+import type { Caller, Read } from "../room/room";
+import type { Identity } from "../auth/token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
 export const DEFAULT_PAGE = 50;

@@ -1,4 +1,4 @@
-import type { Refusal } from "./protocol";
+import type { Refusal } from "../protocol";
 
 /** A JSON answer; `nosniff` keeps browsers from reading user text in it as anything but JSON. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {

@@ -1,4 +1,4 @@
-import { fullAt, fullBucket, take, type Bucket, type Verdict } from "./limits";
+import { fullAt, fullBucket, take, type Bucket, type Verdict } from "../protocol";
 import type { RoomStore } from "./store";
 
 /**

@@ -9,10 +9,10 @@
  */
 
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
-import { DEFAULTS, readConfig, type ConfigVars } from "./config";
+import { DEFAULTS, readConfig, type ConfigVars } from "../platform/config";
 import type { Role } from "./grant";
 import { KeySet, KeysUnavailable } from "./key-set";
-import { checkDisplayName } from "./names";
+import { checkDisplayName } from "../protocol/names";
 
 /** Who a valid token says its holder is. */
 export interface Identity {

@@ -1,4 +1,4 @@
-import { positionOf, type ChangeFrame, type HistoryFrame, type MessageFrame, type SequenceFrame, type User } from "./protocol";
+import { positionOf, type ChangeFrame, type HistoryFrame, type MessageFrame, type SequenceFrame, type User } from "../protocol";
 import type { RoomStore } from "./store";
 
 /**

@@ -1,5 +1,5 @@
 import type { Kept } from "./history";
-import { errorFrame, type ErrorFrame } from "./protocol";
+import { errorFrame, type ErrorFrame } from "../protocol";
 
 /** The user that messages posted over HTTP appear from. */
 export const HTTP_USER_ID = "http";

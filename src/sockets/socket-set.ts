@@ -1,8 +1,8 @@
 import { isSilent } from "./heartbeat";
-import { take, type Bucket } from "./limits";
-import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "./protocol";
-import type { Mark } from "./shard-protocol";
-import type { Identity } from "./token";
+import { take, type Bucket } from "../protocol";
+import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "../protocol";
+import type { Mark } from "../shard/inbox";
+import type { Identity } from "../auth/token";
 
 const OPEN = 1;
 

@@ -1,4 +1,4 @@
-import type { Env } from "./env";
+import type { Env } from "../platform/env";
 
 /**
  * `GET /` and `GET /rooms/<room>` from a browser: the lobby, or the chat page

@@ -4,13 +4,13 @@
  * ones on shard objects; the room stays the only writer, and each shard
  * relays to its own sockets the stream the room sends it: messages in seq
  * order, presence batches, and the answers to its members' frames. The
- * room's side is `shards.ts`, the shard object `shard.ts`.
+ * room's side is `outbox.ts`, the shard object `shard.ts`.
  */
 
-import type { Bucket } from "./limits";
-import { PresenceBatch, type PresenceEvent } from "./presence";
-import { Outgoing, positionOf, type ClosingFrame, type LeaveReason, type SequenceFrame, type ServerFrame } from "./protocol";
-import { deliver, type Member, type OwnVerdict, type Payload, type SocketSet } from "./sockets";
+import type { Bucket } from "../protocol";
+import { PresenceBatch, type PresenceEvent } from "../room/presence";
+import { Outgoing, positionOf, type ClosingFrame, type LeaveReason, type SequenceFrame, type ServerFrame } from "../protocol";
+import { deliver, type Member, type OwnVerdict, type Payload, type SocketSet } from "../sockets/socket-set";
 
 /**
  * A place in the room's stream to one shard: the room instance that

@@ -1,17 +1,18 @@
 import { DurableObject } from "cloudflare:workers";
-import { AddressBook, addressKey } from "./address";
+import { AddressBook, addressKey } from "./addresses";
 import { connectingTooFast, refusal } from "./admission";
-import { Alarm } from "./alarm";
-import { alarmPeriodMs, readConfig, type Config } from "./config";
-import type { Env } from "./env";
+import { Alarm } from "../sockets/alarm";
+import { alarmPeriodMs, readConfig, type Config } from "../platform/config";
+import type { Env } from "../platform/env";
 import { History, replay, split, type ReplayFrom } from "./history";
-import { moderate, personOf, Sanctions, type Person } from "./moderation";
+import { moderate, personOf, Sanctions, type Person } from "./sanctions";
 import { HTTP_USER_ID } from "./changes";
-import { isWebSocketUpgrade, jsonError, refusalResponse } from "./http";
-import { parseJoin, roomSegment } from "./join";
-import { Buckets, exceedsBytes, fullBucket, readCost, type Bucket } from "./limits";
-import { describe, log } from "./log";
-import { defaultName } from "./names";
+import { isWebSocketUpgrade, jsonError, refusalResponse } from "../worker/http";
+import { parseJoin, roomSegment } from "../worker/join";
+import { exceedsBytes, fullBucket, type Bucket } from "../protocol";
+import { Buckets, readCost } from "../sockets/buckets";
+import { describe, log } from "../platform/log";
+import { defaultName } from "../protocol/names";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import {
   closing,
@@ -36,14 +37,14 @@ import {
   type UsersFrame,
   type ClientFrame,
   type ServerFrame,
-} from "./protocol";
+} from "../protocol";
 import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published, type Stored } from "./sequencer";
-import type { Departure, Forward } from "./shard-protocol";
-import { Shards } from "./shards";
-import { deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "./sockets";
+import type { Departure, Forward } from "../shard/inbox";
+import { Shards } from "../shard/outbox";
+import { deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "../sockets/socket-set";
 import { RoomStore } from "./store";
-import { IDENTITY_HEADER, identityFrom, keysOf, renewal, senderOfIdentity, verifyToken, type Identity } from "./token";
+import { IDENTITY_HEADER, identityFrom, keysOf, renewal, senderOfIdentity, verifyToken, type Identity } from "../auth/token";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
 export const TRIM_BATCH = 1000;
@@ -92,7 +93,7 @@ interface Peer {
 /**
  * One chat room, and the single writer of its history. It accepts sockets
  * through the Hibernation API up to `SHARD_SIZE`, and places the rest on
- * shard objects (`shard.ts`) that relay what it sends them; identity lives
+ * shard objects (`../shard/shard.ts`) that relay what it sends them; identity lives
  * in attachments, messages, counters and the shards' members in SQLite.
  * The Worker calls the typed methods below for the HTTP API, and shards for
  * their sockets' frames.

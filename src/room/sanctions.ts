@@ -1,7 +1,7 @@
-import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type ModeratedFrame, type ModerationFrame, type Refusal } from "./protocol";
+import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type ModeratedFrame, type ModerationFrame, type Refusal } from "../protocol";
 import { toUser, type Entry, type Roster } from "./roster";
 import type { RoomStore } from "./store";
-import type { Identity } from "./token";
+import type { Identity } from "../auth/token";
 
 /** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
 export interface Target {

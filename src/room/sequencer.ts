@@ -1,6 +1,6 @@
 import { changeRefusal, type Actor } from "./changes";
 import type { ChangeKind, History, NewEntry, Used } from "./history";
-import { positionOf, type ErrorFrame, type SequenceFrame, type User } from "./protocol";
+import { positionOf, type ErrorFrame, type SequenceFrame, type User } from "../protocol";
 
 /**
  * What publishing a message comes to: its seq, and whether it was a

@@ -1,9 +1,9 @@
-import { describe, log } from "./log";
-import { randomHex } from "./names";
-import { positionOf, type SequenceFrame } from "./protocol";
-import type { Entry } from "./roster";
+import { describe, log } from "../platform/log";
+import { randomHex } from "../protocol/names";
+import { positionOf, type SequenceFrame } from "../protocol";
+import type { Entry } from "../room/roster";
 import type { Shard } from "./shard";
-import { PLACEMENT_HEADER, sequenced, type Delivery, type Item, type Mark, type Placement } from "./shard-protocol";
+import { PLACEMENT_HEADER, sequenced, type Delivery, type Item, type Mark, type Placement } from "./inbox";
 
 /** What the room's shards need from the room. */
 export interface ShardLink {

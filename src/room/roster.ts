@@ -1,6 +1,6 @@
-import type { User } from "./protocol";
-import { senderOfIdentity } from "./token";
-import type { Member } from "./sockets";
+import type { User } from "../protocol";
+import { senderOfIdentity } from "../auth/token";
+import type { Member } from "../sockets/socket-set";
 import type { RoomStore } from "./store";
 
 /** Someone in the room, and which object holds their socket: 0 for the room itself, else its shard's number. */

@@ -1,0 +1,303 @@
+/**
+ * Every frame the room sends or accepts, the close and error codes, and
+ * what HTTP answers hold: the types that the server, the page, ChatClient
+ * and the terminal chat share. docs/protocol.md describes them.
+ */
+
+export type Format = "json" | "text";
+
+export interface User {
+  id: string;
+  name: string;
+  /** Present when a token vouches for the name. */
+  verified?: true;
+  /** The token's `sub`: the same person, however often they connect. */
+  account?: string;
+  /** Present when their token makes them a moderator, as of when they joined or renewed it. */
+  moderator?: true;
+}
+
+/**
+ * Why a user left: they closed, the heartbeat sweep, the flood guard or
+ * their token's expiry closed them, a moderator kicked or banned them, or
+ * their socket failed.
+ */
+export type LeaveReason = "closed" | "timeout" | "flood" | "expired" | "kicked" | "banned" | "error";
+
+export type ErrorCode =
+  | "bad_message"
+  | "empty_message"
+  | "too_long"
+  | "too_large"
+  | "bad_name"
+  | "rename_not_allowed"
+  | "rate_limited"
+  | "id_conflict"
+  | "bad_token"
+  | "token_expired"
+  | "forbidden"
+  | "unknown_user"
+  | "muted"
+  | "banned"
+  | "unknown_message"
+  | "unknown_type"
+  | "unsupported"
+  | "auth_unavailable"
+  | "internal";
+
+/**
+ * The close codes the room sends, each after a `closing` frame that says
+ * the same in words: a client that never sent a frame may learn of the
+ * close itself only much later (see `ClosingFrame`).
+ */
+export const CLOSE = {
+  /** The heartbeat sweep found the socket silent; reconnecting is fine. */
+  timeout: 4000,
+  /** A moderator removed the user; coming back by itself would undo that. */
+  kicked: 4001,
+  /** The token expired without being renewed; come back with a new one. */
+  expired: 4002,
+  /** A moderator banned the user. */
+  banned: 4003,
+  /** The socket kept sending faster than its limit. */
+  flood: 1008,
+  /** The room could not place the socket now; reconnect and resume. */
+  tryAgain: 1013,
+} as const;
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+export type ClosingReason = keyof typeof CLOSE;
+
+/**
+ * The WebSocket subprotocol the room speaks. A client may offer its token
+ * as a second subprotocol, `token.<JWT>`, where no URL log records it; the
+ * room then answers with this one.
+ */
+export const SUBPROTOCOL = "edge-chat";
+export const TOKEN_SUBPROTOCOL_PREFIX = "token.";
+
+/** What a socket may send, from the welcome, so that a client can pace itself instead of being refused. */
+export interface Limits {
+  /** Frames per 10 s, and the burst a fresh socket may send at once; 0 for no limit. */
+  framesPer10s: number;
+  /** Bytes one frame may have. */
+  frameBytes: number;
+  /** Characters (code points) one message's text may have. */
+  messageChars: number;
+}
+
+/**
+ * `users` lists everyone online in join order, you included, up to
+ * `PRESENCE_LIST_LIMIT`; `more` says the list stops there: page through the
+ * rest with `{"type":"who","after":<the last id in it>}`.
+ */
+export type WelcomeFrame = {
+  type: "welcome";
+  room: string;
+  you: User;
+  users: User[];
+  more: boolean;
+  online: number;
+  tickSeconds: number;
+  limits: Limits;
+  /** The newest number in the room's sequence (a message's seq, or an edit's or delete's change); 0 in a room that never had one. */
+  lastSeq: number;
+  /** Names the room's history; resume with `?epoch=` so that a history lost since is noticed. */
+  epoch: string;
+  at: number;
+};
+/**
+ * Who came, went or changed their name since the last one: everything that
+ * happened within one batch window, in one frame. Apply `joined`, then
+ * `renamed`, then `left`: one person's events always happen in that order.
+ * In a room of more than `ANNOUNCE_LIMIT` people the lists are empty and
+ * only `online` is news.
+ */
+export type PresenceFrame = {
+  type: "presence";
+  joined: User[];
+  left: Array<{ user: User; reason: LeaveReason }>;
+  renamed: Array<{ user: User; from: string }>;
+  online: number;
+  at: number;
+};
+/**
+ * `seq` numbers the room's sequence, 1, 2, 3, … the same order for
+ * everyone: its messages, and the edits and deletes of them, which take
+ * the next number as their `change`. Only a history frame shows a message
+ * as it is now: with `editedAt` once edited, or with `deletedAt` and empty
+ * text once deleted.
+ */
+export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number; editedAt?: number; deletedAt?: number };
+/** Message `seq`, by `user`, now reads `text`. `change` is the edit's own place in the sequence. */
+export type EditFrame = { type: "edit"; seq: number; change: number; user: User; text: string; editedAt: number };
+/** Message `seq` was deleted, by its author or a moderator; its text is gone. `change` is the delete's own place in the sequence. */
+export type DeleteFrame = { type: "delete"; seq: number; change: number; deletedAt: number };
+export type ChangeFrame = EditFrame | DeleteFrame;
+/** What the room's sequence holds at each number. */
+export type SequenceFrame = MessageFrame | ChangeFrame;
+
+/** A frame's place in the room's sequence, or null for frames outside it. */
+export function positionOf(frame: SequenceFrame): number;
+export function positionOf(frame: ServerFrame): number | null;
+export function positionOf(frame: ServerFrame): number | null {
+  switch (frame.type) {
+    case "message":
+      return frame.seq;
+    case "edit":
+    case "delete":
+      return frame.change;
+    default:
+      return null;
+  }
+}
+/**
+ * Sent after the welcome, and in answer to a `history` request: the recent
+ * messages, or on a resume the messages after `since` (or `after`), as they
+ * are now, and in `changes` the edits and deletes made since of messages
+ * up to `since`, which the client already has. Every change reaches a
+ * client once: in `changes`, live, or already applied to a message it gets.
+ * `gap`: some of those were already trimmed (the oldest kept is
+ * `oldestSeq`). `reset`: the history the client resumed from is gone
+ * (`since` was ahead of the room, or `epoch` names another history); the
+ * frame carries the recent messages instead. `more`: the frame stopped at
+ * its size limit; ask for the rest with `{"type":"history","after":<the
+ * frame's last seq, a message's `seq` or a change's `change`>}`. What is
+ * stored after the welcome arrives live meanwhile.
+ */
+export type HistoryFrame = {
+  type: "history";
+  /** The `id` of the `history` request this answers; absent on the history after a welcome. */
+  id?: string;
+  messages: MessageFrame[];
+  changes: ChangeFrame[];
+  oldestSeq: number;
+  lastSeq: number;
+  gap: boolean;
+  reset: boolean;
+  more: boolean;
+  epoch: string;
+};
+export type AckFrame = { type: "ack"; id: string; seq: number };
+/**
+ * The answers below carry the `id` of the request they answer, when it had
+ * one, as `ack` does: answers come in the order of the frames they answer,
+ * and the id lets a client pair them without counting on it.
+ */
+/** One page of the user list, in join order; `more`: ask for the next with `after`. */
+export type UsersFrame = { type: "users"; id?: string; users: User[]; online: number; more: boolean };
+export type TickFrame = { type: "tick"; now: number; online: number };
+/** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
+export type RenewedFrame = { type: "renewed"; id?: string; exp: number };
+/** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
+export type RenamedFrame = { type: "renamed"; id?: string; user: User; from: string };
+/** What moderators may do to someone. */
+export type Sanction = "kick" | "ban" | "unban" | "mute" | "unmute";
+/** The answer to a moderator's action: done, to `user`, and until when for a ban or mute (epoch ms). */
+export type ModeratedFrame = { type: "moderated"; id?: string; action: Sanction; user: User; until?: number };
+/**
+ * `retryAfterMs` comes with `rate_limited` and `auth_unavailable` only;
+ * `until` (epoch ms) with `muted`. `id` names the frame refused, when the
+ * room read it (a frame refused for its rate or size is not read).
+ */
+export type ErrorFrame = { type: "error"; id?: string; code: ErrorCode; message: string; retryAfterMs?: number; until?: number };
+/**
+ * The last frame before a close the room decided: the close code and why,
+ * in words, and for a ban until when (epoch ms). The close frame itself
+ * may reach a client late (locally, a socket that never sent a frame sees
+ * it only when the object hibernates), so clients act on this one.
+ */
+export type ClosingFrame = { type: "closing"; code: CloseCode; reason: ClosingReason; message: string; until?: number };
+
+export function closing<R extends ClosingReason>(reason: R, message: string, until?: number): ClosingFrame & { reason: R } {
+  return { type: "closing", code: CLOSE[reason], reason, message, ...(until !== undefined && { until }) };
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | PresenceFrame
+  | MessageFrame
+  | EditFrame
+  | DeleteFrame
+  | HistoryFrame
+  | AckFrame
+  | UsersFrame
+  | TickFrame
+  | RenewedFrame
+  | RenamedFrame
+  | ModeratedFrame
+  | ErrorFrame
+  | ClosingFrame;
+
+/** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+  /** For `banned` and `muted`: until when (epoch ms). */
+  until?: number;
+}
+
+/** Why a request is refused: its HTTP status and error body. */
+export interface Refusal extends ErrorBody {
+  status: number;
+}
+
+/** `GET /api/rooms/<room>` */
+export interface RoomInfo {
+  room: string;
+  online: number;
+  users: User[];
+  lastSeq: number;
+  /** How many Durable Objects hold the room's sockets: the room itself and its shards. */
+  objects: number;
+}
+
+/** `GET /api/rooms/<room>/messages` */
+export interface MessagePage {
+  messages: MessageFrame[];
+  /** With `since`: the edits and deletes after it of messages up to it, as in a history frame. */
+  changes: ChangeFrame[];
+  oldestSeq: number;
+  lastSeq: number;
+  gap: boolean;
+  /** The history's epoch, as in `welcome`; null for a room that has never stored anything. */
+  epoch: string | null;
+}
+
+/**
+ * Every frame a client may send. Each may carry an `id` (1 to 64
+ * characters), which its answer carries back; for a message, an edit or a
+ * delete the id also makes a resend harmless.
+ */
+export type ClientFrame =
+  | { type: "message"; text: string; id?: string }
+  | { type: "rename"; name: string; id?: string }
+  | { type: "who"; after?: string; id?: string }
+  | { type: "history"; after: number; id?: string }
+  | { type: "token"; token: string; id?: string }
+  | EditRequest
+  | DeleteRequest
+  | ModerationFrame;
+
+/** An author's new text for their message `seq`; `id` as for a message, answered by an `ack` of the edit's seq. */
+export type EditRequest = { type: "edit"; seq: number; text: string; id?: string };
+/** Deletes message `seq`: an author's own, or any for a moderator. */
+export type DeleteRequest = { type: "delete"; seq: number; id?: string };
+
+/** A moderator's action on the user with this id; `seconds` for a ban or mute. */
+export type ModerationFrame = { type: Sanction; user: string; seconds?: number; id?: string };
+
+/** The longest ban or mute: a year. */
+export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;
+
+/** The longest a client's own id for a message or request may be. */
+export const MAX_MESSAGE_ID_CHARS = 64;
+
+export function errorFrame(code: ErrorCode, message: string): ErrorFrame {
+  return { type: "error", code, message };
+}
+
+/** The last seq a history frame covers: its last message's, or its last change's. */
+export function lastPosition(frame: Pick<HistoryFrame, "messages" | "changes">): number {
+  return Math.max(frame.messages.at(-1)?.seq ?? 0, frame.changes.at(-1)?.change ?? 0);
+}
