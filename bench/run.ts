@@ -25,7 +25,7 @@ const { values: opts } = parseArgs({
     "storm-inflight": { type: "string", default: "200" },
     "crowd-clients": { type: "string", default: "3000" },
     "crowd-shard-size": { type: "string", default: "500" },
-    // Local storage in memory when the machine has /dev/shm: see "Performance" in README.md.
+    // Local storage in memory when the machine has /dev/shm: see docs/performance.md ("Storage location").
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
     help: { type: "boolean", default: false },
   },
