@@ -22,11 +22,9 @@ export type { ChatEvents, ConnectionState } from "./events";
 export type { ChatClientOptions } from "./options";
 
 /**
- * One client's session with one room. Every request carries an `id`, and
- * the room's answer carries it back; messages, edits and deletes are
- * stored in the order they were asked for, and nothing goes faster than
- * the room's rate limit. The session (src/client/session.ts) does the
- * work, over a transport that keeps a socket open (src/client/transport.ts).
+ * One client's session with one room, as the app sees it: requests that
+ * resolve with the room's answers, and events. Behind it a `Session` makes
+ * sense of the room's frames, over a `Transport` that keeps a socket open.
  */
 export class ChatClient {
   readonly #events = new Emitter<ChatEvents>();
