@@ -68,6 +68,13 @@ export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 export type ClosingReason = keyof typeof CLOSE;
 
 /**
+ * The WebSocket standard's codes that peers of the room name besides its
+ * own: a close by choice, and what a WebSocket reports for a connection
+ * that ended without a close frame (never sent in one).
+ */
+export const WEBSOCKET_CLOSE = { normal: 1000, abnormal: 1006 } as const;
+
+/**
  * The WebSocket subprotocol the room speaks. A client may offer its token
  * as a second subprotocol, `token.<JWT>`, where no URL log records it; the
  * room then answers with this one.

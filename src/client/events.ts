@@ -1,0 +1,71 @@
+import type {
+  AckFrame,
+  ChangeFrame,
+  ErrorFrame,
+  MessageFrame,
+  ModeratedFrame,
+  PresenceFrame,
+  Refusal,
+  RenamedFrame,
+  RenewedFrame,
+  TickFrame,
+  UsersFrame,
+  WelcomeFrame,
+} from "../protocol";
+
+/**
+ * `connecting` until the room has welcomed the client and it has caught up
+ * with the history; `open` while live; `waiting` to reconnect; `closed`
+ * for good, by `close()` or by a refusal that retrying cannot fix.
+ */
+export type ConnectionState = "connecting" | "open" | "waiting" | "closed";
+
+/** What each event hands its listeners. */
+export interface ChatEvents {
+  /** With `waiting`: how long until the next attempt, and why the last connection ended or failed, in words. */
+  state: { state: ConnectionState; retryInMs?: number; reason?: string };
+  welcome: WelcomeFrame;
+  /** Each message once, in `seq` order, the history's included, as it is when it arrives. */
+  message: MessageFrame;
+  /** An edit or delete of a message delivered before. */
+  change: ChangeFrame;
+  /** The room's history was reset: forget the messages shown, the next ones start a new history. */
+  reset: void;
+  /** Some messages missed while away are no longer kept. */
+  gap: void;
+  presence: PresenceFrame;
+  tick: TickFrame;
+  ack: AckFrame;
+  /** Every error frame, answered request or not. */
+  error: ErrorFrame;
+  /**
+   * The room would not let this client in, or ended its session: for good
+   * (`retryInMs` null, and the state is `closed`), or for now. A ban's
+   * refusal says until when, when the room said.
+   */
+  refused: { refusal: Refusal; retryInMs: number | null };
+  /** The answers to `who`, `rename`, `renew` and `moderate`, also as events. */
+  renewed: RenewedFrame;
+  users: UsersFrame;
+  renamed: RenamedFrame;
+  moderated: ModeratedFrame;
+}
+
+type Listener = (value: never) => void;
+
+/** The app's listeners, by event, each called in the order it was added. */
+export class Emitter<Events> {
+  readonly #listeners = new Map<keyof Events, Set<Listener>>();
+
+  /** Listens for an event; returns the function that stops listening. */
+  on<K extends keyof Events>(event: K, listener: (value: Events[K]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (set === undefined) this.#listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => void set.delete(listener);
+  }
+
+  emit<K extends keyof Events>(event: K, value: Events[K]): void {
+    for (const listener of this.#listeners.get(event) ?? []) (listener as (value: Events[K]) => void)(value);
+  }
+}
