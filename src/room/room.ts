@@ -40,7 +40,7 @@ import {
 } from "../protocol";
 import { entryOf, Roster, senderOf, toUser, type Entry } from "./roster";
 import { Sequencer, type Published, type Stored } from "./sequencer";
-import type { Departure, Forward } from "../shard/inbox";
+import type { Departure, Forward } from "../shard/messages";
 import { Shards } from "../shard/outbox";
 import { deliver, identify, SocketSet, type Member, type OwnVerdict, type Payload } from "../sockets/socket-set";
 import { RoomStore } from "./store";

@@ -5,7 +5,8 @@ import type { Env } from "../platform/env";
 import { jsonError } from "../worker/http";
 import { describe, log } from "../platform/log";
 import { closing, errorFrame, type ClosingFrame, type LeaveReason } from "../protocol";
-import { Inbox, PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./inbox";
+import { Inbox } from "./inbox";
+import { PLACEMENT_HEADER, type Census, type Delivered, type Delivery, type Departure, type Forward, type Placement } from "./messages";
 import { SocketSet } from "../sockets/socket-set";
 
 /** How long deliveries must pause before the shard stores how far it got. */

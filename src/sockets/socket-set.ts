@@ -1,7 +1,7 @@
 import { isSilent } from "./heartbeat";
 import { take, type Bucket } from "../protocol";
 import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "../protocol";
-import type { Mark } from "../shard/inbox";
+import type { Mark } from "../shard/messages";
 import type { Identity } from "../auth/token";
 
 const OPEN = 1;
