@@ -56,6 +56,13 @@ export type Payload = string | { binaryBytes: number };
 /** What a socket's frame costs it against its own limit: nothing, or a wait, and whether it is now flooding. */
 export type OwnVerdict = { ok: true } | { ok: false; retryAfterMs: number; flood: boolean };
 
+/** A frame from a socket still here: its member, what the frame cost it, and the frame as the room handles it. */
+export interface Received {
+  member: Member;
+  own: OwnVerdict;
+  payload: Payload;
+}
+
 /**
  * The sockets one Durable Object holds, the room's or a shard's: each with
  * its member in the attachment, kept in memory as a cache of them and
@@ -152,13 +159,12 @@ export class SocketSet {
   }
 
   /**
-   * A frame from a socket that is still here: its member, noted as heard
-   * from now, what the frame cost the socket's own bucket, and the frame as
-   * the room handles it. Refused frames cost too: a client that keeps
-   * sending while refused runs into debt and ends up flooding. The caller
-   * saves the member once it is done with the frame.
+   * A frame from a socket that is still here, its member noted as heard
+   * from now. Refused frames cost too: a client that keeps sending while
+   * refused runs into debt and ends up flooding. The caller saves the
+   * member once it is done with the frame.
    */
-  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): { member: Member; own: OwnVerdict; payload: Payload } | undefined {
+  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): Received | undefined {
     const member = this.#members.get(ws);
     if (member === undefined) return undefined;
     member.seenAt = now;
