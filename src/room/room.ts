@@ -32,7 +32,7 @@ import { localPeer, remotePeer, type Ending, type Peer } from "./peer";
 import { FramePipeline } from "./pipeline";
 import { handOver, placeOn } from "./placement";
 import { entryOf, Roster, toUser, type Entry } from "./roster";
-import { personOf, Sanctions, type Person } from "./sanctions";
+import { personOf, Sanctions } from "./sanctions";
 import { Sequencer } from "./sequencer";
 import { RoomStore } from "./store";
 import { Upkeep } from "./upkeep";
@@ -111,7 +111,7 @@ export class Room extends SocketObject {
     const identity = identityFrom(request.headers.get(IDENTITY_HEADER));
     const attempt = addresses.takeConnect(address, now);
     const person = personOf(address, client, identity);
-    const refused = attempt.ok ? this.#refusal(person, now) : connectingTooFast(attempt.retryAfterMs);
+    const refused = attempt.ok ? refusal(person, now, this.#parts) : connectingTooFast(attempt.retryAfterMs);
     if (refused !== null) return refusalResponse(refused);
 
     const number = store.nextConnectionNumber();
@@ -168,12 +168,6 @@ export class Room extends SocketObject {
     return response;
   }
 
-  /** Why the room would refuse another socket from `person` now, or null if it would take it. */
-  #refusal(person: Person, now: number): Refusal | null {
-    const { sanctions, roster, config } = this.#parts;
-    return refusal(person, now, sanctions, roster, config);
-  }
-
   /**
    * What an upgrade from `address` would be refused with now, for a client
    * that cannot read the status of a refused upgrade (a browser) and asks
@@ -186,7 +180,7 @@ export class Room extends SocketObject {
     const now = Date.now();
     const wait = this.#parts.addresses.connectWaitMs(key, now);
     const person = personOf(key, client, identity);
-    return wait > 0 ? connectingTooFast(wait) : this.#refusal(person, now);
+    return wait > 0 ? connectingTooFast(wait) : refusal(person, now, this.#parts);
   }
 
   #replay(from: ReplayFrom): HistoryFrame {

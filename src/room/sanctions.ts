@@ -5,17 +5,12 @@ import type { RoomStore } from "./store";
 import type { Identity } from "../auth/token";
 
 /**
- * What is known of someone joining, sending or reading, to match against
- * sanctions: their token's `sub`, their `?client=` id, their address, and
- * whether a token vouched for them.
+ * Whom sanctions and limits judge: not a connection, but what tells apart
+ * the person behind connections (their token's `sub`, their `?client=` id,
+ * their address) and whether a token vouched for them. Every `Entry` is
+ * one; so is someone joining or calling over HTTP (`personOf`).
  */
-export interface Person {
-  sub?: string;
-  client?: string;
-  address: string;
-  verified?: true;
-  moderator?: true;
-}
+export type Person = Pick<Entry, "sub" | "client" | "address" | "verified" | "moderator">;
 
 /** Someone arriving, as sanctions know people. */
 export function personOf(address: string, client: string | null, identity: Identity | null): Person {

@@ -31,7 +31,7 @@ export class Shard extends SocketObject {
   }
 
   /** The room's name and this shard's number, from the object's name, `<room>#<k>`. */
-  get #identity(): { room: string; k: number } {
+  get #nameParts(): { room: string; k: number } {
     const name = this.objectName;
     const at = name.lastIndexOf("#");
     return { room: name.slice(0, at), k: Number(name.slice(at + 1)) };
@@ -115,7 +115,7 @@ export class Shard extends SocketObject {
     this.#sending = true;
     const batch = this.#upstream;
     this.#upstream = [];
-    const { room, k } = this.#identity;
+    const { room, k } = this.#nameParts;
     try {
       const buckets = await this.env.ROOMS.getByName(room).fromShard(k, batch);
       batch.forEach((event, i) => {

@@ -7,8 +7,12 @@ import type { Identity } from "../auth/token";
 const OPEN = 1;
 
 /**
- * A connected user, stored as its socket's attachment so it survives
- * hibernation. Kept to a few short fields: attachments are capped at 2 KB.
+ * One connection, as the object that holds its socket keeps it: in the
+ * socket's attachment, so that it survives hibernation, together with the
+ * socket's own state (its limit, its format, where its stream starts). The
+ * room's roster knows every connection, wherever its socket is, as an
+ * `Entry`; clients see one as a `User`. Kept to a few short fields:
+ * attachments are capped at 2 KB.
  */
 export interface Member {
   id: string;
