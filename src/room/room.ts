@@ -98,6 +98,7 @@ export class Room extends SocketObject {
     });
   }
 
+  /** Takes the socket itself while it has space, else places it on a shard; either way its welcome, history and join are queued here. */
   protected override async join(request: Request): Promise<Response> {
     const { config, store, history, sockets, roster, shards, addresses } = this.#parts;
     const url = new URL(request.url);
