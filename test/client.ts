@@ -1,5 +1,5 @@
 import { exports } from "cloudflare:workers";
-import type { Caller, Read } from "../src/room/room";
+import type { Caller, Read } from "../src/room/api";
 import type { Identity } from "../src/auth/token";
 import { FrameReader, waitFor } from "./frames";
 

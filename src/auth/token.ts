@@ -14,7 +14,11 @@ import type { Role } from "./grant";
 import { KeySet, KeysUnavailable } from "./key-set";
 import { checkDisplayName } from "../protocol/names";
 
-/** Who a valid token says its holder is. */
+/**
+ * Who a valid token says its holder is: the app's claims, before any
+ * connection. `identify` copies them into a connection's `Member`, and
+ * `personOf` into the `Person` that sanctions judge.
+ */
 export interface Identity {
   /** Their stable id in the app that signed the token, if it gave one. */
   sub?: string;

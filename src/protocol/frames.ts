@@ -6,6 +6,11 @@
 
 export type Format = "json" | "text";
 
+/**
+ * Someone in the room as clients see them: one connection (`id`), and what
+ * the room shows of who is behind it. The server keeps a connection as a
+ * `Member` on its socket and an `Entry` in the room's roster.
+ */
 export interface User {
   id: string;
   name: string;

@@ -1,14 +1,13 @@
-import type { Config } from "../platform/config";
-import type { Person, Sanctions } from "./sanctions";
+import type { RoomParts } from "./parts";
+import type { Person } from "./sanctions";
 import type { Refusal } from "../protocol";
-import type { Roster } from "./roster";
 
 /**
  * Why a room would refuse another socket from `person` now, or null if it
  * would take it: a ban, the address's share of the room, or a full room.
  * Reads only, so that asking costs no write.
  */
-export function refusal(person: Person, now: number, sanctions: Sanctions, roster: Roster, config: Config): Refusal | null {
+export function refusal(person: Person, now: number, { sanctions, roster, config }: Pick<RoomParts, "sanctions" | "roster" | "config">): Refusal | null {
   const banned = sanctions.refusal(person, now, false);
   if (banned !== null) return banned;
   const perAddress = config.maxConnectionsPerAddress;

@@ -3,19 +3,13 @@ import { senderOfIdentity } from "../auth/token";
 import type { Member } from "../sockets/socket-set";
 import type { RoomStore } from "./store";
 
-/** Someone in the room, and which object holds their socket: 0 for the room itself, else its shard's number. */
-export interface Entry {
-  id: string;
-  name: string;
-  address: string;
-  client?: string;
-  joinedAt: number;
-  shard: number;
-  verified?: true;
-  sub?: string;
-  moderator?: true;
-  tokenExp?: number;
-}
+/**
+ * One connection as the room's roster knows it, whichever object holds its
+ * socket: who it is, as its `Member` says, without the socket's own state,
+ * which only that object keeps; and `shard`, the object: 0 for the room
+ * itself, else its shard's number.
+ */
+export type Entry = Pick<Member, "id" | "name" | "address" | "client" | "joinedAt" | "verified" | "sub" | "moderator" | "tokenExp"> & { shard: number };
 
 type Row = {
   id: number;

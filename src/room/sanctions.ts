@@ -1,29 +1,16 @@
-import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type ModeratedFrame, type ModerationFrame, type Refusal } from "../protocol";
+import { closing, errorFrame, type ErrorFrame, type ModeratedFrame, type ModerationFrame, type Refusal } from "../protocol";
 import { toUser, type Entry, type Roster } from "./roster";
+import type { Expel } from "./peer";
 import type { RoomStore } from "./store";
 import type { Identity } from "../auth/token";
 
-/** Who a sanction is against: the person behind a user id, as far as the room can tell them apart. */
-export interface Target {
-  id: string;
-  name: string;
-  sub?: string;
-  client?: string;
-  address: string;
-}
-
 /**
- * What is known of someone joining, sending or reading, to match against
- * sanctions: their token's `sub`, their `?client=` id, their address, and
- * whether a token vouched for them.
+ * Whom sanctions and limits judge: not a connection, but what tells apart
+ * the person behind connections (their token's `sub`, their `?client=` id,
+ * their address) and whether a token vouched for them. Every `Entry` is
+ * one; so is someone joining or calling over HTTP (`personOf`).
  */
-export interface Person {
-  sub?: string;
-  client?: string;
-  address: string;
-  verified?: true;
-  moderator?: true;
-}
+export type Person = Pick<Entry, "sub" | "client" | "address" | "verified" | "moderator">;
 
 /** Someone arriving, as sanctions know people. */
 export function personOf(address: string, client: string | null, identity: Identity | null): Person {
@@ -73,8 +60,12 @@ export class Sanctions {
     private readonly store: RoomStore,
   ) {}
 
-  /** Bans or mutes `target` until `until` (epoch ms), replacing any earlier one of the same kind. */
-  impose(kind: Kind, target: Target, until: number): void {
+  /**
+   * Bans or mutes `target` until `until` (epoch ms), replacing any earlier
+   * one of the same kind: recorded under their user id, with all the room
+   * knows to tell the person behind it apart.
+   */
+  impose(kind: Kind, target: Entry, until: number): void {
     this.store.ensure();
     const row: Row = { kind, user_id: target.id, name: target.name, sub: target.sub ?? null, client: target.client ?? null, address: target.address, until };
     this.sql.exec(
@@ -161,9 +152,6 @@ function holds(row: Row, person: Person): boolean {
   if (row.client !== null && person.client === row.client) return true;
   return !person.verified && person.address === row.address;
 }
-
-/** Closes someone's socket, wherever it is, after telling them why, and announces that they left. */
-export type Expel = (target: Entry, why: ClosingFrame & { reason: "kicked" | "banned" }) => void;
 
 /**
  * Does a moderator's kick, ban, unban, mute or unmute, and says what came

@@ -1,6 +1,6 @@
 import { changeRefusal, type Actor } from "./changes";
 import type { ChangeKind, History, NewEntry, Used } from "./history";
-import { positionOf, type ErrorFrame, type SequenceFrame, type User } from "../protocol";
+import { errorFrame, positionOf, type ErrorFrame, type SequenceFrame, type User } from "../protocol";
 
 /**
  * What publishing a message comes to: its seq, and whether it was a
@@ -111,4 +111,10 @@ function same(used: Used, entry: NewEntry): boolean {
   const { change } = entry;
   if (change === undefined) return used.change === null && (used.changed || used.text === entry.text);
   return used.change?.kind === change.kind && used.change.target === change.target && (change.kind === "delete" || used.text === entry.text);
+}
+
+/** What a message or change the room would not store is answered with. */
+export function refusalOf(published: Exclude<Published, { ok: true }>): ErrorFrame {
+  if (published.code === "refused") return published.error;
+  return errorFrame("id_conflict", `this id was already used for something else (#${published.seq}); send it again with a new id`);
 }

@@ -3,7 +3,7 @@ import { randomHex } from "../protocol/names";
 import { positionOf, type SequenceFrame } from "../protocol";
 import type { Entry } from "../room/roster";
 import type { Shard } from "./shard";
-import { PLACEMENT_HEADER, sequenced, type Delivery, type Item, type Mark, type Placement } from "./inbox";
+import { PLACEMENT_HEADER, sequenced, type Delivery, type Item, type Mark, type Placement } from "./messages";
 
 /** What the room's shards need from the room. */
 export interface ShardLink {

@@ -1,14 +1,18 @@
 import { isSilent } from "./heartbeat";
 import { take, type Bucket } from "../protocol";
 import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "../protocol";
-import type { Mark } from "../shard/inbox";
+import type { Mark } from "../shard/messages";
 import type { Identity } from "../auth/token";
 
 const OPEN = 1;
 
 /**
- * A connected user, stored as its socket's attachment so it survives
- * hibernation. Kept to a few short fields: attachments are capped at 2 KB.
+ * One connection, as the object that holds its socket keeps it: in the
+ * socket's attachment, so that it survives hibernation, together with the
+ * socket's own state (its limit, its format, where its stream starts). The
+ * room's roster knows every connection, wherever its socket is, as an
+ * `Entry`; clients see one as a `User`. Kept to a few short fields:
+ * attachments are capped at 2 KB.
  */
 export interface Member {
   id: string;
@@ -55,6 +59,13 @@ export type Payload = string | { binaryBytes: number };
 
 /** What a socket's frame costs it against its own limit: nothing, or a wait, and whether it is now flooding. */
 export type OwnVerdict = { ok: true } | { ok: false; retryAfterMs: number; flood: boolean };
+
+/** A frame from a socket still here: its member, what the frame cost it, and the frame as the room handles it. */
+export interface Received {
+  member: Member;
+  own: OwnVerdict;
+  payload: Payload;
+}
 
 /**
  * The sockets one Durable Object holds, the room's or a shard's: each with
@@ -152,13 +163,12 @@ export class SocketSet {
   }
 
   /**
-   * A frame from a socket that is still here: its member, noted as heard
-   * from now, what the frame cost the socket's own bucket, and the frame as
-   * the room handles it. Refused frames cost too: a client that keeps
-   * sending while refused runs into debt and ends up flooding. The caller
-   * saves the member once it is done with the frame.
+   * A frame from a socket that is still here, its member noted as heard
+   * from now. Refused frames cost too: a client that keeps sending while
+   * refused runs into debt and ends up flooding. The caller saves the
+   * member once it is done with the frame.
    */
-  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): { member: Member; own: OwnVerdict; payload: Payload } | undefined {
+  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): Received | undefined {
     const member = this.#members.get(ws);
     if (member === undefined) return undefined;
     member.seenAt = now;

@@ -5,7 +5,7 @@ import { BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, randomHex } from "../protocol/names";
 import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "../protocol";
 import { signToken } from "../auth/grant";
-import type { Caller, Read } from "../room/room";
+import type { Caller, Read } from "../room/api";
 import type { Identity } from "../auth/token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */

@@ -5,7 +5,7 @@ import { describe, log } from "../platform/log";
 import { BAD_CLIENT, BAD_ROOM, parseJoin, parseRoom, ROOM_PATH } from "./join";
 import { isClientId } from "../protocol/names";
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from "../protocol";
-import type { Caller } from "../room/room";
+import type { Caller } from "../room/api";
 import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml, wantsJson } from "./pages";
 import { canVerify, IDENTITY_HEADER, isPrivateRoom, keysOf, NOT_CONFIGURED, verifyToken, type Identity } from "../auth/token";

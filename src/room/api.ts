@@ -1,0 +1,148 @@
+import { senderOfIdentity, type Identity } from "../auth/token";
+import { Buckets, readCost } from "../sockets/buckets";
+import type { DeleteFrame, DeleteRequest, ErrorFrame, MessagePage, ModeratedFrame, ModerationFrame, Refusal, RoomInfo } from "../protocol";
+import { addressKey } from "./addresses";
+import type { Broadcast } from "./broadcast";
+import { HTTP_USER_ID } from "./changes";
+import { split } from "./history";
+import type { RoomParts } from "./parts";
+import type { Expel } from "./peer";
+import { moderate, personOf } from "./sanctions";
+import { refusalOf, type Stored } from "./sequencer";
+
+/**
+ * Who makes an HTTP request of the room, as the Worker found them. Sanctions
+ * and limits judge them as the `Person` that `personOf` makes of this, with
+ * their address keyed as sockets' are.
+ */
+export interface Caller {
+  /** `CF-Connecting-IP`. */
+  address: string;
+  /** `?client=`, already checked. */
+  client: string | null;
+  /** Who their token names, if they sent one. */
+  identity: Identity | null;
+}
+
+/** A message posted over HTTP, already checked by the Worker. */
+export interface Post extends Caller {
+  name: string;
+  text: string;
+  id?: string;
+}
+
+export type PostResult = Stored | { ok: false; refusal: Refusal };
+
+/** What the room answers a read with: what was asked for, or why not. */
+export type Read<T> = T | { refusal: Refusal };
+
+/** What the API needs of the room besides its parts. */
+export interface ApiLinks {
+  broadcast: Broadcast;
+  expel: Expel;
+  /** Keeps the alarm, and gives storage back if nothing is left to keep (see `Upkeep.settle`). */
+  settle(): Promise<void>;
+}
+
+/**
+ * What the room answers the Worker's HTTP API with (`/api/rooms/<room>…`):
+ * its state, pages of its history, posts and moderation. Reads and posts
+ * each have a budget per address, kept in memory.
+ */
+export class RoomApi {
+  readonly #postBuckets = new Buckets();
+  readonly #readBuckets = new Buckets();
+
+  constructor(
+    private readonly parts: Pick<RoomParts, "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "sanctions" | "schedule"> & ApiLinks,
+  ) {}
+
+  /** The room's state for `GET /api/rooms/<room>`. */
+  info(caller: Caller): Read<RoomInfo> {
+    const { name, history, sockets, roster } = this.parts;
+    const refused = this.#readRefusal(caller, 1);
+    if (refused !== null) return { refusal: refused };
+    const users = roster.users();
+    const objects = (sockets.size > 0 ? 1 : 0) + roster.shards().length;
+    return { room: name, online: users.length, users, lastSeq: history.lastSeq, objects };
+  }
+
+  /**
+   * A page of messages for `GET /api/rooms/<room>/messages`: the latest
+   * `limit`, or the first `limit` entries after `since`, as a history frame
+   * has them.
+   */
+  messages(since: number | null, limit: number, caller: Caller): Read<MessagePage> {
+    const { history, store } = this.parts;
+    const refused = this.#readRefusal(caller, readCost(limit));
+    if (refused !== null) return { refusal: refused };
+    const { oldestSeq, lastSeq } = history;
+    const entries = since === null ? history.latest(limit) : history.after(since, limit);
+    return { ...split(entries), oldestSeq, lastSeq, gap: since !== null && history.trimmedAfter(since), epoch: store.epoch };
+  }
+
+  /**
+   * Stores and broadcasts a message posted over HTTP, exactly as if a socket
+   * had sent it, unless its poster is banned or muted or its address is
+   * over the rate limit. HTTP posters have sender scopes of their own
+   * (`post:…`), so no socket is ever the author of what they post.
+   */
+  async post(post: Post): Promise<PostResult> {
+    const { config, sequencer, broadcast, schedule } = this.parts;
+    const now = Date.now();
+    const sanction = this.#sanctioned(post, now, true);
+    if (sanction !== null) return { ok: false, refusal: sanction };
+    const verdict = this.#postBuckets.take(addressKey(post.address), config.rateLimitPer10s, now);
+    if (!verdict.ok) {
+      const { retryAfterMs } = verdict;
+      return { ok: false, refusal: { status: 429, code: "rate_limited", message: "too many messages from this address; try again later", retryAfterMs } };
+    }
+    const sender = `post:${senderOfIdentity(post.identity) ?? post.client ?? ""}`;
+    const published = sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender, id: post.id });
+    await broadcast.whenStored();
+    await schedule.arm();
+    return published;
+  }
+
+  /**
+   * A moderation over HTTP (`POST /api/rooms/<room>/moderation`), from the
+   * moderator's token the Worker has checked: the same as from a socket. A
+   * delete is answered with the frame everyone got.
+   */
+  async moderation(frame: ModerationFrame | DeleteRequest, moderator: Caller & { identity: Identity }): Promise<ModeratedFrame | DeleteFrame | Refusal> {
+    const { sequencer, sanctions, roster, broadcast, expel } = this.parts;
+    const now = Date.now();
+    const { identity } = moderator;
+    const sanction = this.#sanctioned(moderator, now, frame.type === "delete");
+    if (sanction !== null) return sanction;
+    let answer: ModeratedFrame | DeleteFrame | ErrorFrame;
+    if (frame.type === "delete") {
+      const actor = { user: { id: HTTP_USER_ID, name: identity.name }, sender: senderOfIdentity(identity) ?? HTTP_USER_ID, moderator: true };
+      const published = sequencer.change({ kind: "delete", target: frame.seq }, actor, now);
+      answer = published.ok ? { type: "delete", seq: frame.seq, change: published.seq, deletedAt: now } : refusalOf(published);
+      await broadcast.whenStored();
+    } else {
+      answer = moderate(frame, now, sanctions, roster, expel);
+    }
+    await this.parts.settle();
+    return answer.type === "error" ? { status: 404, code: answer.code, message: answer.message } : answer;
+  }
+
+  /**
+   * Why an HTTP read is refused: a ban, or its address's read budget, which
+   * a read of `cost` pages takes from; null if it may go ahead.
+   */
+  #readRefusal(caller: Caller, cost: number): Refusal | null {
+    const now = Date.now();
+    const banned = this.#sanctioned(caller, now, false);
+    if (banned !== null) return banned;
+    const verdict = this.#readBuckets.take(addressKey(caller.address), this.parts.config.rateLimitPer10s, now, cost);
+    if (verdict.ok) return null;
+    return { status: 429, code: "rate_limited", message: "too many reads from this address; try again later", retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /** What the room's sanctions refuse an HTTP caller now, reading or `writing`. */
+  #sanctioned({ address, client, identity }: Caller, now: number, writing: boolean): Refusal | null {
+    return this.parts.sanctions.refusal(personOf(addressKey(address), client, identity), now, writing);
+  }
+}

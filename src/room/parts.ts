@@ -1,0 +1,33 @@
+import type { Config } from "../platform/config";
+import type { Shards } from "../shard/outbox";
+import type { Alarm } from "../sockets/alarm";
+import type { SocketSet } from "../sockets/socket-set";
+import type { AddressBook } from "./addresses";
+import type { History } from "./history";
+import type { Peer } from "./peer";
+import type { Roster } from "./roster";
+import type { Sanctions } from "./sanctions";
+import type { Sequencer } from "./sequencer";
+import type { RoomStore } from "./store";
+
+/**
+ * What a room is built from, once per instance, by `Room`. Each of the
+ * room's modules takes the few it uses (a `Pick` of these), so that a test
+ * can build one with only those.
+ */
+export interface RoomParts {
+  /** The room's name, as its log lines give it. */
+  name: string;
+  config: Config;
+  storage: DurableObjectStorage;
+  store: RoomStore;
+  history: History;
+  sequencer: Sequencer<Peer>;
+  /** The room's own sockets; the others are on its shards. */
+  sockets: SocketSet;
+  roster: Roster;
+  shards: Shards;
+  addresses: AddressBook;
+  sanctions: Sanctions;
+  schedule: Alarm;
+}

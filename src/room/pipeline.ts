@@ -1,0 +1,197 @@
+import { renewal, verifyToken, type TokenKeys } from "../auth/token";
+import { describe, log } from "../platform/log";
+import {
+  errorFrame,
+  exceedsBytes,
+  parseClientFrame,
+  type AckFrame,
+  type Bucket,
+  type ClientFrame,
+  type ErrorFrame,
+  type HistoryFrame,
+  type ModeratedFrame,
+  type RenamedFrame,
+  type RenewedFrame,
+  type ServerFrame,
+  type UsersFrame,
+} from "../protocol";
+import { slowDown } from "../sockets/socket-object";
+import type { OwnVerdict, Payload } from "../sockets/socket-set";
+import type { Broadcast } from "./broadcast";
+import type { ReplayFrom } from "./history";
+import type { RoomParts } from "./parts";
+import type { Expel, Peer } from "./peer";
+import { senderOf, toUser } from "./roster";
+import { moderate } from "./sanctions";
+import { refusalOf, type Published } from "./sequencer";
+
+/** What answers a client's request: the frames that carry its `id` back. */
+type Answer = AckFrame | HistoryFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
+
+/** The frames that write to the room, which a mute refuses. */
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename"] satisfies ClientFrame["type"][]);
+
+/** What the pipeline needs of the room besides its parts. */
+export interface PipelineLinks {
+  broadcast: Broadcast;
+  expel: Expel;
+  /** The history frame for a join or a `history` request. */
+  replay(from: ReplayFrom): HistoryFrame;
+  /** Where tokens are checked, for a renewal. */
+  keys: TokenKeys;
+  /** Sends what the frames stored and keeps the alarm: the room's work after any frames. */
+  afterFrames(): Promise<void>;
+}
+
+/**
+ * What the room does with a frame from anyone in it, on its own sockets or
+ * a shard's. The frame passes the gates first (its address's share of the
+ * rate limit, its size, its parse, the sender's sanctions); then the room
+ * does what it asks and answers it. Answers keep the order of the frames
+ * they answer, a token renewal's too, though checking a token takes time.
+ */
+export class FramePipeline {
+  /**
+   * Members whose token is being checked, with the frames they sent since:
+   * those are handled once its answer is out. Nobody else waits.
+   */
+  readonly #waiting = new Map<string, Array<() => void>>();
+
+  constructor(private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster"> & PipelineLinks) {}
+
+  /**
+   * Handles one frame, after its own limit was taken by the object that
+   * holds its socket. Returns the token check it started, if it was a
+   * renewal.
+   */
+  handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): Promise<void> | undefined {
+    const { entry } = peer;
+    const waiting = this.#waiting.get(entry.id);
+    if (waiting !== undefined) {
+      waiting.push(() => void this.handle(peer, data, own, addressFrames));
+      return;
+    }
+    const { config, addresses, sanctions, sequencer, roster, broadcast } = this.parts;
+    const now = Date.now();
+    if (addressFrames !== undefined) addresses.restoreFrames(entry.address, addressFrames);
+    // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
+    const shared = addresses.takeFrame(entry.address, now);
+    peer.keep(shared.copy);
+    const reply = (frame: ServerFrame) => {
+      broadcast.flush();
+      peer.deliver(frame);
+    };
+    if (!own.ok || !shared.verdict.ok) {
+      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs)));
+      return;
+    }
+    const max = config.maxFrameBytes;
+    if (typeof data === "string" ? exceedsBytes(data, max) : data.binaryBytes > max) {
+      reply(errorFrame("too_large", `frames are at most ${max} bytes`));
+      return;
+    }
+    if (typeof data !== "string") {
+      reply(errorFrame("unsupported", "binary frames are not supported; send text"));
+      return;
+    }
+    const parsed = parseClientFrame(data, config.maxMessageChars);
+    if (!parsed.ok) {
+      reply(parsed.error);
+      return;
+    }
+    const frame = parsed.frame;
+    // Every answer names the frame it answers, when that had an id.
+    const answer = (out: Answer) => reply(frame.id === undefined ? out : { ...out, id: frame.id });
+    const sanction = sanctions.refusal(entry, now, WRITES.has(frame.type));
+    if (sanction !== null) {
+      const { code, message, until } = sanction;
+      answer({ type: "error", code, message, until });
+      return;
+    }
+    switch (frame.type) {
+      case "message": {
+        const published = sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
+        answerPublished(published, frame.id, answer);
+        break;
+      }
+      case "edit":
+      case "delete": {
+        const { type: kind, seq: target, id } = frame;
+        const actor = { user: toUser(entry), sender: senderOf(entry), moderator: entry.moderator === true };
+        const published = sequencer.change({ kind, target, id, ...(kind === "edit" && { text: frame.text }) }, actor, now, peer);
+        answerPublished(published, id, answer);
+        break;
+      }
+      case "rename": {
+        if (entry.verified) {
+          answer(errorFrame("rename_not_allowed", "your name comes from your token"));
+          break;
+        }
+        const from = entry.name;
+        roster.rename(entry.id, frame.name);
+        peer.update({ name: frame.name });
+        broadcast.record({ kind: "renamed", user: toUser(entry), from });
+        answer({ type: "renamed", user: toUser(entry), from });
+        break;
+      }
+      case "who": {
+        const page = roster.page(frame.after ?? null, config.presenceListLimit);
+        answer({ type: "users", ...page, online: roster.size });
+        broadcast.known(entry.id);
+        break;
+      }
+      case "history":
+        answer(this.parts.replay({ since: frame.after, epoch: null }));
+        break;
+      case "token":
+        return this.#renew(peer, frame.token, answer);
+      default:
+        if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
+        else answer(moderate(frame, now, sanctions, roster, this.parts.expel));
+    }
+  }
+
+  /**
+   * Renews a socket's token: a valid token for this room that names the
+   * same person. The socket then lasts until the new expiry, with the new
+   * token's role. The member's frames that arrive meanwhile wait for the
+   * answer, and go once it is out.
+   */
+  async #renew(peer: Peer, token: string, answer: (frame: Answer) => void): Promise<void> {
+    const { name, roster, keys } = this.parts;
+    const { id } = peer.entry;
+    this.#waiting.set(id, []);
+    try {
+      const check = await verifyToken(keys, token, name, Date.now());
+      const entry = roster.get(id);
+      // Gone while the token was checked, and what it sent meanwhile with it.
+      if (entry === undefined) return;
+      const renewed = renewal(check, entry);
+      if (renewed.ok) {
+        const { exp, moderator } = renewed;
+        roster.renew(entry.id, exp, moderator);
+        peer.update({ tokenExp: exp, moderator: moderator ? true : undefined });
+        answer({ type: "renewed", exp });
+      } else {
+        answer({ ...errorFrame(renewed.code, renewed.message), ...(renewed.retryAfterMs !== undefined && { retryAfterMs: renewed.retryAfterMs }) });
+      }
+    } catch (error) {
+      log({ event: "error", room: name, handler: "token", message: describe(error) });
+      answer(errorFrame("internal", "the room could not check that token"));
+    } finally {
+      const waiting = this.#waiting.get(id) ?? [];
+      this.#waiting.delete(id);
+      if (roster.get(id) !== undefined) for (const next of waiting) next();
+    }
+    await this.parts.afterFrames();
+  }
+}
+
+/**
+ * Answers a published message or change where the broadcast will not: a
+ * new one's ack goes out after it, these need no commit and go now.
+ */
+function answerPublished(published: Published, id: string | undefined, answer: (frame: Answer) => void): void {
+  if (!published.ok) answer(refusalOf(published));
+  else if (published.duplicate && id !== undefined) answer({ type: "ack", id, seq: published.seq });
+}
