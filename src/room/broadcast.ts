@@ -20,7 +20,7 @@ export class Broadcast {
    * Broadcasts the queued messages once their commit is confirmed. Frames
    * sent before it would be held back by the output gate until then anyway,
    * and a socket's frames only start moving when the gate opens; sent after
-   * it, each one goes straight out. Measured in README.md#performance.
+   * it, each one goes straight out. Measured in docs/performance.md ("What was tried").
    */
   async whenStored(): Promise<void> {
     await this.parts.storage.sync();
