@@ -67,15 +67,17 @@ function roomUrl(target: string, server: string): URL {
   return url;
 }
 
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: { name: { type: "string" }, token: { type: "string" }, server: { type: "string", default: DEFAULT_SERVER }, help: { type: "boolean", short: "h" } },
-  });
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+function commandLine() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: { name: { type: "string" }, token: { type: "string" }, server: { type: "string", default: DEFAULT_SERVER }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
 }
+const parsed = commandLine();
 if (parsed.values.help) {
   process.stdout.write(HELP);
   process.exit(0);

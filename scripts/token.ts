@@ -24,12 +24,14 @@ function secretFromDevVars(): string | undefined {
   return undefined;
 }
 
-let parsed;
-try {
-  parsed = parseArgs({ allowPositionals: true, options: { role: { type: "string", default: "member" }, sub: { type: "string" } } });
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+function commandLine() {
+  try {
+    return parseArgs({ allowPositionals: true, options: { role: { type: "string", default: "member" }, sub: { type: "string" } } });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
 }
+const parsed = commandLine();
 const [room, rawName, ttl, extra] = parsed.positionals;
 const { role, sub } = parsed.values;
 if (room === undefined || rawName === undefined || extra !== undefined) fail("a room and a name are required, and at most a lifetime after them");

@@ -60,7 +60,10 @@ export class Emitter<Events> {
   /** Listens for an event; returns the function that stops listening. */
   on<K extends keyof Events>(event: K, listener: (value: Events[K]) => void): () => void {
     let set = this.#listeners.get(event);
-    if (set === undefined) this.#listeners.set(event, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
     set.add(listener);
     return () => void set.delete(listener);
   }

@@ -155,7 +155,10 @@ export class Session {
 
   /** A history page: ask for the next, or, caught up, go live. */
   #history(frame: HistoryFrame): void {
-    if (this.#timeline.page(frame)) return this.#outbox.nextPage(this.#timeline.lastSeq);
+    if (this.#timeline.page(frame)) {
+      this.#outbox.nextPage(this.#timeline.lastSeq);
+      return;
+    }
     // Writes may go from here on, even from the listeners of what was held.
     this.#outbox.live();
     this.#timeline.live();
@@ -176,7 +179,8 @@ export class Session {
     // An expired token is final only when there is no way to get another.
     if (final !== undefined && !(code === CLOSE.expired && typeof this.#options.token === "function")) {
       // Coming back by itself would undo what the room meant.
-      return this.#stop(closing === null ? final : { ...final, message: closing.message, ...(closing.until !== undefined && { until: closing.until }) });
+      this.#stop(closing === null ? final : { ...final, message: closing.message, ...(closing.until !== undefined && { until: closing.until }) });
+      return;
     }
     this.#transport.retry(closing?.message ?? closeWords(code));
   }

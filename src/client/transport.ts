@@ -176,7 +176,10 @@ export class Transport {
 
   /** Waits out the backoff, or gives up after a refusal that retrying cannot fix. */
   #retry(refusal: Refusal | null, reason: string): void {
-    if (refusal !== null && !retryable(refusal)) return this.#events.refused(refusal);
+    if (refusal !== null && !retryable(refusal)) {
+      this.#events.refused(refusal);
+      return;
+    }
     const delay = Math.max(backoffMs(this.#attempt++), refusal?.retryAfterMs ?? 0);
     this.#events.waiting(delay, reason, refusal);
     this.#retryTimer = setTimeout(() => void this.#connect(), delay);

@@ -113,7 +113,10 @@ export class Outgoing {
 
   /** The frame's wire text in `format`, or null when there is nothing to send in it. */
   in(format: Format): string | null {
-    if (format === "json") return (this.#json ??= JSON.stringify(this.frame));
+    if (format === "json") {
+      this.#json ??= JSON.stringify(this.frame);
+      return this.#json;
+    }
     if (this.#text === undefined) this.#text = toText(this.frame);
     return this.#text;
   }

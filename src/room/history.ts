@@ -94,7 +94,8 @@ export class History {
     private readonly storage: DurableObjectStorage,
     private readonly store: RoomStore,
   ) {
-    const sql = (this.sql = storage.sql);
+    this.sql = storage.sql;
+    const { sql } = this;
     if (!store.exists) return;
     const columns = sql.exec("SELECT * FROM messages LIMIT 0").columnNames;
     for (const column of History.#ADDED) {

@@ -214,7 +214,10 @@ export class Room extends SocketObject {
       const entry = roster.get(event.id);
       if (entry?.shard !== shard) return null;
       let kept: Bucket | null = null;
-      void this.#pipeline.handle(remotePeer(entry, shards, (addressFrames) => void (kept = addressFrames)), event.data, event.own, event.addressFrames);
+      const keep = (addressFrames: Bucket) => {
+        kept = addressFrames;
+      };
+      void this.#pipeline.handle(remotePeer(entry, shards, keep), event.data, event.own, event.addressFrames);
       return kept;
     });
     await this.#afterFrames();
@@ -274,7 +277,10 @@ export class Room extends SocketObject {
   #expel(entry: Entry, why: Ending): void {
     if (entry.shard === 0) {
       const ws = this.sockets.socketOf(entry.id);
-      if (ws !== undefined) return this.end(ws, why);
+      if (ws !== undefined) {
+        this.end(ws, why);
+        return;
+      }
     } else {
       this.#parts.shards.push(entry.shard, { close: { to: entry.id, closing: why } });
     }

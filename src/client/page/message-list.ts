@@ -103,7 +103,10 @@ export class MessageList {
   changed(frame: ChangeFrame): void {
     const item = this.#bySeq.get(frame.seq);
     if (item === undefined) return;
-    if (frame.type === "delete") return markDeleted(item);
+    if (frame.type === "delete") {
+      markDeleted(item);
+      return;
+    }
     stopEditing(item);
     item.querySelector(".text")!.textContent = frame.text;
     markEdited(item);
