@@ -15,7 +15,7 @@ export default defineConfig({
     // The room's structured log lines are shown only for failing tests.
     silent: "passed-only",
     // Which also hides why a test was skipped: this reporter says it at the end.
-    reporters: ["default", "./test/e2e/skip-reasons.ts"],
+    reporters: ["default", "./test/support/skip-reasons.ts"],
     // At least three files at a time, where Vitest would run one on a 2-core
     // machine: the end-to-end files mostly wait on servers and browsers, and
     // the other workers run other files meanwhile (243 s → 172 s on 2 cores
@@ -34,7 +34,7 @@ export default defineConfig({
                 // Small enough to fill a room in a test; no test puts more sockets in one room.
                 MAX_CONNECTIONS_PER_ROOM: "8",
                 // Below that, so that one address can fill its share. Test clients each
-                // have their own address unless a test says otherwise (test/client.ts).
+                // have their own address unless a test says otherwise (test/support/client.ts).
                 MAX_CONNECTIONS_PER_ADDRESS: "3",
               },
             },
@@ -85,7 +85,7 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/*.test.ts"],
           environment: "node",
-          globalSetup: ["test/e2e/wrangler-dev.ts"],
+          globalSetup: ["test/support/e2e/wrangler-dev.ts"],
           expect: expectations,
           // Above the 30-s deadlines of Playwright and of the tests' own waits, so
           // that those fail first and say what they waited for.

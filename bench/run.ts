@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../test/support/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
 
 const { values: opts } = parseArgs({

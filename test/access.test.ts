@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { isAllowedOrigin } from "../src/worker/origin";
 import { Room } from "../src/room/room";
 import { signToken } from "../src/auth/grant";
-import { Client, uniqueRoom, caller, read } from "./client";
+import { Client, uniqueRoom, caller, read } from "./support/client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 

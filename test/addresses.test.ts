@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { addressKey } from "../src/room/addresses";
 import type { ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { frozenClock } from "./clock";
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 // Limits in this file's runtime: RATE_LIMIT_PER_10S 20, ADDRESS_SHARE 3 (60
 // frames per 10 s per address), CONNECTS_PER_MINUTE 30, and

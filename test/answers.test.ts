@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signToken } from "../src/auth/grant";
 import type { ServerFrame } from "../src/protocol";
-import { Client, uniqueRoom } from "./client";
-import { slowSignatures } from "./clock";
-import { waitFor } from "./frames";
+import { Client, uniqueRoom } from "./support/client";
+import { slowSignatures } from "./support/clock";
+import { waitFor } from "./support/frames";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);

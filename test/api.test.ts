@@ -2,7 +2,7 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessagePage, RoomInfo } from "../src/protocol";
 import { Room } from "../src/room/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,7 +1,7 @@
 import { afterEach, expect, it, vi } from "vitest";
 import type { ServerFrame } from "../src/protocol";
-import { Client } from "./client";
-import { fastClock, seededRandom } from "./clock";
+import { Client } from "./support/client";
+import { fastClock, seededRandom } from "./support/clock";
 
 type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "forbidden" | "message" | "edit" | "either"; edit?: { seq: number; text: string } };
 

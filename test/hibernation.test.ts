@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Room } from "../src/room/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 /** Evicts the room as the runtime does when it hibernates, and proves a new instance took over. */
 async function hibernate(room: string): Promise<void> {

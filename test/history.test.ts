@@ -5,8 +5,8 @@ import { History } from "../src/room/history";
 import { RoomStore } from "../src/room/store";
 import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { fastClock } from "./clock";
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { fastClock } from "./support/clock";
 
 afterEach(() => {
   vi.restoreAllMocks();

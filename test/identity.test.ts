@@ -6,8 +6,8 @@ import { signToken, type Grant } from "../src/auth/grant";
 import worker from "../src/worker/router";
 import { KEY_SET_TIMING } from "../src/auth/key-set";
 import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/auth/token";
-import { Client, nextAddress, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);

@@ -2,8 +2,8 @@ import { env, evictDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { exceedsBytes, fullBucket, take } from "../src/protocol";
 import { Buckets } from "../src/sockets/buckets";
-import { Client, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 afterEach(() => {
   vi.restoreAllMocks();

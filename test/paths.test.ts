@@ -3,8 +3,8 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signToken, type Grant } from "../src/auth/grant";
 import type { ClosingFrame, ServerFrame } from "../src/protocol";
-import { Client, nextAddress, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 // What each way into a room lets a sanctioned, foreign or greedy caller do: sockets, HTTP posts and reads, edits.
 

@@ -2,7 +2,7 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HistoryFrame, MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
+import { Client, uniqueRoom, caller, read } from "./support/client";
 
 afterEach(() => {
   vi.restoreAllMocks();

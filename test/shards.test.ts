@@ -7,9 +7,9 @@ import { signToken } from "../src/auth/grant";
 import { Shard } from "../src/shard/shard";
 import { Inbox, type Delivery } from "../src/shard/inbox";
 import { SocketSet, type Member } from "../src/sockets/socket-set";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { frozenClock, slowSignatures } from "./clock";
-import { waitFor } from "./frames";
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { frozenClock, slowSignatures } from "./support/clock";
+import { waitFor } from "./support/frames";
 
 // This project runs with SHARD_SIZE=3: the room holds the first three
 // sockets, shard 1 the next three, and so on.
