@@ -6,9 +6,13 @@ import { defineConfig } from "vitest/config";
 // just to render a page; 10 s, as for the tests' own frame waits.
 const expectations = { poll: { timeout: 10_000 } };
 
+// Every spy is restored before the next test starts, in every project: no
+// test can lean on a mock that an earlier one left behind.
+const mocks = { restoreMocks: true };
+
 // Every wait in a test has its own deadline that names what it waited for;
 // the test timeout is only a backstop above those, for a loaded machine.
-const inWorkerd = { testTimeout: 30_000, expect: expectations };
+const inWorkerd = { testTimeout: 30_000, expect: expectations, ...mocks };
 
 export default defineConfig({
   test: {
@@ -77,7 +81,7 @@ export default defineConfig({
         // edge-chat/client in Node, against a fake WebSocket and fake timers:
         // what a real room cannot be made to do on cue (answers out of
         // order, a pong that never comes) and pacing checked to the millisecond.
-        test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations },
+        test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations, ...mocks },
       },
       {
         // From Node, with a real `ws` client against `wrangler dev`.
@@ -87,6 +91,7 @@ export default defineConfig({
           environment: "node",
           globalSetup: ["test/support/e2e/wrangler-dev.ts"],
           expect: expectations,
+          ...mocks,
           // Above the 30-s deadlines of Playwright and of the tests' own waits, so
           // that those fail first and say what they waited for.
           testTimeout: 60_000,

@@ -1,5 +1,5 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Room } from "../src/room/room";
 import { Client, uniqueRoom } from "./support/client";
 
@@ -13,10 +13,6 @@ async function hibernate(room: string): Promise<void> {
   await evictDurableObject(stub, { webSockets: "hibernate" });
   expect(await runInDurableObject(stub, (instance: Room) => marker in instance)).toBe(false);
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("a room that hibernated", () => {
   it("keeps names, ids, the user list, the counter and broadcasting", async () => {

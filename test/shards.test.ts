@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
 import { signToken } from "../src/auth/grant";
@@ -15,10 +15,6 @@ import { waitFor } from "./support/frames";
 // sockets, shard 1 the next three, and so on.
 
 const shardOf = (room: string, k: number) => env.SHARDS.getByName(`${room}#${k}`);
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 /** Joins `n` clients one after another, named `<prefix><i>`, each with its own address. */
 async function crowd(room: string, n: number, prefix = "u", query = ""): Promise<Client[]> {
