@@ -84,6 +84,10 @@ export default defineConfig({
         test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations, ...mocks },
       },
       {
+        // The test helpers' own logic, in Node, without a server.
+        test: { name: "support", include: ["test/support/**/*.test.ts"], environment: "node", ...mocks },
+      },
+      {
         // From Node, with a real `ws` client against `wrangler dev`.
         test: {
           name: "e2e",
