@@ -52,10 +52,21 @@ class Run {
 
 const runs: Run[] = [];
 const stateDirs: string[] = [];
+/** The process groups of the servers a test saw started. */
+const groupsSeen: number[] = [];
 
 afterEach(async () => {
-  // A test that failed half-way: its servers go with the process, through the helper's lifeline.
+  // A test that failed half-way, perhaps because the helper no longer stops
+  // servers: nothing it started outlives it.
   for (const run of runs.splice(0)) if (!run.ended) run.child.kill("SIGKILL");
+  for (const group of groupsSeen.splice(0)) {
+    if (members(group).length === 0) continue;
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // Gone in between.
+    }
+  }
   await Promise.all(stateDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -110,6 +121,7 @@ async function serve(servers: number, then: "wait" | "throw" | "reject"): Promis
   const run = new Run(["test/support/e2e/serve.ts", `--servers=${servers}`, `--state-dir=${dir}`, `--then=${then}`]);
   await run.until(() => run.stdout.includes("\n"), `${servers} servers answering`);
   const { groups } = JSON.parse(run.stdout) as { groups: number[] };
+  groupsSeen.push(...groups);
   expect(groups).toHaveLength(servers);
   for (const group of groups) expect(members(group), `the processes of group ${group}`).toEqual(expect.arrayContaining([expect.stringMatching(/ workerd$/)]));
   return { run, groups, dir };
@@ -127,7 +139,7 @@ describe("servers end with the process that started them", () => {
     expect(await readdir(dir), "storage left behind").toEqual([]);
   });
 
-  it.each(["throw", "reject"] as const)("when the process crashes (an uncaught %s), they are killed on its way out", async (then) => {
+  it.each(["throw", "reject"] as const)("when the process crashes (an uncaught %s), they are ended on its way out", async (then) => {
     const { run, groups, dir } = await serve(1, then);
     expect(await run.exitCode()).toBe(1);
     expect(run.stderr).toContain("the script broke");
@@ -148,6 +160,7 @@ describe("the benchmark", () => {
     const run = new Run(["bench/run.ts", "--scenarios=idle", "--idle-clients=10", "--idle-seconds=600", `--state-dir=${dir}`]);
     await run.until(() => run.stderr.includes("idle…"), "the idle scenario to start");
     const groups = groupsUsing(dir);
+    groupsSeen.push(...groups);
     expect(groups, "the wrangler process groups of the benchmark").toHaveLength(2);
     run.child.kill("SIGINT");
     expect(await run.exitCode()).toBe(130);

@@ -56,12 +56,14 @@ const OUTPUT_LIMIT = 64 * 1024;
 
 /**
  * Runs wrangler (`"$@"`) in a group with a lifeline: a shell that waits on
- * this process's end of a pipe and kills the group once it closes, which it
- * does however this process ends. A handler can stop servers on a signal or
- * an exit, but not on SIGKILL, and Vitest's watchdog SIGKILLs the workers
- * that run the test files when the main process is interrupted.
+ * this process's end of a pipe, which closes however this process ends, and
+ * then ends the group: SIGTERM, so that wrangler can clean up after itself,
+ * and SIGKILL 5 s later. It ignores SIGTERM itself to live until then; a
+ * stop's SIGKILL ends it. A handler can stop servers on a signal or an exit,
+ * but not on SIGKILL, and Vitest's watchdog SIGKILLs the workers that run
+ * the test files when the main process is interrupted.
  */
-const LIFELINE = 'exec 3<&0 </dev/null; (read -r _ <&3; kill -KILL 0) >/dev/null 2>&1 & exec "$@" 3<&-';
+const LIFELINE = 'exec 3<&0 </dev/null; (trap "" TERM; read -r _ <&3; kill -TERM 0; sleep 5; kill -KILL 0) >/dev/null 2>&1 & exec "$@" 3<&-';
 
 /**
  * Starts `wrangler dev` on a loopback port that the system picks, with fresh
@@ -142,8 +144,8 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
   };
   const forget = track({
     stop: server.stop,
-    kill: () => {
-      signalGroup(child, "SIGKILL");
+    signal: (signal) => {
+      signalGroup(child, signal);
       rmSync(persist, { recursive: true, force: true });
     },
   });
@@ -160,8 +162,8 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
 interface Live {
   /** Stops wrangler and deletes its storage. */
   stop(): Promise<void>;
-  /** The same at once, for a process on its way out that cannot wait. */
-  kill(): void;
+  /** Signals wrangler's group and deletes its storage at once, for a process that may not live to wait. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /**
@@ -169,7 +171,7 @@ interface Live {
  * any, an interrupt, a termination or a hangup stops them all and then
  * exits with 128 + the signal's number, as a shell reports it; an exit of
  * any other kind (an uncaught error or unhandled rejection included, which
- * exit with 1) kills them on the way out.
+ * exit with 1) ends them on the way out.
  */
 const live = new Set<Live>();
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -180,6 +182,9 @@ function onSignal(signal: NodeJS.Signals): void {
   // Asked again while stopping: leave now, and the exit hook kills what is left.
   if (signalled !== undefined) process.exit(signalled);
   signalled = 128 + constants.signals[signal];
+  // Vitest's workers may be SIGKILLed right after this (see LIFELINE): every
+  // server has heard and lost its storage before the first wait.
+  for (const server of live) server.signal("SIGTERM");
   void Promise.allSettled([...live].map((server) => server.stop())).then(() => process.exit(signalled));
 }
 
@@ -187,7 +192,8 @@ function onExit(): void {
   // What was talking to the servers may fail as they go, and crash the
   // process before they are all stopped: it still ends as the signal asked.
   if (signalled !== undefined) process.exitCode = signalled;
-  for (const server of live) server.kill();
+  // No waiting here, and no need: the lifeline kills what SIGTERM leaves.
+  for (const server of live) server.signal("SIGTERM");
 }
 
 /** Adds a server to `live`, with the handlers while it is not empty; returns what takes it out. */
