@@ -94,8 +94,9 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
       ...(config === undefined ? [] : [`--config=${config}`]),
       ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
     ];
-    // The Node running this file (Node 24 under npm scripts) runs wrangler too.
-    // Its own process group lets stopGroup() end workerd along with wrangler.
+    // The Node running this file (Node 24 under npm scripts) runs wrangler too,
+    // through the lifeline's shell, which becomes it. Its own process group
+    // lets stopGroup() end workerd along with wrangler.
     const started = spawn("/bin/sh", ["-c", LIFELINE, "wrangler", process.execPath, ...args], { detached: true, stdio: ["pipe", "pipe", "pipe"] });
     child = started;
     // A wrangler that ended by itself takes what it left in its group along.
