@@ -6,16 +6,20 @@ import { defineConfig } from "vitest/config";
 // just to render a page; 10 s, as for the tests' own frame waits.
 const expectations = { poll: { timeout: 10_000 } };
 
+// Every spy is restored before the next test starts, in every project: no
+// test can lean on a mock that an earlier one left behind.
+const mocks = { restoreMocks: true };
+
 // Every wait in a test has its own deadline that names what it waited for;
 // the test timeout is only a backstop above those, for a loaded machine.
-const inWorkerd = { testTimeout: 30_000, expect: expectations };
+const inWorkerd = { testTimeout: 30_000, expect: expectations, ...mocks };
 
 export default defineConfig({
   test: {
     // The room's structured log lines are shown only for failing tests.
     silent: "passed-only",
     // Which also hides why a test was skipped: this reporter says it at the end.
-    reporters: ["default", "./test/e2e/skip-reasons.ts"],
+    reporters: ["default", "./test/support/skip-reasons.ts"],
     // At least three files at a time, where Vitest would run one on a 2-core
     // machine: the end-to-end files mostly wait on servers and browsers, and
     // the other workers run other files meanwhile (243 s → 172 s on 2 cores
@@ -34,7 +38,7 @@ export default defineConfig({
                 // Small enough to fill a room in a test; no test puts more sockets in one room.
                 MAX_CONNECTIONS_PER_ROOM: "8",
                 // Below that, so that one address can fill its share. Test clients each
-                // have their own address unless a test says otherwise (test/client.ts).
+                // have their own address unless a test says otherwise (test/support/client.ts).
                 MAX_CONNECTIONS_PER_ADDRESS: "3",
               },
             },
@@ -77,7 +81,11 @@ export default defineConfig({
         // edge-chat/client in Node, against a fake WebSocket and fake timers:
         // what a real room cannot be made to do on cue (answers out of
         // order, a pong that never comes) and pacing checked to the millisecond.
-        test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations },
+        test: { name: "client", include: ["test/client/*.test.ts"], environment: "node", testTimeout: 30_000, expect: expectations, ...mocks },
+      },
+      {
+        // The test helpers' own logic, in Node, without a server.
+        test: { name: "support", include: ["test/support/**/*.test.ts"], environment: "node", ...mocks },
       },
       {
         // From Node, with a real `ws` client against `wrangler dev`.
@@ -85,8 +93,9 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/*.test.ts"],
           environment: "node",
-          globalSetup: ["test/e2e/wrangler-dev.ts"],
+          globalSetup: ["test/support/e2e/wrangler-dev.ts"],
           expect: expectations,
+          ...mocks,
           // Above the 30-s deadlines of Playwright and of the tests' own waits, so
           // that those fail first and say what they waited for.
           testTimeout: 60_000,

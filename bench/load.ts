@@ -55,7 +55,9 @@ export class Client {
     const opened = performance.now();
     this.ws = new WebSocket(url, { perMessageDeflate: false });
     this.#ready = new Promise((resolve, reject) => {
-      this.ws.once("error", reject);
+      // Every error, not just the first: a server going away (Ctrl-C stops it)
+      // can fail a socket twice, and an error with no listener ends the process.
+      this.ws.on("error", reject);
       // The room is joined at its welcome; the relay as soon as the socket opens.
       if (kind === "relay") this.ws.once("open", () => resolve(performance.now() - opened));
       this.ws.on("message", (data) => {

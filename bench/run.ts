@@ -1,11 +1,14 @@
 // npm run bench [-- --scenarios=fanout,capacity,idle,churn --clients=200 ...]
-// Starts the chat room and the bare relay baseline (bench/relay) with
-// wrangler dev on loopback, runs each scenario against both, prints a table
-// and one JSON line per scenario, and stops everything it started.
+// Runs each scenario against the chat room and the bare relay baseline
+// (bench/relay), each under wrangler dev on loopback, and prints a table and
+// one JSON line per scenario. A server starts the first time a chosen
+// scenario needs it and stops once no scenario left needs it; on Ctrl-C, a
+// termination or a crash, the helper stops whatever is up
+// (test/support/e2e/wrangler.ts).
 import { existsSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../test/e2e/wrangler.ts";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer, type DevServerOptions } from "../test/support/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
 
 const { values: opts } = parseArgs({
@@ -69,6 +72,19 @@ const ROOM_VARS = {
   MAX_FRAME_BYTES: "1048576",
   SHARD_SIZE: "100000",
 };
+
+const RELAY_CONFIG = "bench/relay/wrangler.toml";
+
+/** The servers that scenarios run against. */
+const SERVERS = {
+  room: { vars: ROOM_VARS },
+  relay: { config: RELAY_CONFIG },
+  // For the idle and crowd scenarios: servers that log each handler run, so wake-ups and calls can be counted.
+  tracedRoom: { vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1" } },
+  tracedRelay: { vars: { TRACE_WAKEUPS: "1" }, config: RELAY_CONFIG },
+  shardedRoom: { vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1", SHARD_SIZE: String(opts["crowd-shard-size"]) } },
+} satisfies Record<string, DevServerOptions>;
+type ServerName = keyof typeof SERVERS;
 
 let nextId = 0;
 const id = () => ++nextId;
@@ -185,9 +201,12 @@ async function idle(server: DevServer, kind: Kind): Promise<Metrics> {
   const receipts = new Receipts();
   const { clients } = await connectAll(n("idle-clients"), 100, (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
   await sleep(2_000);
-  const wakes = () => server.output().split('"event":"wake"').length - 1;
-  const alarms = () => server.output().split('"handler":"alarm"').length - 1;
-  const [wakes0, alarms0] = [wakes(), alarms()];
+  let wakeups = 0;
+  let alarms = 0;
+  const stopCounting = server.onLine((line) => {
+    if (line.includes('"event":"wake"')) wakeups++;
+    if (line.includes('"handler":"alarm"')) alarms++;
+  });
   const seconds = n("idle-seconds");
   let pings = 0;
   const timers = clients.map((client) => {
@@ -206,11 +225,12 @@ async function idle(server: DevServer, kind: Kind): Promise<Metrics> {
   for (const timer of timers) clearInterval(timer);
   const after = workerdUsage(server.pid());
   await sleep(500);
+  stopCounting();
   const result = {
     pings,
     pongs: clients.reduce((sum, c) => sum + c.pongs, 0),
-    wakeups: wakes() - wakes0,
-    wakeups_from_alarms: alarms() - alarms0,
+    wakeups,
+    wakeups_from_alarms: alarms,
     cpu_percent: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100,
     rss_mb: after.rssMb,
   };
@@ -312,22 +332,24 @@ async function crowd(server: DevServer): Promise<Metrics> {
   // Senders spread over the crowd, so that in a sharded room most of them are on shards.
   const senders = [0, 1, 2, 3, 4].map((i) => clients[Math.floor((i * count) / 5) + 1]!);
   const ordered = [...senders, ...clients.filter((c) => !senders.includes(c))];
-  const logged = server.output().length;
-  const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"));
-  const trace = server.output().slice(logged).split("\n");
   let messages = 0;
   let sends = 0;
   let shards = 0;
-  for (const line of trace) {
+  let calls = 0;
+  const stopCounting = server.onLine((line) => {
     const at = line.indexOf('{"event":"fanout"');
-    if (at < 0) continue;
-    const entry = JSON.parse(line.slice(at)) as { room: string; messages: number; sockets: number; shards: number };
-    if (entry.room !== room) continue;
-    messages += entry.messages;
-    sends += entry.messages * entry.sockets;
-    shards = Math.max(shards, entry.shards);
-  }
-  const calls = trace.filter((line) => line.includes(`"room":"${room}#`) && line.includes('"handler":"deliver"')).length;
+    if (at >= 0) {
+      const entry = JSON.parse(line.slice(at)) as { room: string; messages: number; sockets: number; shards: number };
+      if (entry.room !== room) return;
+      messages += entry.messages;
+      sends += entry.messages * entry.sockets;
+      shards = Math.max(shards, entry.shards);
+    } else if (line.includes(`"room":"${room}#`) && line.includes('"handler":"deliver"')) {
+      calls++;
+    }
+  });
+  const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"));
+  stopCounting();
   console.error(`  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`);
   for (const client of clients) client.ws.terminate();
   return {
@@ -367,6 +389,85 @@ function row(label: string, room: number | undefined, relay: number | undefined)
   return `| ${label.padEnd(22)} | ${show(room).padStart(10)} | ${show(relay).padStart(10)} | ${ratio.padStart(6)} |`;
 }
 
+/** Scenarios that run together, and the servers they run against. */
+interface Step {
+  label: string;
+  uses: ServerName[];
+  run(servers: Partial<Record<ServerName, DevServer>>): Promise<Result[]>;
+}
+
+function step<N extends ServerName>(label: string, uses: N[], run: (servers: Record<N, DevServer>) => Promise<Result[]>): Step {
+  return { label, uses, run: (servers) => run(servers as Record<N, DevServer>) };
+}
+
+/** The chosen scenarios in the order they run. */
+function plan(): Step[] {
+  const steps: Step[] = [];
+  for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
+    steps.push(step(scenario, ["room", "relay"], async ({ room, relay }) => [await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1)]));
+  }
+  if (scenarios.includes("storm")) {
+    // 200 all at once as well, so that what a join costs can be compared at two sizes.
+    steps.push(
+      step("storm", ["room", "relay"], async ({ room, relay }) => [
+        await alternate("storm-200", room, relay, 1, (s, k) => storm(s, k, 200, 200)),
+        await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm),
+      ]),
+    );
+  }
+  if (scenarios.includes("crowd")) {
+    steps.push(
+      step("crowd", ["shardedRoom", "tracedRoom"], async ({ shardedRoom, tracedRoom }) => {
+        const sharded = await crowd(shardedRoom);
+        const single = await crowd(tracedRoom);
+        return [{ scenario: `crowd-${n("crowd-clients")}`, room: sharded, relay: single, columns: ["sharded", "one object"] }];
+      }),
+    );
+  }
+  // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
+  const idling = scenarios.includes("idle")
+    ? step("idle", ["tracedRoom", "tracedRelay"], async ({ tracedRoom, tracedRelay }) => {
+        const [room, relay] = await Promise.all([idle(tracedRoom, "room"), idle(tracedRelay, "relay")]);
+        return [{ scenario: "idle", room, relay }];
+      })
+    : undefined;
+  const churning = scenarios.includes("churn") ? step("churn", ["room", "relay"], async ({ room, relay }) => [await alternate("churn", room, relay, 1)]) : undefined;
+  const together = [idling, churning].filter((s) => s !== undefined);
+  if (together.length > 0) {
+    steps.push({
+      label: together.map((s) => s.label).join(" and "),
+      uses: [...new Set(together.flatMap((s) => s.uses))],
+      run: async (servers) => (await Promise.all(together.map((s) => s.run(servers)))).flat(),
+    });
+  }
+  return steps;
+}
+
+/** Runs the steps, starting each server the first time a step uses it and stopping it after the last step that does. */
+async function runSteps(steps: Step[], stateDir: string): Promise<Result[]> {
+  const started = new Map<ServerName, Promise<DevServer>>();
+  const stop = (name: ServerName) => {
+    const server = started.get(name)!;
+    started.delete(name);
+    return server.then((s) => s.stop());
+  };
+  const results: Result[] = [];
+  try {
+    for (const [i, current] of steps.entries()) {
+      for (const name of current.uses) if (!started.has(name)) started.set(name, startDevServer({ ...SERVERS[name], stateDir }));
+      const servers = Object.fromEntries(await Promise.all(current.uses.map(async (name) => [name, await started.get(name)!] as const)));
+      console.error(`${current.label}…`);
+      results.push(...(await current.run(servers)));
+      const later = new Set(steps.slice(i + 1).flatMap((s) => s.uses));
+      await Promise.all([...started.keys()].filter((name) => !later.has(name)).map(stop));
+    }
+  } finally {
+    // After a failure: whatever is up, or still starting, stops too.
+    await Promise.allSettled([...started.keys()].map(stop));
+  }
+  return results;
+}
+
 async function main(): Promise<void> {
   const unknown = scenarios.filter((s) => !(s in RUNNERS));
   if (unknown.length > 0) {
@@ -374,51 +475,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);
-  const results: Result[] = [];
-  const stateDir = String(opts["state-dir"]);
-  const relayConfig = "bench/relay/wrangler.toml";
-  const started = await Promise.allSettled([
-    startDevServer({ vars: ROOM_VARS, stateDir }),
-    startDevServer({ config: relayConfig, stateDir }),
-    // For the idle and crowd scenarios: servers that log each handler run, so wake-ups and calls can be counted.
-    startDevServer({ vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1" }, stateDir }),
-    startDevServer({ vars: { TRACE_WAKEUPS: "1" }, config: relayConfig, stateDir }),
-    startDevServer({ vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1", SHARD_SIZE: opts["crowd-shard-size"] }, stateDir }),
-  ]);
-  const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
-  try {
-    if (servers.length < started.length) throw (started.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
-    const [room, relay, tracedRoom, tracedRelay, shardedRoom] = servers as [DevServer, DevServer, DevServer, DevServer, DevServer];
-    for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
-      console.error(`${scenario}…`);
-      results.push(await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1));
-    }
-    if (scenarios.includes("storm")) {
-      console.error("storm…");
-      // 200 all at once as well, so that what a join costs can be compared at two sizes.
-      results.push(await alternate("storm-200", room, relay, 1, (s, k) => storm(s, k, 200, 200)));
-      results.push(await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm));
-    }
-    if (scenarios.includes("crowd")) {
-      console.error("crowd…");
-      const sharded = await crowd(shardedRoom);
-      const single = await crowd(tracedRoom);
-      results.push({ scenario: `crowd-${n("crowd-clients")}`, room: sharded, relay: single, columns: ["sharded", "one object"] });
-    }
-    // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
-    const waiting: Array<Promise<Result>> = [];
-    if (scenarios.includes("idle")) {
-      console.error("idle…");
-      waiting.push(Promise.all([idle(tracedRoom, "room"), idle(tracedRelay, "relay")]).then(([r, b]) => ({ scenario: "idle", room: r, relay: b })));
-    }
-    if (scenarios.includes("churn")) {
-      console.error("churn…");
-      waiting.push(alternate("churn", room, relay, 1));
-    }
-    results.push(...(await Promise.all(waiting)));
-  } finally {
-    await Promise.all(servers.map((s) => s.stop()));
-  }
+  const results = await runSteps(plan(), String(opts["state-dir"]));
 
   for (const result of results) {
     const [left, right] = result.columns ?? ["room", "relay"];

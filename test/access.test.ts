@@ -1,20 +1,16 @@
 import { exports } from "cloudflare:workers";
 import { env, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { isAllowedOrigin } from "../src/worker/origin";
 import { Room } from "../src/room/room";
 import { signToken } from "../src/auth/grant";
-import { Client, uniqueRoom, caller, read } from "./client";
+import { Client, uniqueRoom, caller, read } from "./support/client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 
 function upgrade(path: string, headers: Record<string, string> = {}): Promise<Response> {
   return exports.default.fetch(`http://chat.test${path}`, { headers: { Upgrade: "websocket", ...headers } });
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("the origin policy", () => {
   it.each([

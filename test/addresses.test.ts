@@ -1,19 +1,15 @@
 import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addressKey } from "../src/room/addresses";
 import type { ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { frozenClock } from "./clock";
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 // Limits in this file's runtime: RATE_LIMIT_PER_10S 20, ADDRESS_SHARE 3 (60
 // frames per 10 s per address), CONNECTS_PER_MINUTE 30, and
 // MAX_CONNECTIONS_PER_ADDRESS 3 (vitest.config.ts).
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 const stubOf = (room: string) => env.ROOMS.getByName(room);
 const lastSeq = (room: string) => runInDurableObject(stubOf(room), (instance: Room) => read(instance.info(caller())).lastSeq);

@@ -1,14 +1,10 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 const alarmOf = (room: string) => runInDurableObject(env.ROOMS.getByName(room), (_, state) => state.storage.getAlarm());
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("the tick", () => {
   it("reaches every socket in its format and schedules the next one", async () => {

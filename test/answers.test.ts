@@ -1,16 +1,12 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signToken } from "../src/auth/grant";
 import type { ServerFrame } from "../src/protocol";
-import { Client, uniqueRoom } from "./client";
-import { slowSignatures } from "./clock";
-import { waitFor } from "./frames";
+import { Client, uniqueRoom } from "./support/client";
+import { slowSignatures } from "./support/clock";
+import { waitFor } from "./support/frames";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 /** The frames a client has, parsed. */
 const parsed = (client: Client): ServerFrame[] => client.unread().map((f) => JSON.parse(f) as ServerFrame);

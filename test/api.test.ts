@@ -1,12 +1,8 @@
 import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { MessagePage, RoomInfo } from "../src/protocol";
 import { Room } from "../src/room/room";
-import { Client, uniqueRoom } from "./client";
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+import { Client, uniqueRoom } from "./support/client";
 
 const api = (path: string, init?: RequestInit) => exports.default.fetch(`http://chat.test/api/rooms/${path}`, init);
 

@@ -5,7 +5,7 @@ import { signToken } from "../src/auth/grant";
 import { History, replay } from "../src/room/history";
 import { lastPosition, type MessagePage } from "../src/protocol";
 import { RoomStore } from "../src/room/store";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);

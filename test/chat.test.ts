@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { Room } from "../src/room/room";
 import type { Member } from "../src/sockets/socket-set";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 describe("joining", () => {
   it("welcomes the newcomer with everyone online, then tells the others", async () => {

@@ -1,7 +1,7 @@
-import { afterEach, expect, it, vi } from "vitest";
+import { expect, it, vi } from "vitest";
 import type { ServerFrame } from "../src/protocol";
-import { Client } from "./client";
-import { fastClock, seededRandom } from "./clock";
+import { Client } from "./support/client";
+import { fastClock, seededRandom } from "./support/clock";
 
 type Fuzz = { frame: string | ArrayBuffer; expect: "error" | "forbidden" | "message" | "edit" | "either"; edit?: { seq: number; text: string } };
 
@@ -69,10 +69,6 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 it("survives thousands of hostile frames, delivering every valid message and own edit exactly once, in order, and refusing changes to anyone else's as forbidden", async () => {
   fastClock(); // rate limits are tested elsewhere; here every frame must reach the parser

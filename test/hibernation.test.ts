@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Room } from "../src/room/room";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 /** Evicts the room as the runtime does when it hibernates, and proves a new instance took over. */
 async function hibernate(room: string): Promise<void> {
@@ -13,10 +13,6 @@ async function hibernate(room: string): Promise<void> {
   await evictDurableObject(stub, { webSockets: "hibernate" });
   expect(await runInDurableObject(stub, (instance: Room) => marker in instance)).toBe(false);
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("a room that hibernated", () => {
   it("keeps names, ids, the user list, the counter and broadcasting", async () => {

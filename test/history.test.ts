@@ -1,16 +1,12 @@
 import { exports } from "cloudflare:workers";
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { History } from "../src/room/history";
 import { RoomStore } from "../src/room/store";
 import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { fastClock } from "./clock";
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { fastClock } from "./support/clock";
 
 const stubOf = (room: string) => env.ROOMS.getByName(room);
 

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signToken } from "../src/auth/grant";
-import { Client, nextAddress, uniqueRoom } from "./client";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
 
 // Bans, mutes and their lifting through `POST /api/rooms/<room>/moderation`,
 // as docs/protocol.md documents them: the same as a moderator's frame.

@@ -1,13 +1,13 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { signToken, type Grant } from "../src/auth/grant";
 import worker from "../src/worker/router";
 import { KEY_SET_TIMING } from "../src/auth/key-set";
 import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/auth/token";
-import { Client, nextAddress, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);
@@ -28,10 +28,6 @@ async function forged(header: object, claims: object, signature = ""): Promise<s
   const part = (value: object) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   return `${part(header)}.${part(claims)}.${signature}`;
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("tokens (JWT, HS256 with ROOM_SECRET)", () => {
   it("let the holder into a private room under the token's name, verified, with their sub as account", async () => {

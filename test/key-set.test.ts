@@ -1,7 +1,7 @@
 import { errors, exportJWK, generateKeyPair, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KEY_SET_TIMING, KeySet, KeysUnavailable, type KeySetIo, type KeySetTiming } from "../src/auth/key-set";
-import { waitFor } from "./frames";
+import { waitFor } from "./support/frames";
 
 const { maxAgeMs, retryMs, kidCooldownMs } = KEY_SET_TIMING;
 const JWKS_URL = "https://idp.test/jwks.json";

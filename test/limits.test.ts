@@ -1,13 +1,9 @@
 import { env, evictDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { exceedsBytes, fullBucket, take } from "../src/protocol";
 import { Buckets } from "../src/sockets/buckets";
-import { Client, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+import { Client, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 describe("the token bucket", () => {
   it("lets a burst of the limit through, then refills at the limit per 10 s", () => {

@@ -1,9 +1,9 @@
 import { env, evictDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signToken } from "../src/auth/grant";
-import { Client, nextAddress, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const now = () => Math.floor(Date.now() / 1000);
@@ -30,10 +30,6 @@ async function moderated(label: string): Promise<{ room: string; mod: Client }> 
   const mod = await Client.join(`/rooms/${room}?token=${await moderatorToken(room)}`);
   return { room, mod };
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("moderation", () => {
   it("is refused to members with forbidden, and changes nothing", async () => {

@@ -1,10 +1,10 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signToken, type Grant } from "../src/auth/grant";
 import type { ClosingFrame, ServerFrame } from "../src/protocol";
-import { Client, nextAddress, uniqueRoom } from "./client";
-import { frozenClock } from "./clock";
+import { Client, nextAddress, uniqueRoom } from "./support/client";
+import { frozenClock } from "./support/clock";
 
 // What each way into a room lets a sanctioned, foreign or greedy caller do: sockets, HTTP posts and reads, edits.
 
@@ -12,10 +12,6 @@ const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.
 const now = () => Math.floor(Date.now() / 1000);
 const token = (grant: Partial<Grant> & { room: string }) => signToken(SECRET, { name: "ann", exp: now() + 3600, ...grant });
 const moderatorToken = (room: string) => token({ room, name: "mod", role: "moderator", sub: "mod-1" });
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 function http(path: string, init: RequestInit & { address?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);

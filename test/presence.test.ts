@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { PresenceBatch, PresenceQueue, presenceWindowMs } from "../src/room/presence";
 import type { User } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
+import { Client, uniqueRoom, caller, read } from "./support/client";
 
 // This project's batch window never ends by itself (vitest.config.ts): a
 // batch ends when the room broadcasts a message or a tick, which sends

@@ -1,12 +1,8 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HistoryFrame, MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, uniqueRoom, caller, read } from "./client";
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+import { Client, uniqueRoom, caller, read } from "./support/client";
 
 const stubOf = (room: string) => env.ROOMS.getByName(room);
 

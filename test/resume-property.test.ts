@@ -2,9 +2,9 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
-import { Client, caller, read } from "./client";
-import { fastClock, seededRandom } from "./clock";
-import { waitFor } from "./frames";
+import { Client, caller, read } from "./support/client";
+import { fastClock, seededRandom } from "./support/clock";
+import { waitFor } from "./support/frames";
 
 /**
  * A person's app: one stable client id, a log of every message it has shown,

@@ -2,7 +2,7 @@ import { exports } from "cloudflare:workers";
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { Room } from "../src/room/room";
-import { Client } from "./client";
+import { Client } from "./support/client";
 
 const upgrade = { headers: { Upgrade: "websocket" } };
 const roomFetch = vi.spyOn(Room.prototype, "fetch");

@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
 import { signToken } from "../src/auth/grant";
@@ -8,18 +8,14 @@ import { Shard } from "../src/shard/shard";
 import { Inbox } from "../src/shard/inbox";
 import type { Delivery } from "../src/shard/messages";
 import { SocketSet, type Member } from "../src/sockets/socket-set";
-import { Client, uniqueRoom, caller, read } from "./client";
-import { frozenClock, slowSignatures } from "./clock";
-import { waitFor } from "./frames";
+import { Client, uniqueRoom, caller, read } from "./support/client";
+import { frozenClock, slowSignatures } from "./support/clock";
+import { waitFor } from "./support/frames";
 
 // This project runs with SHARD_SIZE=3: the room holds the first three
 // sockets, shard 1 the next three, and so on.
 
 const shardOf = (room: string, k: number) => env.SHARDS.getByName(`${room}#${k}`);
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 /** Joins `n` clients one after another, named `<prefix><i>`, each with its own address. */
 async function crowd(room: string, n: number, prefix = "u", query = ""): Promise<Client[]> {

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { Client, uniqueRoom } from "./client";
+import { Client, uniqueRoom } from "./support/client";
 
 const stubOf = (room: string) => env.ROOMS.getByName(room);
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChatClient, ChatError, type ChatClientOptions, type ChatEvents } from "../../src/client/chat-client";
 import { fullBucket, take } from "../../src/protocol";
 import { closing } from "../../src/protocol";
-import { FakeSocket } from "./fake-socket";
+import { FakeSocket } from "../support/fake-socket";
 
 // Time here is Vitest's fake clock: every wait is exact, however slow the machine.
 

@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
-import { E2E_ROOM_SECRET } from "./wrangler-dev";
-import { connect, WsClient, wsBase } from "./ws-client";
+import { E2E_ROOM_SECRET } from "../support/e2e/wrangler-dev";
+import { connect, WsClient, wsBase } from "../support/e2e/ws-client";
 
 const httpBase = inject("devUrl");
 

@@ -3,14 +3,14 @@ import { mkdir, readFile } from "node:fs/promises";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
-import { WsClient } from "./ws-client";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../support/e2e/wrangler";
+import { WsClient } from "../support/e2e/ws-client";
 
 // Debian's Chromium, driven by playwright-core: no browser is downloaded.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
 if (!available && process.env.CI === "true") throw new Error(`Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt`);
-// Without Chromium, this one stands for the tests skipped below and says why, in words that test/e2e/skip-reasons.ts prints at the end of the run.
+// Without Chromium, this one stands for the tests skipped below and says why, in words that test/support/skip-reasons.ts prints at the end of the run.
 if (!available) it("runs the web client in Chromium", ({ skip }) => skip(`no Chromium at ${CHROMIUM}; install it with: apt-get install chromium`));
 
 const BROWSER_ROOM_SECRET = "browser-room-secret";

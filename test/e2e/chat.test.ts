@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { connect, WsClient, wsBase } from "./ws-client";
+import { connect, WsClient, wsBase } from "../support/e2e/ws-client";
 
 describe("a room served by wrangler dev", () => {
   it("lets two clients chat while a third follows in text format", async () => {

@@ -3,9 +3,9 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from "n
 import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type MessageFrame, type MessagePage } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
-import { waitFor } from "../frames";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
-import { WsClient } from "./ws-client";
+import { waitFor } from "../support/frames";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../support/e2e/wrangler";
+import { WsClient } from "../support/e2e/ws-client";
 
 const SECRET = "client-room-secret";
 /** A restart of wrangler dev on a loaded machine takes a while; every wait across one allows this long. */

@@ -3,9 +3,9 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
-import { waitFor } from "../frames";
-import { WsClient } from "./ws-client";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../support/e2e/wrangler";
+import { waitFor } from "../support/frames";
+import { WsClient } from "../support/e2e/ws-client";
 
 type Mode = "up" | "down" | "stall";
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "./wrangler";
-import { WsClient } from "./ws-client";
+import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../support/e2e/wrangler";
+import { WsClient } from "../support/e2e/ws-client";
 
 /**
  * As an operator would write it, spaces and a trailing slash included: the

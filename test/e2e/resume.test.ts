@@ -1,6 +1,6 @@
 import { expect, inject, it } from "vitest";
 import type { MessageFrame, MessagePage } from "../../src/protocol";
-import { connect } from "./ws-client";
+import { connect } from "../support/e2e/ws-client";
 
 it("a client that drops, misses 20 messages and resumes with since has every message once, in order", async () => {
   const room = "e2e-resume";

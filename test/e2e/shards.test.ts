@@ -1,9 +1,9 @@
 import { describe, expect, it, inject } from "vitest";
 import type { MessageFrame, RoomInfo, ServerFrame } from "../../src/protocol";
-import { waitFor } from "../frames";
-import { connect, type WsClient } from "./ws-client";
+import { waitFor } from "../support/frames";
+import { connect, type WsClient } from "../support/e2e/ws-client";
 
-// The dev server runs with SHARD_SIZE=10 (see wrangler-dev.ts).
+// The dev server runs with SHARD_SIZE=10 (see test/support/e2e/wrangler-dev.ts).
 
 function messagesOf(client: WsClient): MessageFrame[] {
   return client.frames

@@ -1,4 +1,4 @@
-import type { PresenceFrame, ServerFrame } from "../src/protocol";
+import type { PresenceFrame, ServerFrame } from "../../src/protocol";
 
 type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
 

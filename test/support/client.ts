@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
-import type { Caller, Read } from "../src/room/api";
-import type { Identity } from "../src/auth/token";
+import type { Caller, Read } from "../../src/room/api";
+import type { Identity } from "../../src/auth/token";
 import { FrameReader, waitFor } from "./frames";
 
 /** A test client for a room, from inside the runtime, talking to the Worker as a browser would. */

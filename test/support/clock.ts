@@ -1,7 +1,8 @@
 import { vi } from "vitest";
 
 // The room runs in the tests' isolate, so mocking Date.now moves the clock it
-// reads too. Each of these is undone by `vi.restoreAllMocks()`.
+// reads too. Each of these is undone before the next test (`restoreMocks` in
+// vitest.config.ts).
 
 const realNow = Date.now.bind(Date);
 
