@@ -171,7 +171,9 @@ async function fanout(server: DevServer, kind: Kind): Promise<Metrics> {
   const { clients, times } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
   await sleep(1_000);
   const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * n("rate"), n("duration"));
-  console.error(`  ${kind} fanout: p50 ${metrics.p50_ms!.toFixed(1)} ms, p99 ${metrics.p99_ms!.toFixed(1)} ms, max ${metrics.max_ms!.toFixed(1)} ms, cpu ${metrics.cpu_percent!.toFixed(1)} %`);
+  console.error(
+    `  ${kind} fanout: p50 ${metrics.p50_ms!.toFixed(1)} ms, p99 ${metrics.p99_ms!.toFixed(1)} ms, max ${metrics.max_ms!.toFixed(1)} ms, cpu ${metrics.cpu_percent!.toFixed(1)} %`,
+  );
   await Promise.all(clients.map((c) => c.close()));
   return { connect_p50_ms: percentile(times, 50), connect_p99_ms: percentile(times, 99), ...metrics };
 }
@@ -186,7 +188,9 @@ async function capacity(server: DevServer, kind: Kind): Promise<Metrics> {
   for (let offered = 10_000; offered <= 200_000; offered += 10_000) {
     const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"));
     const held = step.p99_ms! <= 100 && step.loss === 0 && step.delivered_per_s! >= 0.97 * step.offered_per_s!;
-    console.error(`  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`);
+    console.error(
+      `  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`,
+    );
     if (!held) break;
     best = step;
     await sleep(500);
@@ -309,8 +313,7 @@ async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
   const sent = await pace(senders, 25, n("duration"), n("size"), tracked);
   const finished = await Promise.all(people);
   // Everyone comes back once more and waits for what it missed.
-  const missing = () =>
-    finished.map((p) => [...sentAt].filter(([token, at]) => at > p.firstJoined && !p.seen.has(token)).length);
+  const missing = () => finished.map((p) => [...sentAt].filter(([token, at]) => at > p.firstJoined && !p.seen.has(token)).length);
   await Promise.all(finished.map((p) => p.visit(1_500)));
   const lost = missing().reduce((a, b) => a + b, 0);
   await Promise.all(senders.map((c) => c.close()));
@@ -350,7 +353,9 @@ async function crowd(server: DevServer): Promise<Metrics> {
   });
   const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"));
   stopCounting();
-  console.error(`  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`);
+  console.error(
+    `  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`,
+  );
   for (const client of clients) client.ws.terminate();
   return {
     objects: shards + 1,
@@ -379,7 +384,15 @@ async function alternate(scenario: string, room: DevServer, relay: DevServer, ro
     runs.relay.push(await run(relay, "relay"));
   }
   const median = (list: Metrics[]): Metrics =>
-    Object.fromEntries(Object.keys(list[0]!).map((key) => [key, percentile(list.map((m) => m[key]!).sort((a, b) => a - b), 50)]));
+    Object.fromEntries(
+      Object.keys(list[0]!).map((key) => [
+        key,
+        percentile(
+          list.map((m) => m[key]!).sort((a, b) => a - b),
+          50,
+        ),
+      ]),
+    );
   return { scenario, room: median(runs.room), relay: median(runs.relay) };
 }
 
@@ -431,7 +444,9 @@ function plan(): Step[] {
         return [{ scenario: "idle", room, relay }];
       })
     : undefined;
-  const churning = scenarios.includes("churn") ? step("churn", ["room", "relay"], async ({ room, relay }) => [await alternate("churn", room, relay, 1)]) : undefined;
+  const churning = scenarios.includes("churn")
+    ? step("churn", ["room", "relay"], async ({ room, relay }) => [await alternate("churn", room, relay, 1)])
+    : undefined;
   const together = [idling, churning].filter((s) => s !== undefined);
   if (together.length > 0) {
     steps.push({

@@ -71,7 +71,12 @@ function commandLine() {
   try {
     return parseArgs({
       allowPositionals: true,
-      options: { name: { type: "string" }, token: { type: "string" }, server: { type: "string", default: DEFAULT_SERVER }, help: { type: "boolean", short: "h" } },
+      options: {
+        name: { type: "string" },
+        token: { type: "string" },
+        server: { type: "string", default: DEFAULT_SERVER },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));

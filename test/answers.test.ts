@@ -23,7 +23,10 @@ describe("answers", () => {
     ann.send({ type: "kick", user: "1", id: "k" });
     ann.send({ type: "nope", id: "n" });
     ann.send({ type: "token", token: "not.a.token", id: "t" });
-    await waitFor(() => ann.unread().length >= 9, () => `nine frames; ${ann.unread().join(" | ")}`);
+    await waitFor(
+      () => ann.unread().length >= 9,
+      () => `nine frames; ${ann.unread().join(" | ")}`,
+    );
     const answers = parsed(ann).filter((f) => f.type !== "message" && f.type !== "presence");
     expect(answers.map((f) => [f.type, "id" in f ? f.id : undefined])).toEqual([
       ["users", "w"],
@@ -45,7 +48,10 @@ describe("answers", () => {
     const signatures = slowSignatures();
     ann.send({ type: "token", token: await signToken(SECRET, { room, name: "ann", sub: "ann-1", exp: now() + 7200 }), id: "renew" });
     ann.send({ type: "message", text: "after the renewal", id: "m" });
-    await waitFor(() => signatures.waiting() === 1, () => "the renewal's signature check");
+    await waitFor(
+      () => signatures.waiting() === 1,
+      () => "the renewal's signature check",
+    );
     // Another member is answered while the check is pending.
     bob.send({ type: "message", text: "meanwhile", id: "b" });
     expect(await bob.skipTo("ack")).toMatchObject({ id: "b", seq: 1 });

@@ -274,7 +274,10 @@ describe("edits and deletes", () => {
     const member = await post({ type: "delete", seq }, await token(room, "ann"));
     expect(member.status).toBe(403);
     expect(await member.json()).toMatchObject({ code: "forbidden" });
-    for (const body of [{ type: "delete", seq: -3 }, { type: "delete", seq, id: "x" }]) {
+    for (const body of [
+      { type: "delete", seq: -3 },
+      { type: "delete", seq, id: "x" },
+    ]) {
       const bad = await post(body, moderator);
       expect(bad.status).toBe(400);
       expect(await bad.json()).toMatchObject({ code: "bad_message" });

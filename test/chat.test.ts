@@ -9,7 +9,14 @@ describe("joining", () => {
     const room = uniqueRoom("join");
     const ann = await Client.connect(`/rooms/${room}?name=ann`);
     const welcomeAnn = await ann.next("welcome");
-    expect(welcomeAnn).toMatchObject({ room, you: { id: "1", name: "ann" }, users: [{ id: "1", name: "ann" }], tickSeconds: 30, limits: { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 }, lastSeq: 0 });
+    expect(welcomeAnn).toMatchObject({
+      room,
+      you: { id: "1", name: "ann" },
+      users: [{ id: "1", name: "ann" }],
+      tickSeconds: 30,
+      limits: { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 },
+      lastSeq: 0,
+    });
     expect(welcomeAnn.at).toBeTypeOf("number");
     await ann.next("history");
 
@@ -21,7 +28,14 @@ describe("joining", () => {
         { id: "2", name: "bob" },
       ],
     });
-    expect(await ann.next("presence")).toEqual({ type: "presence", joined: [{ id: "2", name: "bob" }], left: [], renamed: [], online: 2, at: expect.any(Number) });
+    expect(await ann.next("presence")).toEqual({
+      type: "presence",
+      joined: [{ id: "2", name: "bob" }],
+      left: [],
+      renamed: [],
+      online: 2,
+      at: expect.any(Number),
+    });
     await bob.next("history");
     expect(bob.unread()).toEqual([]);
   });

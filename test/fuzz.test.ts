@@ -83,7 +83,12 @@ it("survives thousands of hostile frames, delivering every valid message and own
 
   // Messages to aim edits and deletes at, so that they reach the author check.
   const existing: Existing = { own: [], others: [] };
-  for (const [speaker, list] of [[ann, existing.others], [bob, existing.others], [fuzzer, existing.own], [fuzzer, existing.own]] as const) {
+  for (const [speaker, list] of [
+    [ann, existing.others],
+    [bob, existing.others],
+    [fuzzer, existing.own],
+    [fuzzer, existing.own],
+  ] as const) {
     speaker.send("before the fuzz");
     list.push((await fuzzer.skipTo("message")).seq);
   }

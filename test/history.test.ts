@@ -45,11 +45,7 @@ describe("sequence numbers", () => {
   it("are 1, 2, 3, … in one order for everyone, however senders interleave", async () => {
     fastClock();
     const room = uniqueRoom("seq");
-    const clients = [
-      await Client.join(`/rooms/${room}?name=a`),
-      await Client.join(`/rooms/${room}?name=b`),
-      await Client.join(`/rooms/${room}?name=c`),
-    ];
+    const clients = [await Client.join(`/rooms/${room}?name=a`), await Client.join(`/rooms/${room}?name=b`), await Client.join(`/rooms/${room}?name=c`)];
     for (const [i, client] of clients.entries()) await client.presence({ joined: clients.length - 1 - i });
 
     for (let round = 0; round < 30; round++) for (const [i, client] of clients.entries()) client.send(`${"abc"[i]}${round}`);
@@ -160,7 +156,10 @@ describe("trimming", () => {
   it("happens on every insert, so history never outgrows HISTORY_LIMIT, with no alarm for it", async () => {
     const room = uniqueRoom("trim-insert");
     await seed(room, 1005);
-    expect(await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())))).toMatchObject({ oldestSeq: 6, lastSeq: 1005 });
+    expect(await runInDurableObject(stubOf(room), (instance: Room) => read(instance.messages(null, 1, caller())))).toMatchObject({
+      oldestSeq: 6,
+      lastSeq: 1005,
+    });
     expect(await runInDurableObject(stubOf(room), (_, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM messages").one().n)).toBe(1000);
     expect(await alarmOf(room)).toBeNull();
   });

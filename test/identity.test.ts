@@ -46,8 +46,22 @@ describe("tokens (JWT, HS256 with ROOM_SECRET)", () => {
     ["a token not valid yet", () => token({ room: "private-x", nbf: now() + 600 }), 403, "bad_token"],
     ["alg none", () => forged({ alg: "none", typ: "JWT" }, { room: "private-x", name: "ann", exp: now() + 60 }), 403, "bad_token"],
     ["RS256 with no key set configured", () => forged({ alg: "RS256" }, { room: "private-x", name: "ann", exp: now() + 60 }, "c2ln"), 403, "bad_token"],
-    ["no exp", () => new SignJWT({ room: "private-x", name: "ann" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET)), 403, "bad_token"],
-    ["a bad role", () => new SignJWT({ room: "private-x", name: "ann", role: "admin" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(now() + 60).sign(new TextEncoder().encode(SECRET)), 403, "bad_token"],
+    [
+      "no exp",
+      () => new SignJWT({ room: "private-x", name: "ann" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET)),
+      403,
+      "bad_token",
+    ],
+    [
+      "a bad role",
+      () =>
+        new SignJWT({ room: "private-x", name: "ann", role: "admin" })
+          .setProtectedHeader({ alg: "HS256" })
+          .setExpirationTime(now() + 60)
+          .sign(new TextEncoder().encode(SECRET)),
+      403,
+      "bad_token",
+    ],
     ["garbage", async () => "not.a.token", 403, "bad_token"],
   ])("refuse %s in a private room", async (_, make, status, code) => {
     const value = await make();
@@ -73,7 +87,9 @@ describe("tokens (JWT, HS256 with ROOM_SECRET)", () => {
     expect((await ann.next("welcome")).you).toMatchObject({ name: "ann", verified: true, account: "a-1" });
     const bob = await Client.connect(`/rooms/${room}?name=bob`);
     expect((await bob.next("welcome")).you).toEqual({ id: "2", name: "bob" });
-    const eve = Client.accept(await upgrade(`/rooms/${room}?name=eve`, { [IDENTITY_HEADER]: JSON.stringify({ name: "eve", role: "moderator", exp: now() + 60 }) }));
+    const eve = Client.accept(
+      await upgrade(`/rooms/${room}?name=eve`, { [IDENTITY_HEADER]: JSON.stringify({ name: "eve", role: "moderator", exp: now() + 60 }) }),
+    );
     expect((await (await eve).next("welcome")).you).toEqual({ id: "3", name: "eve" });
     const bad = await upgrade(`/rooms/${room}?token=${await token({ room: "elsewhere" })}`);
     expect(await bad.json()).toMatchObject({ code: "bad_token" });
@@ -149,7 +165,11 @@ describe("tokens from an identity provider (AUTH_JWKS_URL)", () => {
     });
     const room = uniqueRoom("private-idp");
     const sign = (key: CryptoKey, kid = "k1") =>
-      new SignJWT({ room, name: "ann", role: "moderator" }).setProtectedHeader({ alg: "ES256", kid }).setSubject("idp|42").setExpirationTime(now() + 60).sign(key);
+      new SignJWT({ room, name: "ann", role: "moderator" })
+        .setProtectedHeader({ alg: "ES256", kid })
+        .setSubject("idp|42")
+        .setExpirationTime(now() + 60)
+        .sign(key);
     const vars = { ROOM_SECRET: undefined, AUTH_JWKS_URL: jwksUrl };
 
     const ok = await workerWith(vars, `/rooms/${room}?token=${await sign(privateKey)}`);
@@ -175,7 +195,11 @@ describe("an outage of the identity provider", () => {
       return state.status === 200 ? Response.json({ keys: [jwk] }) : new Response("down for maintenance", { status: state.status });
     });
     const sign = (room: string, sub = "idp|7") =>
-      new SignJWT({ room, name: "ann" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setSubject(sub).setExpirationTime(now() + 600).sign(privateKey);
+      new SignJWT({ room, name: "ann" })
+        .setProtectedHeader({ alg: "ES256", kid: "k1" })
+        .setSubject(sub)
+        .setExpirationTime(now() + 600)
+        .sign(privateKey);
     return { state, fetches, sign, vars: { ROOM_SECRET: undefined, AUTH_JWKS_URL: jwksUrl } };
   }
 
@@ -230,7 +254,11 @@ describe("clock skew between a token's signer and this server", () => {
 
     const check = (token: string) => verifyToken(keysOf(env), token, "private-skew", Date.now());
     expect(await check(await signed({ exp: now() - 20 }))).toMatchObject({ ok: true });
-    expect(await check(await signed({ nbf: now() + 60, exp: now() + 600 }))).toMatchObject({ ok: false, code: "bad_token", message: "the token is not valid yet" });
+    expect(await check(await signed({ nbf: now() + 60, exp: now() + 600 }))).toMatchObject({
+      ok: false,
+      code: "bad_token",
+      message: "the token is not valid yet",
+    });
     expect(await check(await signed({ exp: now() - 60 }))).toMatchObject({ ok: false, code: "token_expired" });
   });
 

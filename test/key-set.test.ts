@@ -106,7 +106,10 @@ describe("the identity provider's key set", () => {
     const error = await unavailable(keyFor(set, "k1"));
     expect(error.retryAfterMs).toBe(retryMs);
     const signal = provider.fetches[0]!;
-    await waitFor(() => signal.aborted, () => "the stalled fetch to be aborted");
+    await waitFor(
+      () => signal.aborted,
+      () => "the stalled fetch to be aborted",
+    );
   });
 
   it("stops waiting for a fetch that never settles, and the next caller starts another", async () => {

@@ -75,7 +75,8 @@ describe("moderation", () => {
 
   it("bans by token: the same person is refused with 403 banned on any device, until it ends or is lifted", async () => {
     const { room, mod } = await moderated("ban-sub");
-    const eve = (client: string) => signToken(SECRET, { room, name: "eve", sub: "eve-7", exp: now() + 3600 }).then((t) => `/rooms/${room}?client=${client}&token=${t}`);
+    const eve = (client: string) =>
+      signToken(SECRET, { room, name: "eve", sub: "eve-7", exp: now() + 3600 }).then((t) => `/rooms/${room}?client=${client}&token=${t}`);
     const first = await Client.join(await eve("laptop"));
     mod.send({ type: "ban", user: "2", seconds: 600 });
     const done = await mod.skipTo("moderated");
@@ -104,7 +105,9 @@ describe("moderation", () => {
     expect(await statusOf(`/rooms/${room}?name=zed&client=zed-2`, address)).toBe(403);
     expect(await statusOf(`/rooms/${room}?name=zed&client=zed-1`, "203.0.113.41")).toBe(403);
     expect(await statusOf(`/rooms/${room}?name=zed&client=zed-3`, "203.0.113.42")).toBe(101);
-    const answer = await exports.default.fetch(`http://chat.test/rooms/${room}?client=zed-1`, { headers: { Accept: "application/json", "CF-Connecting-IP": "203.0.113.43" } });
+    const answer = await exports.default.fetch(`http://chat.test/rooms/${room}?client=zed-1`, {
+      headers: { Accept: "application/json", "CF-Connecting-IP": "203.0.113.43" },
+    });
     expect(await answer.json()).toMatchObject({ code: "banned" });
 
     const clock = frozenClock();
@@ -206,11 +209,7 @@ describe("moderation over HTTP", () => {
     const room = uniqueRoom("http-refused");
     const bob = await Client.join(`/rooms/${room}?name=bob`);
     const token =
-      who === "member"
-        ? await signToken(SECRET, { room, name: "ann", exp: now() + 60 })
-        : who === "elsewhere"
-          ? await moderatorToken("elsewhere")
-          : undefined;
+      who === "member" ? await signToken(SECRET, { room, name: "ann", exp: now() + 60 }) : who === "elsewhere" ? await moderatorToken("elsewhere") : undefined;
     const response = await moderate(room, { type: "kick", user: "1" }, token === undefined ? undefined : `Bearer ${token}`);
     expect(response.status).toBe(status);
     expect(await response.json()).toMatchObject({ code });

@@ -43,7 +43,10 @@ async function upgradeStatus(path: string, address = nextAddress()): Promise<{ s
 }
 
 /** A room with its moderator, who sanctions people by the id the room gave them. */
-async function moderated(label: string, { private: closed = false } = {}): Promise<{ room: string; mod: Client; sanction: (type: string, user: string) => Promise<void> }> {
+async function moderated(
+  label: string,
+  { private: closed = false } = {},
+): Promise<{ room: string; mod: Client; sanction: (type: string, user: string) => Promise<void> }> {
   const room = uniqueRoom(closed ? `private-${label}` : label);
   const mod = await Client.join(`/rooms/${room}?token=${await moderatorToken(room)}`);
   const sanction = async (type: string, user: string) => {
@@ -76,7 +79,10 @@ describe("a ban or a mute, over HTTP", () => {
     const value = await token({ room, sub: "ann-1" });
     await Client.join(`/rooms/${room}?token=${value}`);
     await sanction("ban", "2");
-    const banned = { status: 403, body: { code: "banned", message: expect.stringMatching(/^a moderator banned you from this room until /), until: expect.any(Number) } };
+    const banned = {
+      status: 403,
+      body: { code: "banned", message: expect.stringMatching(/^a moderator banned you from this room until /), until: expect.any(Number) },
+    };
     expect(await answer(await post(room, { name: "ann", text: "over HTTP" }, { query: `?token=${value}` }))).toEqual(banned);
     expect(await answer(await http(`/api/rooms/${room}/messages?token=${value}`))).toEqual(banned);
     expect(await answer(await http(`/api/rooms/${room}?token=${value}`))).toEqual(banned);
@@ -111,7 +117,10 @@ describe("who a ban holds", () => {
     await sanction("ban", "2");
     expect(await upgradeStatus(`/rooms/${room}?client=ann-laptop&name=ann`)).toMatchObject({ status: 403, body: expect.stringContaining("banned") });
     expect(await upgradeStatus(`/rooms/${room}?name=ann`, address)).toMatchObject({ status: 403, body: expect.stringContaining("banned") });
-    expect(await answer(await post(room, { name: "ann", text: "no token" }, { query: "?client=ann-laptop" }))).toMatchObject({ status: 403, body: { code: "banned" } });
+    expect(await answer(await post(room, { name: "ann", text: "no token" }, { query: "?client=ann-laptop" }))).toMatchObject({
+      status: 403,
+      body: { code: "banned" },
+    });
     // Someone else, on another network and device, is not held.
     expect((await upgradeStatus(`/rooms/${room}?client=bob-phone&name=bob`)).status).toBe(101);
   });
@@ -123,7 +132,12 @@ describe("who a ban holds", () => {
     const phone = await Client.join(`/rooms/${room}?client=phone&token=${value}`);
     await sanction("ban", "2");
     for (const socket of [laptop, phone]) {
-      expect(await socket.skipTo("closing")).toMatchObject({ type: "closing", code: 4003, reason: "banned", until: expect.any(Number) } satisfies Partial<ClosingFrame>);
+      expect(await socket.skipTo("closing")).toMatchObject({
+        type: "closing",
+        code: 4003,
+        reason: "banned",
+        until: expect.any(Number),
+      } satisfies Partial<ClosingFrame>);
       expect((await socket.closed()).code).toBe(4003);
     }
   });
@@ -155,9 +169,14 @@ describe("who a ban holds", () => {
 describe("a state-changing request from a browser", () => {
   it("is refused 403 bad_origin from another site, and accepted from the Worker's own origin or with no Origin", async () => {
     const room = uniqueRoom("origin");
-    const from = (origin?: string) => post(room, { name: "bot", text: `from ${origin ?? "curl"}` }, { headers: origin === undefined ? {} : { Origin: origin } });
+    const from = (origin?: string) =>
+      post(room, { name: "bot", text: `from ${origin ?? "curl"}` }, { headers: origin === undefined ? {} : { Origin: origin } });
     expect(await answer(await from("https://evil.example"))).toMatchObject({ status: 403, body: { code: "bad_origin" } });
-    const plain = await http(`/api/rooms/${room}/messages?name=bot`, { method: "POST", headers: { "Content-Type": "text/plain", Origin: "https://evil.example" }, body: "hi" });
+    const plain = await http(`/api/rooms/${room}/messages?name=bot`, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain", Origin: "https://evil.example" },
+      body: "hi",
+    });
     expect(plain.status).toBe(403);
     const created = await http("/api/rooms", { method: "POST", headers: { Origin: "https://evil.example" } });
     expect(created.status).toBe(403);
@@ -194,7 +213,9 @@ describe("a token", () => {
     const room = uniqueRoom("private-subprotocol");
     const value = await token({ room, name: "ann" });
     const upgrade = (protocols: string) =>
-      exports.default.fetch(`http://chat.test/rooms/${room}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": nextAddress(), "Sec-WebSocket-Protocol": protocols } });
+      exports.default.fetch(`http://chat.test/rooms/${room}`, {
+        headers: { Upgrade: "websocket", "CF-Connecting-IP": nextAddress(), "Sec-WebSocket-Protocol": protocols },
+      });
     const accepted = await upgrade(`edge-chat, token.${value}`);
     expect(accepted.status).toBe(101);
     expect(accepted.headers.get("Sec-WebSocket-Protocol")).toBe("edge-chat");
@@ -224,7 +245,12 @@ describe("a close the room decides", () => {
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.connect(`/rooms/${room}?name=bob&format=text`);
     await sanction("kick", "2");
-    expect(await ann.skipTo("closing")).toEqual({ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" } satisfies ServerFrame);
+    expect(await ann.skipTo("closing")).toEqual({
+      type: "closing",
+      code: 4001,
+      reason: "kicked",
+      message: "a moderator removed you from the room",
+    } satisfies ServerFrame);
     expect((await ann.closed()).code).toBe(4001);
     await sanction("kick", "3");
     await bob.closed();

@@ -63,11 +63,35 @@ describe("text format", () => {
   const presence = (over: Partial<PresenceFrame>): PresenceFrame => ({ type: "presence", joined: [], left: [], renamed: [], online: 2, at: 0, ...over });
   it.each<[ServerFrame, string]>([
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: false, online: 2, tickSeconds: 30, limits, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      {
+        type: "welcome",
+        room: "lobby",
+        you: ann,
+        users: [ann, bob],
+        more: false,
+        online: 2,
+        tickSeconds: 30,
+        limits,
+        lastSeq: 0,
+        epoch: "0123456789abcdef",
+        at: 0,
+      },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob",
     ],
     [
-      { type: "welcome", room: "lobby", you: ann, users: [ann, bob], more: true, online: 1000, tickSeconds: 30, limits, lastSeq: 0, epoch: "0123456789abcdef", at: 0 },
+      {
+        type: "welcome",
+        room: "lobby",
+        you: ann,
+        users: [ann, bob],
+        more: true,
+        online: 1000,
+        tickSeconds: 30,
+        limits,
+        lastSeq: 0,
+        epoch: "0123456789abcdef",
+        at: 0,
+      },
       "Welcome to the chat room lobby! You are ann. Online: ann, bob and 998 more",
     ],
     [presence({ joined: [bob] }), "bob entered the chat room."],
@@ -89,11 +113,17 @@ describe("text format", () => {
     [{ type: "error", code: "unsupported", message: "no binary" }, "error: no binary"],
     [{ type: "renewed", exp: Date.UTC(2026, 10, 25, 10) / 1000 }, "Your token now lasts until 2026-11-25T10:00:00.000Z."],
     [{ type: "moderated", action: "kick", user: { id: "5", name: "eve" } }, "Done: eve was kicked."],
-    [{ type: "moderated", action: "ban", user: { id: "6", name: "zed" }, until: Date.UTC(2026, 10, 25, 10) }, "Done: zed was banned until 2026-11-25T10:00:00.000Z."],
+    [
+      { type: "moderated", action: "ban", user: { id: "6", name: "zed" }, until: Date.UTC(2026, 10, 25, 10) },
+      "Done: zed was banned until 2026-11-25T10:00:00.000Z.",
+    ],
     [{ type: "moderated", action: "unban", user: { id: "6", name: "zed" } }, "Done: zed was unbanned."],
     [{ type: "moderated", action: "mute", user: bob, until: Date.UTC(2026, 10, 25, 9, 10) }, "Done: bob was muted until 2026-11-25T09:10:00.000Z."],
     [{ type: "moderated", action: "unmute", user: bob }, "Done: bob was unmuted."],
-    [{ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" }, "Disconnected: a moderator removed you from the room."],
+    [
+      { type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" },
+      "Disconnected: a moderator removed you from the room.",
+    ],
     [
       { type: "closing", code: 4003, reason: "banned", message: "a moderator banned you until 2026-11-25T10:00:00.000Z", until: Date.UTC(2026, 10, 25, 10) },
       "Disconnected: a moderator banned you until 2026-11-25T10:00:00.000Z.",
@@ -135,7 +165,9 @@ describe("text format", () => {
     expect(lines.slice(1).every((line) => line.startsWith(CONTINUATION))).toBe(true);
     expect(toText(frame)).not.toContain("\r");
     // In a history too.
-    expect(toText({ type: "history", messages: [frame], changes: [], oldestSeq: 1, lastSeq: 1, gap: false, reset: false, more: false, epoch: "0123456789abcdef" })).toBe(lines.join("\n"));
+    expect(
+      toText({ type: "history", messages: [frame], changes: [], oldestSeq: 1, lastSeq: 1, gap: false, reset: false, more: false, epoch: "0123456789abcdef" }),
+    ).toBe(lines.join("\n"));
   });
 
   it("encodes a broadcast once per format", () => {

@@ -70,7 +70,10 @@ class App {
     const pongs = () => socket.frames.filter((f) => f === "pong").length;
     const before = pongs();
     socket.send("ping");
-    await waitFor(() => socket.closeEvent !== null || pongs() > before, () => `${this.name}'s pong or close after a reset`);
+    await waitFor(
+      () => socket.closeEvent !== null || pongs() > before,
+      () => `${this.name}'s pong or close after a reset`,
+    );
   }
 
   async disconnect(): Promise<void> {

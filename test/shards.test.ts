@@ -94,7 +94,10 @@ describe("a room across objects", () => {
     const jay = await Client.join(`/rooms/${room}?name=jay`);
     jay.send("hello, shard");
     expect(await jay.skipTo("message")).toMatchObject({ text: "hello, shard", user: { name: "jay" } });
-    await waitFor(() => tex.frames.includes("jay: hello, shard"), () => `tex's line; it has ${tex.frames.join(" | ")}`);
+    await waitFor(
+      () => tex.frames.includes("jay: hello, shard"),
+      () => `tex's line; it has ${tex.frames.join(" | ")}`,
+    );
   });
 
   it("counts everyone on every object in welcomes, who, ticks and GET /api/rooms/<room>", async () => {
@@ -115,7 +118,10 @@ describe("a room across objects", () => {
     expect(api.users.map((u) => u.id)).toEqual(range(1, 10).map(String));
 
     // A shard ticks its own sockets, with the whole room's count.
-    await waitFor(() => parsed(clients[4]!).some((f) => f.type === "presence" && f.online === 10), () => "the last join to reach shard 1");
+    await waitFor(
+      () => parsed(clients[4]!).some((f) => f.type === "presence" && f.online === 10),
+      () => "the last join to reach shard 1",
+    );
     expect(await runDurableObjectAlarm(shardOf(room, 1))).toBe(true);
     expect(await clients[4]!.skipTo("tick")).toMatchObject({ online: 10 });
   });
@@ -267,7 +273,13 @@ describe("a room across objects", () => {
     await untilMessages([ann!], 6);
 
     // The shard's next answer says it holds nobody, and the room's census finds them gone.
-    await waitFor(() => parsed(ann!).filter((f) => f.type === "presence").flatMap((f) => f.left).length === 3, () => "the three leaves");
+    await waitFor(
+      () =>
+        parsed(ann!)
+          .filter((f) => f.type === "presence")
+          .flatMap((f) => f.left).length === 3,
+      () => "the three leaves",
+    );
     expect(await info(room)).toMatchObject({ online: 3, objects: 1 });
 
     const back = [];
@@ -322,7 +334,10 @@ describe("limits and bad input on a shard", () => {
     frozenClock();
     for (const client of same) for (let i = 0; i < 15; i++) client.send({ type: "who" });
     for (const client of same) {
-      await waitFor(() => parsed(client).filter((f) => f.type === "users").length === 15, () => `15 answers; ${client.unread().length} unread`);
+      await waitFor(
+        () => parsed(client).filter((f) => f.type === "users").length === 15,
+        () => `15 answers; ${client.unread().length} unread`,
+      );
     }
     same[3]!.send({ type: "who" });
     expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited" });
@@ -349,7 +364,10 @@ describe("moderation and tokens on a shard", () => {
     expect(await mod.skipTo("moderated")).toMatchObject({ user: { name: "s0" } });
     expect((await sam!.closed()).code).toBe(4001);
     // Heard before tia's own `who` below, whose answer would otherwise tell her instead.
-    await waitFor(() => left().length === 1, () => `s0's leave at tia; she has ${JSON.stringify(left())}`);
+    await waitFor(
+      () => left().length === 1,
+      () => `s0's leave at tia; she has ${JSON.stringify(left())}`,
+    );
     const clock = frozenClock();
     clock.advance(151_000); // past tok's exp and the 30-s clock skew allowed
     for (const client of [mod, tia!]) {
@@ -358,7 +376,10 @@ describe("moderation and tokens on a shard", () => {
     }
     expect(await runDurableObjectAlarm(env.ROOMS.getByName(room))).toBe(true);
     expect((await tok.closed()).code).toBe(4002);
-    await waitFor(() => left().length >= 2, () => `two leaves at tia; she has ${JSON.stringify(left())}`);
+    await waitFor(
+      () => left().length >= 2,
+      () => `two leaves at tia; she has ${JSON.stringify(left())}`,
+    );
     expect(left().map((l) => [l.user.name, l.reason])).toEqual([
       ["s0", "kicked"],
       ["tok", "expired"],
@@ -379,7 +400,10 @@ describe("answers on a shard", () => {
     const signatures = slowSignatures();
     ann.send({ type: "token", token: await signToken(secret, { room, name: "ann", sub: "ann-1", exp: exp + 3600 }), id: "renew" });
     ann.send({ type: "message", text: "after the renewal", id: "m" });
-    await waitFor(() => signatures.waiting() === 1, () => "the renewal's signature check");
+    await waitFor(
+      () => signatures.waiting() === 1,
+      () => "the renewal's signature check",
+    );
     sam.send({ type: "message", text: "meanwhile", id: "s" });
     expect(await sam.skipTo("ack")).toMatchObject({ id: "s" });
 
@@ -426,7 +450,11 @@ describe("a shard's inbox", () => {
       // The room placed member 2 at mark 1; its welcome and what follows reach the shard before its socket does.
       deliver([
         { n: 2, frame: { type: "ack", id: "a", seq: 5 }, to: "1" },
-        { n: 3, frame: { type: "history", messages: [message(4)], changes: [], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" }, to: "2" },
+        {
+          n: 3,
+          frame: { type: "history", messages: [message(4)], changes: [], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" },
+          to: "2",
+        },
         { n: 4, frame: message(5) },
       ]);
       const late = pair();
@@ -435,7 +463,10 @@ describe("a shard's inbox", () => {
       expect(inbox.admit(late.server, newcomer)).toBe(true);
       deliver([{ n: 5, frame: message(6) }]);
 
-      await waitFor(() => late.received.length >= 3 && old.received.length >= 4, () => `frames; the newcomer has ${late.received.join(" | ")}`);
+      await waitFor(
+        () => late.received.length >= 3 && old.received.length >= 4,
+        () => `frames; the newcomer has ${late.received.join(" | ")}`,
+      );
       expect(late.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["history", "message", "message"]);
       expect(late.received.slice(1).map((f) => (JSON.parse(f) as MessageFrame).seq)).toEqual([5, 6]);
       expect(old.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["message", "ack", "message", "message"]);

@@ -37,7 +37,13 @@ export async function whyRefused(url: URL, token: string | undefined, dropped: s
     const { code, message, until } = body;
     if (typeof code !== "string" || typeof message !== "string") return { reason: dropped };
     const retryAfterMs = body.retryAfterMs ?? retryAfterHeader(response);
-    const refusal: Refusal = { status: response.status, code, message, ...(retryAfterMs !== undefined && { retryAfterMs }), ...(until !== undefined && { until }) };
+    const refusal: Refusal = {
+      status: response.status,
+      code,
+      message,
+      ...(retryAfterMs !== undefined && { retryAfterMs }),
+      ...(until !== undefined && { until }),
+    };
     return { refusal };
   } catch {
     return { reason: dropped };

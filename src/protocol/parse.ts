@@ -4,7 +4,17 @@
  */
 
 import { checkDisplayName } from "./names";
-import { type ClientFrame, type DeleteRequest, type ErrorCode, type ErrorFrame, MAX_MESSAGE_ID_CHARS, MAX_SANCTION_SECONDS, type ModerationFrame, type Sanction, errorFrame } from "./frames";
+import {
+  type ClientFrame,
+  type DeleteRequest,
+  type ErrorCode,
+  type ErrorFrame,
+  MAX_MESSAGE_ID_CHARS,
+  MAX_SANCTION_SECONDS,
+  type ModerationFrame,
+  type Sanction,
+  errorFrame,
+} from "./frames";
 
 const SANCTIONS: readonly string[] = ["kick", "ban", "unban", "mute", "unmute"] satisfies Sanction[];
 

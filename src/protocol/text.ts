@@ -3,7 +3,18 @@
  * terminal, and each frame encoded once per format.
  */
 
-import { type Format, type HistoryFrame, type LeaveReason, type ModeratedFrame, type PresenceFrame, type Sanction, type SequenceFrame, type ServerFrame, type User, lastPosition } from "./frames";
+import {
+  type Format,
+  type HistoryFrame,
+  type LeaveReason,
+  type ModeratedFrame,
+  type PresenceFrame,
+  type Sanction,
+  type SequenceFrame,
+  type ServerFrame,
+  type User,
+  lastPosition,
+} from "./frames";
 
 /**
  * Renders a frame as a line for people in a terminal, in the original chat's
@@ -63,7 +74,6 @@ function historyText(frame: HistoryFrame): string | null {
   if (frame.more) lines.push(`(more messages follow; send {"type":"history","after":${lastPosition(frame)}} for them)`);
   return lines.length === 0 ? null : lines.join("\n");
 }
-
 
 /** Everyone listed, and how many more are online than the list holds. */
 function listed(users: User[], online: number): string {

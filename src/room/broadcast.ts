@@ -61,13 +61,16 @@ export class Broadcast {
     if (event.kind !== "renamed" && roster.size <= (event.kind === "joined" ? 1 : 0)) return;
     this.flush();
     this.#presence.add(event);
-    this.#presenceTimer ??= setTimeout(() => {
-      try {
-        this.flushPresence();
-      } catch (error) {
-        log({ event: "error", room: this.parts.name, handler: "presence", message: describe(error) });
-      }
-    }, presenceWindowMs(config.presenceBatchMs, roster.size));
+    this.#presenceTimer ??= setTimeout(
+      () => {
+        try {
+          this.flushPresence();
+        } catch (error) {
+          log({ event: "error", room: this.parts.name, handler: "presence", message: describe(error) });
+        }
+      },
+      presenceWindowMs(config.presenceBatchMs, roster.size),
+    );
   }
 
   /** The member with this id was just shown the user list: the presence news so far is not news to them. */

@@ -170,7 +170,17 @@ export class History {
     this.#lastSeq = seq;
     if (this.#oldestSeq === 0) this.#oldestSeq = seq;
     this.trim(keep, TRIM_PER_INSERT);
-    return toFrame({ seq, user_id: user.id, user_name: user.name, text, at, kind: change?.kind ?? null, target: change?.target ?? null, edited_at: null, deleted_at: null });
+    return toFrame({
+      seq,
+      user_id: user.id,
+      user_name: user.name,
+      text,
+      at,
+      kind: change?.kind ?? null,
+      target: change?.target ?? null,
+      edited_at: null,
+      deleted_at: null,
+    });
   }
 
   #write(seq: number, { user, text, at, sender, id, change }: NewEntry): void {
@@ -195,10 +205,7 @@ export class History {
 
   /** The newest `limit` messages as they are now, oldest first. */
   latest(limit: number): MessageFrame[] {
-    return this.#read(
-      `SELECT ${COLUMNS} FROM (SELECT * FROM messages WHERE kind IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
-      limit,
-    ) as MessageFrame[];
+    return this.#read(`SELECT ${COLUMNS} FROM (SELECT * FROM messages WHERE kind IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq`, limit) as MessageFrame[];
   }
 
   /**
@@ -207,12 +214,7 @@ export class History {
    * message is already in that message's text, so it would tell nothing.
    */
   after(since: number, limit: number, known = since): SequenceFrame[] {
-    return this.#read(
-      `SELECT ${COLUMNS} FROM messages WHERE seq > ? AND (kind IS NULL OR target <= ?) ORDER BY seq LIMIT ?`,
-      since,
-      known,
-      limit,
-    );
+    return this.#read(`SELECT ${COLUMNS} FROM messages WHERE seq > ? AND (kind IS NULL OR target <= ?) ORDER BY seq LIMIT ?`, since, known, limit);
   }
 
   /**
@@ -229,7 +231,10 @@ export class History {
 
   #read(query: string, ...bindings: number[]): SequenceFrame[] {
     if (!this.store.exists) return [];
-    return this.sql.exec<Row>(query, ...bindings).toArray().map(toFrame);
+    return this.sql
+      .exec<Row>(query, ...bindings)
+      .toArray()
+      .map(toFrame);
   }
 }
 

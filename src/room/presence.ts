@@ -1,10 +1,7 @@
 import { Outgoing, type LeaveReason, type PresenceFrame, type User } from "../protocol";
 
 /** Someone came, left or changed their name. */
-export type PresenceEvent =
-  | { kind: "joined"; user: User }
-  | { kind: "left"; user: User; reason: LeaveReason }
-  | { kind: "renamed"; user: User; from: string };
+export type PresenceEvent = { kind: "joined"; user: User } | { kind: "left"; user: User; reason: LeaveReason } | { kind: "renamed"; user: User; from: string };
 
 /** A batch of presence events, and how many of them each member already knows. */
 export interface Pending {

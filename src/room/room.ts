@@ -65,7 +65,11 @@ export class Room extends SocketObject {
       connectsPerMinute: config.connectsPerMinute,
       framesPer10s: config.addressShare * config.rateLimitPer10s,
     });
-    const roster = new Roster(sql, store, Array.from(sockets.entries(), ([, member]) => member));
+    const roster = new Roster(
+      sql,
+      store,
+      Array.from(sockets.entries(), ([, member]) => member),
+    );
     for (const [, member] of sockets.entries()) {
       if (member.addressFrames !== undefined) addresses.restoreFrames(member.address, member.addressFrames);
     }
@@ -163,7 +167,9 @@ export class Room extends SocketObject {
     log({ event: "connect", room, id: member.id, format, online });
 
     const response =
-      socket !== null ? new Response(null, { status: 101, webSocket: socket }) : await handOver(request, shard, member, shards, (departure) => this.#depart(departure));
+      socket !== null
+        ? new Response(null, { status: 101, webSocket: socket })
+        : await handOver(request, shard, member, shards, (departure) => this.#depart(departure));
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
     await this.schedule.arm(online === 1);
     return response;

@@ -19,7 +19,10 @@ export class RoomStore {
     private readonly schemas: readonly string[],
   ) {
     const tables = new Set(
-      sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('counters', 'meta')").toArray().map((t) => t.name),
+      sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('counters', 'meta')")
+        .toArray()
+        .map((t) => t.name),
     );
     this.#exists = tables.size > 0;
     if (tables.has("meta")) this.#epoch = sql.exec<{ value: string }>("SELECT value FROM meta WHERE name = 'epoch'").one().value;

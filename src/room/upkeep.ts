@@ -25,7 +25,8 @@ export interface UpkeepLinks {
  */
 export class Upkeep {
   constructor(
-    private readonly parts: Pick<RoomParts, "config" | "storage" | "store" | "history" | "roster" | "shards" | "addresses" | "sanctions" | "schedule"> & UpkeepLinks,
+    private readonly parts: Pick<RoomParts, "config" | "storage" | "store" | "history" | "roster" | "shards" | "addresses" | "sanctions" | "schedule"> &
+      UpkeepLinks,
   ) {}
 
   /**

@@ -142,7 +142,8 @@ export class Inbox {
       const member = ws === undefined ? undefined : sockets.get(ws);
       if (ws !== undefined && member !== undefined) sendItem(item, ws, member, at, instance);
     } else {
-      const encoded = "frame" in item ? new Outgoing(item.frame) : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
+      const encoded =
+        "frame" in item ? new Outgoing(item.frame) : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
       for (const [ws, member] of sockets.entries()) sendItem(item, ws, member, at, instance, encoded);
     }
     this.#log.push({ at, item });
@@ -161,7 +162,8 @@ function sendItem(item: Logged["item"], ws: WebSocket, member: Member, at: numbe
     deliver(ws, out.in(member.format));
     return;
   }
-  const batch = encoded instanceof PresenceBatch ? encoded : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
+  const batch =
+    encoded instanceof PresenceBatch ? encoded : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
   deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
 }
 

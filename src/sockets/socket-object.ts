@@ -120,7 +120,8 @@ export abstract class SocketObject extends DurableObject<Env> {
     try {
       const now = Date.now();
       const timeout = this.config.heartbeatTimeoutSeconds;
-      for (const ws of this.sockets.silent(now, timeout * 1000, this.ctx)) this.end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`));
+      for (const ws of this.sockets.silent(now, timeout * 1000, this.ctx))
+        this.end(ws, closing("timeout", `nothing heard from this connection for ${timeout} s`));
       await this.upkeep(now);
     } catch (error) {
       this.logError("alarm", error);

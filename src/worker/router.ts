@@ -10,7 +10,6 @@ import { isAllowedOrigin } from "./origin";
 import { servePage, wantsHtml, wantsJson } from "./pages";
 import { canVerify, IDENTITY_HEADER, isPrivateRoom, keysOf, NOT_CONFIGURED, verifyToken, type Identity } from "../auth/token";
 
-
 /** Each route: its path, the methods it answers, and which handler. */
 const ROUTES = [
   { pattern: /^\/$/, methods: ["GET"], name: "lobby" },

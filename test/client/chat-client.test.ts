@@ -185,7 +185,10 @@ describe("pacing", () => {
     await vi.advanceTimersByTimeAsync(200);
     expect(await Promise.all(sends)).toEqual([1, 2, 3]);
     expect(stored).toEqual(["first", "second", "third"]);
-    const ids = ws.frames().filter((f) => f.type === "message" && f.text === "first").map((f) => f.id);
+    const ids = ws
+      .frames()
+      .filter((f) => f.type === "message" && f.text === "first")
+      .map((f) => f.id);
     expect(ids).toHaveLength(2);
     expect(ids[1]).toBe(ids[0]);
   });
@@ -273,7 +276,12 @@ describe("tokens", () => {
     expect(new URL(ws.url).searchParams.has("token")).toBe(false);
     ws.end(1006);
     await vi.advanceTimersByTimeAsync(0);
-    expect(asked).toEqual([{ url: expect.stringMatching(/^http:\/\/room\.test\/rooms\/fake\?/), headers: expect.objectContaining({ Authorization: "Bearer header.payload.signature" }) }]);
+    expect(asked).toEqual([
+      {
+        url: expect.stringMatching(/^http:\/\/room\.test\/rooms\/fake\?/),
+        headers: expect.objectContaining({ Authorization: "Bearer header.payload.signature" }),
+      },
+    ]);
     expect(asked[0]!.url).not.toContain("token");
     expect(chat.state).toBe("closed");
   });

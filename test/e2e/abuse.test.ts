@@ -23,7 +23,12 @@ describe("abuse, against wrangler dev", () => {
     const token = stdout.trim();
     // A JWT: header, claims and signature.
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString())).toMatchObject({ room: "private-e2e", name: "ann", role: "moderator", sub: "e2e-ann" });
+    expect(JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString())).toMatchObject({
+      room: "private-e2e",
+      name: "ann",
+      role: "moderator",
+      sub: "e2e-ann",
+    });
 
     const refused = await WsClient.refusal(`${wsBase}/rooms/private-e2e?name=ann`);
     expect(refused.status).toBe(401);

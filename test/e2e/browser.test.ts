@@ -495,4 +495,3 @@ describe.skipIf(!available)("the web client in Chromium", () => {
     await bob.close();
   });
 });
-

@@ -60,11 +60,19 @@ function collect(chat: ChatClient): MessageFrame[] {
 async function until(chat: ChatClient, state: ChatEvents["state"]["state"], timeoutMs = RESTART_DEADLINE_MS): Promise<void> {
   const states: string[] = [];
   chat.on("state", ({ state }) => states.push(state));
-  await waitFor(() => chat.state === state, () => `the client to be ${state}; it went through ${states.join(", ") || "nothing"}, now ${chat.state}`, timeoutMs);
+  await waitFor(
+    () => chat.state === state,
+    () => `the client to be ${state}; it went through ${states.join(", ") || "nothing"}, now ${chat.state}`,
+    timeoutMs,
+  );
 }
 
 async function received(got: MessageFrame[], count: number, who: string): Promise<void> {
-  await waitFor(() => got.length >= count, () => `${count} messages at ${who}; it has ${got.length}: ${got.map((m) => m.text).join(" ")}`, RESTART_DEADLINE_MS);
+  await waitFor(
+    () => got.length >= count,
+    () => `${count} messages at ${who}; it has ${got.length}: ${got.map((m) => m.text).join(" ")}`,
+    RESTART_DEADLINE_MS,
+  );
 }
 
 /** A token function for `name` in `room`, each token lasting `seconds`, that counts how often it is asked. */
@@ -103,7 +111,11 @@ describe("edge-chat/client against wrangler dev", () => {
     // Twenty on their way when the server goes, twenty sent while it is gone, twenty once it is back.
     const sends = all.slice(0, 20).map(send);
     const restarted = server.restart();
-    await waitFor(() => writer.state !== "open", () => `the writer to notice the restart; it is ${writer.state}`, RESTART_DEADLINE_MS);
+    await waitFor(
+      () => writer.state !== "open",
+      () => `the writer to notice the restart; it is ${writer.state}`,
+      RESTART_DEADLINE_MS,
+    );
     sends.push(...all.slice(20, 40).map(send));
     await restarted;
     sends.push(...all.slice(40).map(send));
@@ -182,7 +194,10 @@ describe("edge-chat/client against wrangler dev", () => {
     await until(kim, "open");
     // A socket that never spoke sees a close from wrangler dev ten seconds late (abuse.test.ts).
     await kim.send("hello");
-    await waitFor(() => tokens.count() >= 2 && kim.state === "open", () => `a second token and an open session; states so far: ${states.join(", ")}`);
+    await waitFor(
+      () => tokens.count() >= 2 && kim.state === "open",
+      () => `a second token and an open session; states so far: ${states.join(", ")}`,
+    );
     expect(states).not.toContain("closed");
     expect(await kim.send("still here")).toBeGreaterThan(0);
     // Or it renews in place, before the room closes anything.
@@ -213,7 +228,10 @@ describe("edge-chat/client against wrangler dev", () => {
       // The room has closed kim's socket; what was held reaches a socket the room no longer reads.
       proxy.release();
       await until(kim, "closed");
-      await waitFor(() => lateError !== undefined, () => `the pending send to be rejected; kim still has ${JSON.stringify(kim.pending)}`);
+      await waitFor(
+        () => lateError !== undefined,
+        () => `the pending send to be rejected; kim still has ${JSON.stringify(kim.pending)}`,
+      );
       expect(lateError).toMatchObject({ code: "kicked" });
       expect(refusals).toEqual([{ refusal: expect.objectContaining({ code: "kicked" }), retryInMs: null }]);
       await expect(kim.send("still here?")).rejects.toMatchObject({ code: "kicked" });
@@ -237,7 +255,10 @@ describe("edge-chat/client against wrangler dev", () => {
     expect(edited).toBeGreaterThan(seq);
     const deleted = await ann.delete(seq);
     expect(deleted).toBeGreaterThan(edited);
-    await waitFor(() => changes.length >= 2, () => `an edit and a delete at bob; he has ${JSON.stringify(changes)}`);
+    await waitFor(
+      () => changes.length >= 2,
+      () => `an edit and a delete at bob; he has ${JSON.stringify(changes)}`,
+    );
     expect(changes).toEqual([
       expect.objectContaining({ type: "edit", seq, change: edited, text: "the typo, fixed" }),
       expect.objectContaining({ type: "delete", seq, change: deleted }),
@@ -275,7 +296,10 @@ describe("edge-chat/client against wrangler dev", () => {
       await first.send("before");
       await received(got, 1, "the reader");
       proxy.refuse();
-      await waitFor(() => reader.state !== "open", () => `the reader to notice it is offline; it is ${reader.state}`);
+      await waitFor(
+        () => reader.state !== "open",
+        () => `the reader to notice it is offline; it is ${reader.state}`,
+      );
       // More than the room keeps, from four sockets at once, each within its rate limit.
       const missed = texts("g", HISTORY_LIMIT + 20);
       const writers = await Promise.all([0, 1, 2, 3].map((w) => WsClient.open(`${wsUrl(room)}?name=w${w}`)));
@@ -296,22 +320,30 @@ describe("edge-chat/client against wrangler dev", () => {
     }
   });
 
-  it("paces 250 messages to the room's limit: none refused, all stored once, in order", async () => {
-    const room = "client-paced";
-    const writer = client({ url: wsUrl(room), name: "writer" });
-    const refusals: string[] = [];
-    writer.on("error", (e) => refusals.push(`${e.code}: ${e.message}`));
-    await until(writer, "open");
-    const lines = texts("p", 250);
-    // A burst of 99, then ten a second: about 15 s. Each message goes once the one before is
-    // answered, so the room never counts two closer together than the client did.
-    const sends = lines.map((text) => writer.send(text));
-    await waitFor(() => writer.pending.length === 0, () => `all 250 acknowledged; ${writer.pending.length} pending, refusals: ${refusals.join("; ")}`, RESTART_DEADLINE_MS);
-    const seqs = await Promise.all(sends);
-    expect(refusals).toEqual([]);
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(await storedTexts(room)).toEqual(lines);
-  }, RESTART_DEADLINE_MS);
+  it(
+    "paces 250 messages to the room's limit: none refused, all stored once, in order",
+    async () => {
+      const room = "client-paced";
+      const writer = client({ url: wsUrl(room), name: "writer" });
+      const refusals: string[] = [];
+      writer.on("error", (e) => refusals.push(`${e.code}: ${e.message}`));
+      await until(writer, "open");
+      const lines = texts("p", 250);
+      // A burst of 99, then ten a second: about 15 s. Each message goes once the one before is
+      // answered, so the room never counts two closer together than the client did.
+      const sends = lines.map((text) => writer.send(text));
+      await waitFor(
+        () => writer.pending.length === 0,
+        () => `all 250 acknowledged; ${writer.pending.length} pending, refusals: ${refusals.join("; ")}`,
+        RESTART_DEADLINE_MS,
+      );
+      const seqs = await Promise.all(sends);
+      expect(refusals).toEqual([]);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(await storedTexts(room)).toEqual(lines);
+    },
+    RESTART_DEADLINE_MS,
+  );
 
   it("sends 30 messages queued while offline once back, each once, in order", async () => {
     const room = "client-offline";
@@ -323,12 +355,19 @@ describe("edge-chat/client against wrangler dev", () => {
       await until(writer, "open");
       await until(reader, "open");
       proxy.refuse();
-      await waitFor(() => writer.state !== "open", () => `the writer to notice it is offline; it is ${writer.state}`);
+      await waitFor(
+        () => writer.state !== "open",
+        () => `the writer to notice it is offline; it is ${writer.state}`,
+      );
       const sends = texts("q", 30).map((text) => writer.send(text));
       expect(writer.pending).toHaveLength(30);
       proxy.admit();
       writer.wake();
-      await waitFor(() => writer.pending.length === 0, () => `every queued message acknowledged; ${writer.pending.length} pending, the writer ${writer.state}`, RESTART_DEADLINE_MS);
+      await waitFor(
+        () => writer.pending.length === 0,
+        () => `every queued message acknowledged; ${writer.pending.length} pending, the writer ${writer.state}`,
+        RESTART_DEADLINE_MS,
+      );
       const seqs = await Promise.all(sends);
       expect(new Set(seqs).size).toBe(30);
       await received(got, 30, "the reader");
@@ -420,21 +459,25 @@ describe("npm run chat against wrangler dev", () => {
     expect(bad.errors()).toMatch(/^not a room's URL/);
   });
 
-  it("paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0", async () => {
-    const room = "terminal-paced";
-    const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
-    const bot = terminal([room, "--name", "bot", "--server", server.url]);
-    try {
-      for (const line of lines) bot.type(line);
-      bot.end();
-      // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
-      expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
-      expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
-      expect(await storedTexts(room)).toEqual(lines);
-    } finally {
-      bot.kill();
-    }
-  }, RESTART_DEADLINE_MS + 30_000);
+  it(
+    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
+    async () => {
+      const room = "terminal-paced";
+      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
+      const bot = terminal([room, "--name", "bot", "--server", server.url]);
+      try {
+        for (const line of lines) bot.type(line);
+        bot.end();
+        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
+        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
+        expect(await storedTexts(room)).toEqual(lines);
+      } finally {
+        bot.kill();
+      }
+    },
+    RESTART_DEADLINE_MS + 30_000,
+  );
 
   it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async () => {
     const room = "terminal-quit";
@@ -507,7 +550,11 @@ function terminal(args: string[]): Terminal {
       return lines()[found]!;
     },
     async exited(timeoutMs = 30_000) {
-      await waitFor(() => code !== undefined, () => `npm run chat -- ${args.join(" ")} to exit; it printed:\n${out}${err}`, timeoutMs);
+      await waitFor(
+        () => code !== undefined,
+        () => `npm run chat -- ${args.join(" ")} to exit; it printed:\n${out}${err}`,
+        timeoutMs,
+      );
       return code!;
     },
     kill: () => {

@@ -39,13 +39,21 @@ class Run {
 
   /** Waits until `ready` holds while the process runs; fails at once if it ends, and at the deadline. */
   async until(ready: () => boolean, what: string): Promise<void> {
-    await waitFor(() => ready() || this.ended, () => `${what}; stderr: ${this.stderr.slice(-2000)}`, SERVING_DEADLINE_MS);
+    await waitFor(
+      () => ready() || this.ended,
+      () => `${what}; stderr: ${this.stderr.slice(-2000)}`,
+      SERVING_DEADLINE_MS,
+    );
     if (!ready()) throw new Error(`the process ended (${this.child.exitCode ?? this.child.signalCode}) before ${what}:\n${this.stderr.slice(-4000)}`);
   }
 
   /** Its exit code, once it ends within the deadline. */
   async exitCode(): Promise<number | null> {
-    await waitFor(() => this.ended, () => `the process to end; stderr: ${this.stderr.slice(-2000)}`, GONE_DEADLINE_MS);
+    await waitFor(
+      () => this.ended,
+      () => `the process to end; stderr: ${this.stderr.slice(-2000)}`,
+      GONE_DEADLINE_MS,
+    );
     return this.child.exitCode;
   }
 }
@@ -112,7 +120,11 @@ function groupsUsing(dir: string): number[] {
 async function allGone(groups: number[]): Promise<void> {
   expect(groups.length).toBeGreaterThan(0);
   const left = () => groups.flatMap(members);
-  await waitFor(() => left().length === 0, () => `no process left in groups ${groups.join(", ")}; left: ${left().join(", ")}`, GONE_DEADLINE_MS);
+  await waitFor(
+    () => left().length === 0,
+    () => `no process left in groups ${groups.join(", ")}; left: ${left().join(", ")}`,
+    GONE_DEADLINE_MS,
+  );
 }
 
 /** Starts `servers` dev servers in a script of their own (test/support/e2e/serve.ts) and returns once they answer. */

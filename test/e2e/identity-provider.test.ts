@@ -140,7 +140,11 @@ describe("an identity provider that fails, against wrangler dev", () => {
       const asked = provider.requests.length;
       let answered = false;
       const request = messages("private-x", token).finally(() => (answered = true));
-      await waitFor(() => answered || provider.requests.length > asked, () => "an answer, or a request at the provider", DEADLINE_MS);
+      await waitFor(
+        () => answered || provider.requests.length > asked,
+        () => "an answer, or a request at the provider",
+        DEADLINE_MS,
+      );
       if (!answered) first = request;
       else if (performance.now() > deadline) throw new Error(`no request reached the provider; it saw: ${provider.requests.join(", ")}`);
       else await new Promise((resolve) => setTimeout(resolve, 250));
@@ -158,7 +162,11 @@ describe("an identity provider that fails, against wrangler dev", () => {
   it("admits a valid token once the provider answers", async () => {
     provider.mode = "up";
     const token = await provider.sign("private-x", "ann");
-    const { response } = await askUntil(() => messages("private-x", token), (r) => r.status !== 503, "an answer other than 503");
+    const { response } = await askUntil(
+      () => messages("private-x", token),
+      (r) => r.status !== 503,
+      "an answer other than 503",
+    );
     expect(response.status).toBe(200);
     const ann = await WsClient.open(wsUrl(`/rooms/private-x?token=${token}`));
     expect((await ann.next("welcome")).you).toMatchObject({ name: "ann", verified: true, account: "toy|ann" });

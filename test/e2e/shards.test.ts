@@ -35,7 +35,10 @@ describe("a crowd of 45 in one room, on five objects", () => {
       const acks = sender.frames.filter((f) => f.startsWith('{"type":"ack"')).map((f) => JSON.parse(f) as { id: string });
       expect(acks.map((a) => a.id).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `${s}-${i}`).sort());
     }
-    await waitFor(() => tex.frames.filter((f) => /^p\d+: \d:\d$/.test(f)).length === 30, () => `tex's 30 lines; it has ${tex.frames.length} frames`);
+    await waitFor(
+      () => tex.frames.filter((f) => /^p\d+: \d:\d$/.test(f)).length === 30,
+      () => `tex's 30 lines; it has ${tex.frames.length} frames`,
+    );
 
     // The last one to join is on the last shard; its leave reaches the room's first socket once.
     clients[44]!.ws.close(1000, "bye");

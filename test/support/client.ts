@@ -54,7 +54,10 @@ export class Client extends FrameReader {
   }
 
   async closed(): Promise<CloseEvent> {
-    await waitFor(() => this.closeEvent !== null, () => "the close");
+    await waitFor(
+      () => this.closeEvent !== null,
+      () => "the close",
+    );
     return this.closeEvent!;
   }
 

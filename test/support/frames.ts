@@ -15,7 +15,10 @@ export abstract class FrameReader {
 
   /** The next unread text frame. */
   async nextText(): Promise<string> {
-    await waitFor(() => this.#read < this.frames.length || this.ended, () => `a frame; unread: ${this.unread().join(" | ")}`);
+    await waitFor(
+      () => this.#read < this.frames.length || this.ended,
+      () => `a frame; unread: ${this.unread().join(" | ")}`,
+    );
     if (this.#read === this.frames.length) throw new Error("the socket closed while a frame was awaited");
     return this.frames[this.#read++]!;
   }

@@ -116,7 +116,12 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
       if (announced !== undefined) ready = Number(announced);
     });
     try {
-      await until(() => ready !== undefined, started, tail, () => 'its "Ready on" line');
+      await until(
+        () => ready !== undefined,
+        started,
+        tail,
+        () => 'its "Ready on" line',
+      );
     } finally {
       stopReading();
     }

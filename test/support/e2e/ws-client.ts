@@ -46,7 +46,10 @@ export class WsClient extends FrameReader {
   }
 
   async closed(): Promise<{ code: number; reason: string }> {
-    await waitFor(() => this.close !== null, () => "the close");
+    await waitFor(
+      () => this.close !== null,
+      () => "the close",
+    );
     return this.close!;
   }
 }
