@@ -52,7 +52,10 @@ describe("the token bucket", () => {
       const prototype = Object.getPrototypeOf(collection) as { forEach(callback: (...args: unknown[]) => void, thisArg?: unknown): void };
       const forEach = prototype.forEach;
       vi.spyOn(prototype, "forEach").mockImplementation(function (this: unknown, callback, thisArg) {
-        forEach.call(this, (...args: unknown[]) => (steps++, callback.apply(thisArg, args)));
+        forEach.call(this, (...args: unknown[]) => {
+          steps++;
+          return callback.apply(thisArg, args);
+        });
       });
     }
     for (let i = 0; i < 1000; i++) buckets.take(`b${i}`, 20, 1);

@@ -137,10 +137,21 @@ it("every client's log equals the room's, through random sends, drops, reconnect
 
   // Everyone comes back and waits until nothing is pending and all is seen.
   for (const app of apps) if (!app.connected) await app.connect();
-  const done = () => apps.every((app) => (app.drain(), app.pending.size === 0));
+  const done = () =>
+    apps.every((app) => {
+      app.drain();
+      return app.pending.size === 0;
+    });
   await expect.poll(done).toBe(true);
   const lastSeq = await runInDurableObject(stub, (instance: Room) => read(instance.info(caller())).lastSeq);
-  await expect.poll(() => apps.every((app) => (app.drain(), app.lastSeq === lastSeq))).toBe(true);
+  await expect
+    .poll(() =>
+      apps.every((app) => {
+        app.drain();
+        return app.lastSeq === lastSeq;
+      }),
+    )
+    .toBe(true);
 
   const roomLog = await runInDurableObject(stub, (instance: Room) => read(instance.messages(0, lastSeq, caller())).messages);
   expect(roomLog.map((m) => m.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));

@@ -30,9 +30,9 @@ export interface ChatEvents {
   /** An edit or delete of a message delivered before. */
   change: ChangeFrame;
   /** The room's history was reset: forget the messages shown, the next ones start a new history. */
-  reset: void;
+  reset: undefined;
   /** Some messages missed while away are no longer kept. */
-  gap: void;
+  gap: undefined;
   presence: PresenceFrame;
   tick: TickFrame;
   ack: AckFrame;

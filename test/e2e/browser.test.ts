@@ -104,13 +104,13 @@ describe.skipIf(!available)("the web client in Chromium", () => {
   const shown = (page: Page) => page.locator("#messages li.message:not(.pending):not(.failed) .text").allTextContents();
 
   async function until(page: Page, ready: (texts: string[]) => boolean, what: string): Promise<string[]> {
-    let texts: string[] = [];
     const deadline = performance.now() + 30_000;
-    while (!ready((texts = await shown(page)))) {
+    for (;;) {
+      const texts = await shown(page);
+      if (ready(texts)) return texts;
       if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; page shows ${JSON.stringify(texts)}`);
       await page.waitForTimeout(50);
     }
-    return texts;
   }
 
   /** A moderator's socket in `room`, and the id of the person named `name` there. */

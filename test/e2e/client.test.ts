@@ -304,7 +304,9 @@ describe("edge-chat/client against wrangler dev", () => {
       const missed = texts("g", HISTORY_LIMIT + 20);
       const writers = await Promise.all([0, 1, 2, 3].map((w) => WsClient.open(`${wsUrl(room)}?name=w${w}`)));
       const quarter = missed.length / 4;
-      writers.forEach((writer, w) => missed.slice(w * quarter, (w + 1) * quarter).forEach((text) => writer.send(text)));
+      writers.forEach((writer, w) => {
+        for (const text of missed.slice(w * quarter, (w + 1) * quarter)) writer.send(text);
+      });
       const lastSeq = 1 + missed.length;
       await received(stored, lastSeq, "a client that stayed");
       proxy.admit();
@@ -395,7 +397,7 @@ describe("npm run chat against wrangler dev", () => {
       expect(await wes.skipTo("message")).toMatchObject({ text: "hello from ann", user: { name: "ann" } });
       wes.send("hello terminals\nsecond line");
       await ann.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
-      await ann.line(/^  second line$/);
+      await ann.line(/^ {2}second line$/);
       await bob.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
 
       bob.type("/who");
@@ -542,7 +544,10 @@ function terminal(args: string[]): Terminal {
     async line(pattern) {
       let found = -1;
       await waitFor(
-        () => (found = lines().findIndex((l, i) => i >= read && pattern.test(l))) >= 0,
+        () => {
+          found = lines().findIndex((l, i) => i >= read && pattern.test(l));
+          return found >= 0;
+        },
         () => `a line matching ${pattern} from npm run chat -- ${args.join(" ")}; it printed:\n${out}${err}`,
         RESTART_DEADLINE_MS,
       );
@@ -607,7 +612,9 @@ async function tcpProxy(port: string): Promise<Proxy> {
   return {
     port: (proxy.address() as { port: number }).port,
     cut,
-    hold: () => void (held ??= []),
+    hold: () => {
+      held ??= [];
+    },
     release: () => {
       const writes = held ?? [];
       held = null;
@@ -617,7 +624,9 @@ async function tcpProxy(port: string): Promise<Proxy> {
       refusing = true;
       cut();
     },
-    admit: () => void (refusing = false),
+    admit: () => {
+      refusing = false;
+    },
     connections: () => connections,
     close: () => {
       proxy.close();

@@ -130,7 +130,7 @@ async function allGone(groups: number[]): Promise<void> {
 /** Starts `servers` dev servers in a script of their own (test/support/e2e/serve.ts) and returns once they answer. */
 async function serve(servers: number, then: "wait" | "throw" | "reject"): Promise<{ run: Run; groups: number[]; dir: string }> {
   const dir = await stateDir();
-  const run = new Run(["test/support/e2e/serve.ts", `--servers=${servers}`, `--state-dir=${dir}`, `--then=${then}`]);
+  const run = new Run(["test/support/e2e/serve.ts", `--servers=${servers}`, `--state-dir=${dir}`, `--end=${then}`]);
   await run.until(() => run.stdout.includes("\n"), `${servers} servers answering`);
   const { groups } = JSON.parse(run.stdout) as { groups: number[] };
   groupsSeen.push(...groups);

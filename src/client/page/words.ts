@@ -11,7 +11,7 @@ export function explain(error: { code: string; message: string }): string {
     case "bad_name":
       return `That name can't be used: ${error.message}.`;
     default:
-      return error.message.charAt(0).toUpperCase() + error.message.slice(1) + ".";
+      return `${error.message.charAt(0).toUpperCase()}${error.message.slice(1)}.`;
   }
 }
 

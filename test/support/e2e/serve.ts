@@ -1,4 +1,4 @@
-// node test/support/e2e/serve.ts --servers=N --state-dir=DIR --then=wait|throw|reject
+// node test/support/e2e/serve.ts --servers=N --state-dir=DIR --end=wait|throw|reject
 // Starts dev servers through the helper, prints {"groups":[...]} once they
 // all answer, and then waits, or fails as a crashing benchmark would: the
 // tests in test/e2e/dev-server.test.ts end it and look at what it left.
@@ -9,16 +9,16 @@ const { values } = parseArgs({
   options: {
     servers: { type: "string", default: "1" },
     "state-dir": { type: "string" },
-    then: { type: "string", default: "wait" },
+    end: { type: "string", default: "wait" },
   },
 });
 const servers = await Promise.all(Array.from({ length: Number(values.servers) }, () => startDevServer({ stateDir: values["state-dir"] })));
 console.log(JSON.stringify({ groups: servers.map((server) => server.pid()) }));
 const broke = new Error("the script broke");
-if (values.then === "throw") {
+if (values.end === "throw") {
   setTimeout(() => {
     throw broke;
   }, 100);
-} else if (values.then === "reject") {
+} else if (values.end === "reject") {
   setTimeout(() => void Promise.reject(broke), 100);
 }

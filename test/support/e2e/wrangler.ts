@@ -102,7 +102,9 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
     // A wrangler that ended by itself takes what it left in its group along.
     started.on("exit", () => started.stdin!.destroy());
     for (const stream of [started.stdout!, started.stderr!]) {
-      const lines = new LineSplitter(OUTPUT_LIMIT, (line) => listeners.forEach((listener) => listener(line)));
+      const lines = new LineSplitter(OUTPUT_LIMIT, (line) => {
+        for (const listener of listeners) listener(line);
+      });
       stream.setEncoding("utf8");
       stream.on("data", (chunk: string) => {
         tail.push(chunk);
