@@ -10,6 +10,8 @@ import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer, type DevServerOptions } from "../test/support/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
+import { report, type Result } from "./report.ts";
+import { alternate, type Runner, burst, connectAll, id, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -59,7 +61,6 @@ if (opts.help) {
 process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const n = (key: keyof typeof opts) => Number(opts[key]);
 const scenarios = String(opts.scenarios).split(",");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Limits raised so that they do not shape the load; they stay switched on.
@@ -86,91 +87,12 @@ const SERVERS = {
 } satisfies Record<string, DevServerOptions>;
 type ServerName = keyof typeof SERVERS;
 
-let nextId = 0;
-const id = () => ++nextId;
-
-type Metrics = Record<string, number>;
-interface Result {
-  scenario: string;
-  room: Metrics;
-  relay: Metrics;
-  /** What the two columns are, when not the room and the relay. */
-  columns?: [string, string];
-}
-
-function wsUrl(server: DevServer, kind: Kind, room: string, name: string, since?: number): string {
-  const url = new URL(`/rooms/${room}`, server.url.replace("http", "ws"));
-  if (kind === "room") {
-    url.searchParams.set("name", name);
-    if (since !== undefined) url.searchParams.set("since", String(since));
-  }
-  return url.href;
-}
-
-async function until(ready: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!ready() && performance.now() < deadline) await sleep(20);
-}
-
-/** Opens `count` clients with at most `inflight` handshakes under way, and returns them with their connect times. */
-async function connectAll(count: number, inflight: number, make: (i: number) => Client): Promise<{ clients: Client[]; times: number[] }> {
-  const clients: Client[] = [];
-  const times: number[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      const client = make(next++);
-      clients.push(client);
-      times.push(await client.ready());
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inflight, count) }, lane));
-  return { clients, times: times.sort((a, b) => a - b) };
-}
-
-/** Waits until `value` has not changed for half a second (or 30 s have passed). */
-async function quiet(value: () => number): Promise<void> {
-  const deadline = performance.now() + 30_000;
-  let last = -1;
-  while (value() !== last && performance.now() < deadline) {
-    last = value();
-    await sleep(500);
-  }
-}
-
-function latencyMetrics(receipts: Receipts): Metrics {
-  const sorted = receipts.latencies.sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 50), p90_ms: percentile(sorted, 90), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1) ?? NaN };
-}
-
-/** Sends at a steady rate through the room and measures every delivery. */
-async function burst(server: DevServer, clients: Client[], receipts: Receipts, senders: number, messagesPerSecond: number, seconds: number): Promise<Metrics> {
-  receipts.reset();
-  for (const client of clients) client.seen.clear();
-  const before = workerdUsage(server.pid());
-  const start = performance.now();
-  const sent = await pace(clients.slice(0, senders), messagesPerSecond, seconds, n("size"), id);
-  const expected = sent * clients.length;
-  await until(() => receipts.deliveries >= expected, 5_000);
-  const elapsed = (Math.max(receipts.last, start + seconds * 1000) - start) / 1000;
-  const after = workerdUsage(server.pid());
-  return {
-    offered_per_s: (sent * clients.length) / seconds,
-    delivered_per_s: receipts.deliveries / elapsed,
-    ...latencyMetrics(receipts),
-    loss: expected - receipts.deliveries,
-    duplicates: receipts.duplicates,
-    cpu_percent: ((after.cpuSeconds - before.cpuSeconds) / elapsed) * 100,
-    rss_mb: after.rssMb,
-  };
-}
-
 async function fanout(server: DevServer, kind: Kind): Promise<Metrics> {
   const room = `fanout-${Date.now()}`;
   const receipts = new Receipts();
   const { clients, times } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
   await sleep(1_000);
-  const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * n("rate"), n("duration"));
+  const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * n("rate"), n("duration"), n("size"));
   console.error(
     `  ${kind} fanout: p50 ${metrics.p50_ms!.toFixed(1)} ms, p99 ${metrics.p99_ms!.toFixed(1)} ms, max ${metrics.max_ms!.toFixed(1)} ms, cpu ${metrics.cpu_percent!.toFixed(1)} %`,
   );
@@ -186,7 +108,7 @@ async function capacity(server: DevServer, kind: Kind): Promise<Metrics> {
   await sleep(1_000);
   let best: Metrics = { delivered_per_s: 0 };
   for (let offered = 10_000; offered <= 200_000; offered += 10_000) {
-    const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"));
+    const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"), n("size"));
     const held = step.p99_ms! <= 100 && step.loss === 0 && step.delivered_per_s! >= 0.97 * step.offered_per_s!;
     console.error(
       `  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`,
@@ -351,7 +273,7 @@ async function crowd(server: DevServer): Promise<Metrics> {
       calls++;
     }
   });
-  const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"));
+  const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"), n("size"));
   stopCounting();
   console.error(
     `  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`,
@@ -366,7 +288,6 @@ async function crowd(server: DevServer): Promise<Metrics> {
   };
 }
 
-type Runner = (server: DevServer, kind: Kind) => Promise<Metrics>;
 const RUNNERS: Record<string, Runner> = {
   fanout,
   capacity,
@@ -375,32 +296,6 @@ const RUNNERS: Record<string, Runner> = {
   idle,
   churn,
 };
-
-/** Runs a scenario `rounds` times on each server, alternating, and keeps each metric's median. */
-async function alternate(scenario: string, room: DevServer, relay: DevServer, rounds: number, run: Runner = RUNNERS[scenario]!): Promise<Result> {
-  const runs: Record<Kind, Metrics[]> = { room: [], relay: [] };
-  for (let i = 0; i < rounds; i++) {
-    runs.room.push(await run(room, "room"));
-    runs.relay.push(await run(relay, "relay"));
-  }
-  const median = (list: Metrics[]): Metrics =>
-    Object.fromEntries(
-      Object.keys(list[0]!).map((key) => [
-        key,
-        percentile(
-          list.map((m) => m[key]!).sort((a, b) => a - b),
-          50,
-        ),
-      ]),
-    );
-  return { scenario, room: median(runs.room), relay: median(runs.relay) };
-}
-
-function row(label: string, room: number | undefined, relay: number | undefined): string {
-  const show = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(1));
-  const ratio = room !== undefined && relay !== undefined && relay !== 0 ? (room / relay).toFixed(2) : "—";
-  return `| ${label.padEnd(22)} | ${show(room).padStart(10)} | ${show(relay).padStart(10)} | ${ratio.padStart(6)} |`;
-}
 
 /** Scenarios that run together, and the servers they run against. */
 interface Step {
@@ -417,14 +312,18 @@ function step<N extends ServerName>(label: string, uses: N[], run: (servers: Rec
 function plan(): Step[] {
   const steps: Step[] = [];
   for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
-    steps.push(step(scenario, ["room", "relay"], async ({ room, relay }) => [await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1)]));
+    steps.push(
+      step(scenario, ["room", "relay"], async ({ room, relay }) => [
+        await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1, RUNNERS[scenario]!),
+      ]),
+    );
   }
   if (scenarios.includes("storm")) {
     // 200 all at once as well, so that what a join costs can be compared at two sizes.
     steps.push(
       step("storm", ["room", "relay"], async ({ room, relay }) => [
         await alternate("storm-200", room, relay, 1, (s, k) => storm(s, k, 200, 200)),
-        await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm),
+        await alternate(`storm-${n("storm-clients")}`, room, relay, 1, RUNNERS.storm!),
       ]),
     );
   }
@@ -445,7 +344,7 @@ function plan(): Step[] {
       })
     : undefined;
   const churning = scenarios.includes("churn")
-    ? step("churn", ["room", "relay"], async ({ room, relay }) => [await alternate("churn", room, relay, 1)])
+    ? step("churn", ["room", "relay"], async ({ room, relay }) => [await alternate("churn", room, relay, 1, churn)])
     : undefined;
   const together = [idling, churning].filter((s) => s !== undefined);
   if (together.length > 0) {
@@ -492,14 +391,7 @@ async function main(): Promise<void> {
   console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);
   const results = await runSteps(plan(), String(opts["state-dir"]));
 
-  for (const result of results) {
-    const [left, right] = result.columns ?? ["room", "relay"];
-    console.log(`\n${result.scenario}\n| metric                 | ${left.padStart(10)} | ${right.padStart(10)} |  ratio |\n|---|---|---|---|`);
-    for (const key of Object.keys(result.room)) console.log(row(key, result.room[key], result.relay[key]));
-  }
-  console.log("");
-  const round = (metrics: Metrics) => Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, Math.round(v * 10) / 10]));
-  for (const result of results) console.log(JSON.stringify({ scenario: result.scenario, room: round(result.room), relay: round(result.relay) }));
+  report(results);
 }
 
 await main();
