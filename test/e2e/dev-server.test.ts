@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../support/frames";
 import { startDevServer } from "../support/e2e/wrangler";
 import { WsClient } from "../support/e2e/ws-client";
@@ -63,9 +63,10 @@ const stateDirs: string[] = [];
 /** The process groups of the servers a test saw started. */
 const groupsSeen: number[] = [];
 
-afterEach(async () => {
+afterAll(async () => {
   // A test that failed half-way, perhaps because the helper no longer stops
-  // servers: nothing it started outlives it.
+  // servers: nothing it started outlives the file. Not after each test, since
+  // the tests below run at the same time.
   for (const run of runs.splice(0)) if (!run.ended) run.child.kill("SIGKILL");
   for (const group of groupsSeen.splice(0)) {
     if (members(group).length === 0) continue;
@@ -139,7 +140,8 @@ async function serve(servers: number, then: "wait" | "throw" | "reject"): Promis
   return { run, groups, dir };
 }
 
-describe("servers end with the process that started them", () => {
+// At the same time: each waits mostly for wrangler to start, and their processes and storage are their own.
+describe.concurrent("servers end with the process that started them", () => {
   it.each([
     ["SIGINT", 130],
     ["SIGTERM", 143],
