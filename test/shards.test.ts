@@ -1,67 +1,18 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
-import type { MessageFrame, RoomInfo, ServerFrame } from "../src/protocol";
+import { describe, expect, it } from "vitest";
+import type { MessageFrame } from "../src/protocol";
 import type { Room } from "../src/room/room";
 import { signToken } from "../src/auth/grant";
-import { Shard } from "../src/shard/shard";
-import { Inbox } from "../src/shard/inbox";
-import type { Delivery } from "../src/shard/messages";
-import { SocketSet, type Member } from "../src/sockets/socket-set";
 import { Client, uniqueRoom, caller, read } from "./support/client";
 import { frozenClock, slowSignatures } from "./support/clock";
 import { waitFor } from "./support/frames";
+import { crowd, info, loseNextDelivery, messagesOf, parsed, range, untilMessages } from "./support/shards";
 
 // This project runs with SHARD_SIZE=3: the room holds the first three
 // sockets, shard 1 the next three, and so on.
 
 const shardOf = (room: string, k: number) => env.SHARDS.getByName(`${room}#${k}`);
-
-/** Joins `n` clients one after another, named `<prefix><i>`, each with its own address. */
-async function crowd(room: string, n: number, prefix = "u", query = ""): Promise<Client[]> {
-  const clients: Client[] = [];
-  for (let i = 0; i < n; i++) clients.push(await Client.join(`/rooms/${room}?name=${prefix}${i}${query}`));
-  return clients;
-}
-
-function parsed(client: Client): ServerFrame[] {
-  return client.frames.filter((f) => f.startsWith("{")).map((f) => JSON.parse(f) as ServerFrame);
-}
-
-/** Every message a client has received, live or in history frames, in the order received. */
-function messagesOf(client: Client): MessageFrame[] {
-  return parsed(client).flatMap((f) => (f.type === "message" ? [f] : f.type === "history" ? f.messages : []));
-}
-
-async function untilMessages(clients: Client[], count: number): Promise<void> {
-  await waitFor(
-    () => clients.every((c) => messagesOf(c).length >= count),
-    () => `${count} messages at every client; they have ${clients.map((c) => messagesOf(c).length).join(", ")}`,
-  );
-}
-
-async function info(room: string): Promise<RoomInfo> {
-  return (await (await exports.default.fetch(`http://chat.test/api/rooms/${room}`)).json()) as RoomInfo;
-}
-
-/**
- * Makes the next call to shard 1 of `room` carrying a frame of this type
- * report it applied but deliver nothing, as a lost call would, after the
- * shard had delivered seq 1. Returns whether that call happened yet.
- */
-function loseNextDelivery(room: string, type: ServerFrame["type"]): () => boolean {
-  const real = Shard.prototype.deliver;
-  let lost = false;
-  vi.spyOn(Shard.prototype, "deliver").mockImplementation(function (this: Shard, delivery: Delivery) {
-    const mine = delivery.items.some((i) => "frame" in i && i.frame.type === type) && this.ctx.id.name === `${room}#1`;
-    if (lost || !mine) return real.call(this, delivery);
-    lost = true;
-    return { applied: delivery.items.at(-1)!.n, delivered: 1, held: this.census().members.length };
-  });
-  return () => lost;
-}
-
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("a room across objects", () => {
   it("gives every socket every message exactly once, in seq order, and each sender its acks", async () => {
@@ -423,53 +374,5 @@ describe("answers on a shard", () => {
     mod.send({ type: "kick", user: "4" });
     expect(await sam.skipTo("closing")).toEqual({ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" });
     expect((await sam.closed()).code).toBe(4001);
-  });
-});
-
-describe("a shard's inbox", () => {
-  /** Both ends of a socket; what the server end sends arrives at the client end. */
-  function pair(): { server: WebSocket; received: string[] } {
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    const received: string[] = [];
-    client.accept();
-    server.accept();
-    client.addEventListener("message", (event) => received.push(event.data as string));
-    return { server, received };
-  }
-
-  it("gives a socket that arrives after its welcome what came after its mark, and nothing meant for others", async () => {
-    const member = (id: string): Member => ({ id, name: id, format: "json", joinedAt: 0, address: id, bucket: { tokens: 1, at: 0 } });
-    const message = (seq: number): MessageFrame => ({ type: "message", seq, user: { id: "1", name: "1" }, text: `#${seq}`, at: 0 });
-    await runInDurableObject(shardOf(uniqueRoom("inbox"), 1), async (_, state) => {
-      const inbox = new Inbox(state.storage.sql);
-      const sockets = new SocketSet();
-      const old = pair();
-      sockets.add(old.server, member("1"));
-      const deliver = (items: Delivery["items"]) => inbox.apply({ instance: "i", fill: null, items, online: 2 }, sockets);
-      deliver([{ n: 1, frame: message(4) }]);
-      // The room placed member 2 at mark 1; its welcome and what follows reach the shard before its socket does.
-      deliver([
-        { n: 2, frame: { type: "ack", id: "a", seq: 5 }, to: "1" },
-        {
-          n: 3,
-          frame: { type: "history", messages: [message(4)], changes: [], oldestSeq: 4, lastSeq: 4, gap: false, reset: false, more: false, epoch: "e" },
-          to: "2",
-        },
-        { n: 4, frame: message(5) },
-      ]);
-      const late = pair();
-      const newcomer = { ...member("2"), mark: { instance: "i", n: 1 }, after: 4 };
-      sockets.add(late.server, newcomer);
-      expect(inbox.admit(late.server, newcomer)).toBe(true);
-      deliver([{ n: 5, frame: message(6) }]);
-
-      await waitFor(
-        () => late.received.length >= 3 && old.received.length >= 4,
-        () => `frames; the newcomer has ${late.received.join(" | ")}`,
-      );
-      expect(late.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["history", "message", "message"]);
-      expect(late.received.slice(1).map((f) => (JSON.parse(f) as MessageFrame).seq)).toEqual([5, 6]);
-      expect(old.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(["message", "ack", "message", "message"]);
-    });
   });
 });

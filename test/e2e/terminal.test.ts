@@ -1,0 +1,214 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { storedTexts } from "../support/e2e/rooms";
+import { type DevServer, ONE_ADDRESS_FOR_ALL, startDevServer } from "../support/e2e/wrangler";
+import { WsClient } from "../support/e2e/ws-client";
+import { waitFor } from "../support/frames";
+
+// `npm run chat`, the terminal chat, as people and scripts run it against wrangler dev.
+
+/** A restart of wrangler dev on a loaded machine takes a while; every wait across one allows this long. */
+const RESTART_DEADLINE_MS = 90_000;
+
+let server: DevServer;
+
+beforeAll(async () => {
+  // Its own wrangler dev, since a test here restarts it. Every client is 127.0.0.1, so the
+  // per-address limits are lifted; 200 frames per 10 s, so that pacing a script to it is quick
+  // to test, and still pacing.
+  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3" } });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const wsUrl = (room: string) => `${server.url.replace("http", "ws")}/rooms/${room}`;
+
+describe("npm run chat against wrangler dev", () => {
+  it("lets two terminals and a ws client chat, with /who and /name", async () => {
+    const room = "terminal-chat";
+    const ann = terminal([room, "--name", "ann", "--server", server.url]);
+    let bob: Terminal | undefined;
+    try {
+      await ann.line(/^Welcome to terminal-chat, ann! Online/);
+      bob = terminal([room, "--name", "bob", "--server", server.url]);
+      await bob.line(/^Welcome to terminal-chat, bob! Online \(2\): ann, bob$/);
+      const wes = await WsClient.open(`${wsUrl(room)}?name=wes`);
+      await wes.next("welcome");
+
+      ann.type("hello from ann");
+      await bob.line(/^\[\d\d:\d\d\] ann: hello from ann$/);
+      expect(await wes.skipTo("message")).toMatchObject({ text: "hello from ann", user: { name: "ann" } });
+      wes.send("hello terminals\nsecond line");
+      await ann.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
+      await ann.line(/^ {2}second line$/);
+      await bob.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
+
+      bob.type("/who");
+      await bob.line(/^Online \(3\): ann, bob, wes$/);
+      ann.type("/name annie");
+      await ann.line(/^You are now known as annie\.$/);
+      await bob.line(/^ann is now known as annie\.$/);
+      ann.type("//slash at the start");
+      await bob.line(/^\[\d\d:\d\d\] annie: \/slash at the start$/);
+      wes.ws.close();
+
+      ann.end();
+      bob.end();
+      expect(await ann.exited()).toBe(0);
+      expect(await bob.exited()).toBe(0);
+      // Each message once, whatever else was printed.
+      expect(bob.lines().filter((l) => l.endsWith("ann: hello from ann"))).toHaveLength(1);
+    } finally {
+      ann.kill();
+      bob?.kill();
+    }
+  });
+
+  it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async () => {
+    const room = "terminal-script";
+    const bot = terminal([room, "--name", "bot", "--server", server.url]);
+    try {
+      bot.type("first");
+      await bot.line(/^\[\d\d:\d\d\] bot: first$/);
+      const restarted = server.restart();
+      await bot.line(/^\* connection lost \(.+\); reconnecting in \d+ s$/);
+      bot.type("second");
+      bot.end();
+      await restarted;
+      expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+      expect(bot.lines().filter((l) => /bot: (first|second)$/.test(l))).toEqual([expect.stringMatching(/first$/), expect.stringMatching(/second$/)]);
+      expect(bot.lines()).toContain("* reconnected");
+    } finally {
+      bot.kill();
+    }
+  });
+
+  it("exits 1 when a line was refused, and 2 with the reason when the room refuses it or the URL is bad", async () => {
+    // 2001 characters: too long to send.
+    const long = terminal(["terminal-refused", "--name", "bot", "--server", server.url]);
+    long.type("x".repeat(2001));
+    long.type("fine");
+    long.end();
+    expect(await long.exited()).toBe(1);
+    expect(long.lines()).toContain(`! not sent (messages are at most 2000 characters): ${"x".repeat(2001)}`);
+    expect(long.lines().some((l) => l.endsWith("bot: fine"))).toBe(true);
+
+    const private_ = terminal(["private-terminal", "--server", server.url]);
+    private_.end();
+    expect(await private_.exited()).toBe(2);
+    expect(private_.lines()).toContain("* cannot join: this room needs a ?token= from the app or the room's owner");
+
+    const bad = terminal(["ftp://example.com/rooms/x"]);
+    bad.end();
+    expect(await bad.exited()).toBe(2);
+    expect(bad.errors()).toMatch(/^not a room's URL/);
+  });
+
+  it(
+    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
+    async () => {
+      const room = "terminal-paced";
+      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
+      const bot = terminal([room, "--name", "bot", "--server", server.url]);
+      try {
+        for (const line of lines) bot.type(line);
+        bot.end();
+        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
+        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
+        expect(await storedTexts(server, room)).toEqual(lines);
+      } finally {
+        bot.kill();
+      }
+    },
+    RESTART_DEADLINE_MS + 30_000,
+  );
+
+  it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async () => {
+    const room = "terminal-quit";
+    const ann = terminal([room, "--name", "ann", "--server", server.url]);
+    try {
+      await ann.line(/^Welcome to terminal-quit, ann!/);
+      ann.type("before quit");
+      ann.type("/quit");
+      ann.type("after quit");
+      expect(await ann.exited()).toBe(0);
+      expect(await storedTexts(server, room)).toEqual(["before quit"]);
+    } finally {
+      ann.kill();
+    }
+  });
+
+  it("prints its usage for --help and exits 0", async () => {
+    const help = terminal(["--help"]);
+    expect(await help.exited()).toBe(0);
+    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
+    expect(help.lines()).toContain("  -h, --help               this text");
+  });
+
+  it("gives up with the reason and exit 2 when a script cannot reach the server", async () => {
+    const lost = terminal(["lobby", "--name", "bot", "--server", "http://127.0.0.1:1"]);
+    lost.type("hello?");
+    lost.end();
+    // It gives up 15 s after it starts, by its own clock; the rest of this wait is for npm and Node to start.
+    expect(await lost.exited(45_000)).toBe(2);
+    expect(lost.lines()).toContain("! not sent (the session was closed): hello?");
+    expect(lost.lines().at(-1)).toMatch(/^\* gave up connecting after 15 s: cannot reach 127\.0\.0\.1:1\b/);
+  }, 60_000);
+});
+
+interface Terminal {
+  type(line: string): void;
+  end(): void;
+  /** Waits for a line printed after the last one waited for, and returns it. */
+  line(pattern: RegExp): Promise<string>;
+  lines(): string[];
+  errors(): string;
+  exited(timeoutMs?: number): Promise<number | null>;
+  kill(): void;
+}
+
+/** `npm run -s chat -- <args>` with piped stdin and stdout, as a script would run it. */
+function terminal(args: string[]): Terminal {
+  const child: ChildProcessWithoutNullStreams = spawn("npm", ["run", "-s", "chat", "--", ...args], { env: { ...process.env, TZ: "UTC" } });
+  let out = "";
+  let err = "";
+  let read = 0;
+  let code: number | null | undefined;
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk));
+  child.stderr.on("data", (chunk: Buffer) => (err += chunk));
+  child.on("exit", (exitCode) => (code = exitCode));
+  const lines = () => out.split("\n").slice(0, -1);
+  return {
+    type: (line) => child.stdin.write(`${line}\n`),
+    end: () => child.stdin.end(),
+    lines,
+    errors: () => err,
+    async line(pattern) {
+      let found = -1;
+      await waitFor(
+        () => {
+          found = lines().findIndex((l, i) => i >= read && pattern.test(l));
+          return found >= 0;
+        },
+        () => `a line matching ${pattern} from npm run chat -- ${args.join(" ")}; it printed:\n${out}${err}`,
+        RESTART_DEADLINE_MS,
+      );
+      read = found + 1;
+      return lines()[found]!;
+    },
+    async exited(timeoutMs = 30_000) {
+      await waitFor(
+        () => code !== undefined,
+        () => `npm run chat -- ${args.join(" ")} to exit; it printed:\n${out}${err}`,
+        timeoutMs,
+      );
+      return code!;
+    },
+    kill: () => {
+      if (code === undefined) child.kill();
+    },
+  };
+}
