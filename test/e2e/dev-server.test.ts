@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "../support/frames";
 import { startDevServer } from "../support/e2e/wrangler";
 import { WsClient } from "../support/e2e/ws-client";
@@ -63,10 +63,9 @@ const stateDirs: string[] = [];
 /** The process groups of the servers a test saw started. */
 const groupsSeen: number[] = [];
 
-afterAll(async () => {
+afterEach(async () => {
   // A test that failed half-way, perhaps because the helper no longer stops
-  // servers: nothing it started outlives the file. Not after each test, since
-  // the tests below run at the same time.
+  // servers: nothing it started outlives it.
   for (const run of runs.splice(0)) if (!run.ended) run.child.kill("SIGKILL");
   for (const group of groupsSeen.splice(0)) {
     if (members(group).length === 0) continue;
@@ -140,13 +139,14 @@ async function serve(servers: number, then: "wait" | "throw" | "reject"): Promis
   return { run, groups, dir };
 }
 
-// At the same time: each waits mostly for wrangler to start, and their processes and storage are their own.
-describe.concurrent("servers end with the process that started them", () => {
+// One after another: started together, six servers on a loaded machine outlast any test's time.
+describe("servers end with the process that started them", () => {
   it.each([
     ["SIGINT", 130],
     ["SIGTERM", 143],
   ] as const)("on %s, every one is stopped and its storage deleted, and the process exits with %i", async (signal, code) => {
-    const { run, groups, dir } = await serve(signal === "SIGINT" ? 2 : 1, "wait");
+    // One server each: the benchmark's test below has a signal stop two.
+    const { run, groups, dir } = await serve(1, "wait");
     run.child.kill(signal);
     expect(await run.exitCode()).toBe(code);
     await allGone(groups);
