@@ -15,8 +15,8 @@ let server: DevServer;
 beforeAll(async () => {
   // Its own wrangler dev, since a test here restarts it. Every client is 127.0.0.1, so the
   // per-address limits are lifted; 200 frames per 10 s, so that pacing a script to it is quick
-  // to test, and still pacing.
-  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3" } });
+  // to test, and still pacing; a secret, so that private rooms ask for tokens.
+  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: "terminal-room-secret", RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3" } });
 }, 120_000);
 
 afterAll(async () => {
