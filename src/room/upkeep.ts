@@ -5,7 +5,7 @@ import type { RoomParts } from "./parts";
 import type { Expel } from "./peer";
 
 /** Rows one alarm run deletes at most, so trimming never holds the room for long. */
-export const TRIM_BATCH = 1000;
+const TRIM_BATCH = 1000;
 /** How soon trimming runs, or its next batch, in a room nobody is connected to whose history outgrew its limit. */
 const TRIM_DELAY_MS = 5_000;
 

@@ -1,7 +1,7 @@
 import { fullBucket, take, WINDOW_MS, type Bucket, type Verdict } from "../protocol";
 
 /** Entries an HTTP read returns per unit of its address's read budget. */
-export const READ_UNIT = 50;
+const READ_UNIT = 50;
 
 /** What a read of up to `limit` entries costs: one per `READ_UNIT`, so that big pages cannot be fetched as often as small ones. */
 export function readCost(limit: number): number {

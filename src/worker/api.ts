@@ -9,8 +9,8 @@ import type { Caller, Read } from "../room/api";
 import type { Identity } from "../auth/token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
-export const DEFAULT_PAGE = 50;
-export const MAX_PAGE = 500;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
 
 /**
  * `POST /api/rooms`: a new room with an unguessable name (128 random bits),
