@@ -22,6 +22,11 @@ export function refusal(person: Person, now: number, { sanctions, roster, config
   return null;
 }
 
+/** An address over one of its budgets in the room: too many `what`, and when to try again. */
+export function tooMany(what: string, retryAfterMs: number): Refusal {
+  return { status: 429, code: "rate_limited", message: `too many ${what} from this address; try again later`, retryAfterMs };
+}
+
 export function connectingTooFast(retryAfterMs: number): Refusal {
-  return { status: 429, code: "rate_limited", message: "too many connection attempts from this address; try again later", retryAfterMs };
+  return tooMany("connection attempts", retryAfterMs);
 }

@@ -2,6 +2,7 @@ import { senderOfIdentity, type Identity } from "../auth/token";
 import { Buckets, readCost } from "../sockets/buckets";
 import type { DeleteFrame, DeleteRequest, ErrorFrame, MessagePage, ModeratedFrame, ModerationFrame, Refusal, RoomInfo } from "../protocol";
 import { addressKey } from "./addresses";
+import { tooMany } from "./admission";
 import type { Broadcast } from "./broadcast";
 import { HTTP_USER_ID } from "./changes";
 import { split } from "./history";
@@ -93,10 +94,7 @@ export class RoomApi {
     const sanction = this.#sanctioned(post, now, true);
     if (sanction !== null) return { ok: false, refusal: sanction };
     const verdict = this.#postBuckets.take(addressKey(post.address), config.rateLimitPer10s, now);
-    if (!verdict.ok) {
-      const { retryAfterMs } = verdict;
-      return { ok: false, refusal: { status: 429, code: "rate_limited", message: "too many messages from this address; try again later", retryAfterMs } };
-    }
+    if (!verdict.ok) return { ok: false, refusal: tooMany("messages", verdict.retryAfterMs) };
     const sender = `post:${senderOfIdentity(post.identity) ?? post.client ?? ""}`;
     const published = sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender, id: post.id });
     await broadcast.whenStored();
@@ -138,7 +136,7 @@ export class RoomApi {
     if (banned !== null) return banned;
     const verdict = this.#readBuckets.take(addressKey(caller.address), this.parts.config.rateLimitPer10s, now, cost);
     if (verdict.ok) return null;
-    return { status: 429, code: "rate_limited", message: "too many reads from this address; try again later", retryAfterMs: verdict.retryAfterMs };
+    return tooMany("reads", verdict.retryAfterMs);
   }
 
   /** What the room's sanctions refuse an HTTP caller now, reading or `writing`. */
