@@ -14,7 +14,8 @@ describe("joining", () => {
       you: { id: "1", name: "ann" },
       users: [{ id: "1", name: "ann" }],
       tickSeconds: 30,
-      limits: { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 },
+      typingSeconds: 6,
+      limits: { framesPer10s: 20, frameBytes: 16384, messageChars: 2000, typingPer10s: 10, reactionsPer10s: 20 },
       lastSeq: 0,
     });
     expect(welcomeAnn.at).toBeTypeOf("number");

@@ -58,7 +58,7 @@ describe("parseClientFrame", () => {
 describe("text format", () => {
   const ann = { id: "1", name: "ann" };
   const bob = { id: "2", name: "bob" };
-  const limits = { framesPer10s: 20, frameBytes: 16384, messageChars: 2000 };
+  const limits = { framesPer10s: 20, frameBytes: 16384, messageChars: 2000, typingPer10s: 10, reactionsPer10s: 20 };
   const people = (...names: string[]) => names.map((name, i) => ({ id: String(i + 10), name }));
   const presence = (over: Partial<PresenceFrame>): PresenceFrame => ({ type: "presence", joined: [], left: [], renamed: [], online: 2, at: 0, ...over });
   it.each<[ServerFrame, string]>([
@@ -71,6 +71,7 @@ describe("text format", () => {
         more: false,
         online: 2,
         tickSeconds: 30,
+        typingSeconds: 6,
         limits,
         lastSeq: 0,
         epoch: "0123456789abcdef",
@@ -87,6 +88,7 @@ describe("text format", () => {
         more: true,
         online: 1000,
         tickSeconds: 30,
+        typingSeconds: 6,
         limits,
         lastSeq: 0,
         epoch: "0123456789abcdef",

@@ -23,6 +23,15 @@ export interface Config {
   maxFrameBytes: number;
   /** Frames a socket (or HTTP posts an address) may send per 10 s, and the burst; 0 turns limiting off. Default 20. */
   rateLimitPer10s: number;
+  /**
+   * `typing` frames a socket may send per 10 s, and `react`/`unreact` frames:
+   * budgets of their own beside `rateLimitPer10s`, so that neither can
+   * starve messages. Fixed at 10 and 20, and off with it when it is 0.
+   */
+  typingPer10s: number;
+  reactionsPer10s: number;
+  /** Seconds someone stays in the typing set without renewing it. At least 1. Default 6. */
+  typingSeconds: number;
   /** Sockets a room accepts, on all its objects together; one more is refused with 503. Default 32,000. */
   maxConnectionsPerRoom: number;
   /**
@@ -84,6 +93,7 @@ export interface ConfigVars {
   OWNER_TOKEN_SECONDS?: string | number;
   AUTH_CLOCK_SKEW_SECONDS?: string | number;
   ANNOUNCE_LIMIT?: string | number;
+  TYPING_SECONDS?: string | number;
   TRACE_WAKEUPS?: string;
 }
 
@@ -96,6 +106,9 @@ export const DEFAULTS: Config = {
   maxMessageChars: 2000,
   maxFrameBytes: 16 * 1024,
   rateLimitPer10s: 20,
+  typingPer10s: 10,
+  reactionsPer10s: 20,
+  typingSeconds: 6,
   maxConnectionsPerRoom: 32_000,
   shardSize: 1000,
   maxConnectionsPerAddress: 50,
@@ -110,6 +123,7 @@ export const DEFAULTS: Config = {
 };
 
 export function readConfig(vars: ConfigVars): Config {
+  const rateLimitPer10s = whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0);
   return {
     tickSeconds: whole(vars, "TICK_SECONDS", DEFAULTS.tickSeconds, 0),
     heartbeatTimeoutSeconds: whole(vars, "HEARTBEAT_TIMEOUT_SECONDS", DEFAULTS.heartbeatTimeoutSeconds, 0),
@@ -119,7 +133,11 @@ export function readConfig(vars: ConfigVars): Config {
     historyLimit: whole(vars, "HISTORY_LIMIT", DEFAULTS.historyLimit, 1),
     maxMessageChars: whole(vars, "MAX_MESSAGE_CHARS", DEFAULTS.maxMessageChars, 1),
     maxFrameBytes: whole(vars, "MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 1),
-    rateLimitPer10s: whole(vars, "RATE_LIMIT_PER_10S", DEFAULTS.rateLimitPer10s, 0),
+    rateLimitPer10s,
+    // Lifting the limit for a test or a benchmark lifts these with it.
+    typingPer10s: rateLimitPer10s === 0 ? 0 : DEFAULTS.typingPer10s,
+    reactionsPer10s: rateLimitPer10s === 0 ? 0 : DEFAULTS.reactionsPer10s,
+    typingSeconds: whole(vars, "TYPING_SECONDS", DEFAULTS.typingSeconds, 1),
     maxConnectionsPerRoom: whole(vars, "MAX_CONNECTIONS_PER_ROOM", DEFAULTS.maxConnectionsPerRoom, 1),
     shardSize: whole(vars, "SHARD_SIZE", DEFAULTS.shardSize, 1),
     maxConnectionsPerAddress: whole(vars, "MAX_CONNECTIONS_PER_ADDRESS", DEFAULTS.maxConnectionsPerAddress, 1),

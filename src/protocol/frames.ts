@@ -45,6 +45,8 @@ export type ErrorCode =
   | "muted"
   | "banned"
   | "unknown_message"
+  | "bad_emoji"
+  | "too_many_reactions"
   | "unknown_type"
   | "unsupported"
   | "auth_unavailable"
@@ -95,6 +97,10 @@ export interface Limits {
   frameBytes: number;
   /** Characters (code points) one message's text may have. */
   messageChars: number;
+  /** `typing` frames per 10 s, a budget of their own: typing never takes from the frames above. 0 for no limit. */
+  typingPer10s: number;
+  /** `react` and `unreact` frames per 10 s, a budget of their own, as for typing. 0 for no limit. */
+  reactionsPer10s: number;
 }
 
 /**
@@ -110,6 +116,8 @@ export type WelcomeFrame = {
   more: boolean;
   online: number;
   tickSeconds: number;
+  /** How long someone stays in the typing set without sending `typing` again. */
+  typingSeconds: number;
   limits: Limits;
   /** The newest number in the room's sequence (a message's seq, or an edit's or delete's change); 0 in a room that never had one. */
   lastSeq: number;
@@ -134,17 +142,70 @@ export type PresenceFrame = {
 };
 /**
  * `seq` numbers the room's sequence, 1, 2, 3, … the same order for
- * everyone: its messages, and the edits and deletes of them, which take
- * the next number as their `change`. Only a history frame shows a message
- * as it is now: with `editedAt` once edited, or with `deletedAt` and empty
- * text once deleted.
+ * everyone: its messages, and the edits, deletes and reactions of them,
+ * which take the next number as their `change`. Only a history frame (or a
+ * page or thread) shows a message as it is now: with `editedAt` once
+ * edited, with `deletedAt` and empty text once deleted, with its
+ * `reactions` and how many `replies` it has had.
  */
-export type MessageFrame = { type: "message"; seq: number; user: User; text: string; at: number; editedAt?: number; deletedAt?: number };
+export type MessageFrame = {
+  type: "message";
+  seq: number;
+  user: User;
+  text: string;
+  at: number;
+  editedAt?: number;
+  deletedAt?: number;
+  /** The message this one answers. */
+  replyTo?: ReplyTo;
+  /** Who the text mentions, as `@name`; resolved by the room when it stored the message. */
+  mentions?: Mention[];
+  /** Messages that reply to this one; live, each reply's `replyTo` counts one more. */
+  replies?: number;
+  reactions?: Reaction[];
+};
+/** What a reply shows of the message it answers, as of the reply: its author and its first `REPLY_EXCERPT_CHARS` characters. */
+export interface ReplyTo {
+  seq: number;
+  user: User;
+  /** Empty once that message was deleted. */
+  text: string;
+  /** That message was deleted since, its excerpt with it. */
+  deleted?: true;
+}
+/** Someone a message mentions: `id` is their connection when mentioned (or the last one, for an account not online). */
+export interface Mention {
+  id: string;
+  name: string;
+  /** A token account's `sub`: the same person on any connection. */
+  account?: string;
+}
+/** One emoji's reactions to a message: how many people, and the ids of the first `REACTION_USERS_SHOWN` of them. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  users: string[];
+}
 /** Message `seq`, by `user`, now reads `text`. `change` is the edit's own place in the sequence. */
 export type EditFrame = { type: "edit"; seq: number; change: number; user: User; text: string; editedAt: number };
-/** Message `seq` was deleted, by its author or a moderator; its text is gone. `change` is the delete's own place in the sequence. */
+/** Message `seq` was deleted, by its author or a moderator; its text and reactions are gone. `change` is the delete's own place in the sequence. */
 export type DeleteFrame = { type: "delete"; seq: number; change: number; deletedAt: number };
-export type ChangeFrame = EditFrame | DeleteFrame;
+/**
+ * Message `seq`'s reactions now: the whole summary, after `user` added (or
+ * with `removed`, took back) `emoji`. `author` wrote the message, while it
+ * is kept. `change` is the reaction's own place in the sequence.
+ */
+export type ReactionsFrame = {
+  type: "reactions";
+  seq: number;
+  change: number;
+  reactions: Reaction[];
+  user: User;
+  emoji: string;
+  removed?: true;
+  author?: User;
+};
+export type ChangeFrame = EditFrame | DeleteFrame | ReactionsFrame;
 /** What the room's sequence holds at each number. */
 export type SequenceFrame = MessageFrame | ChangeFrame;
 
@@ -157,6 +218,7 @@ export function positionOf(frame: ServerFrame): number | null {
       return frame.seq;
     case "edit":
     case "delete":
+    case "reactions":
       return frame.change;
     default:
       return null;
@@ -198,6 +260,18 @@ export type AckFrame = { type: "ack"; id: string; seq: number };
 /** One page of the user list, in join order; `more`: ask for the next with `after`. */
 export type UsersFrame = { type: "users"; id?: string; users: User[]; online: number; more: boolean };
 export type TickFrame = { type: "tick"; now: number; online: number };
+/**
+ * Who is typing now, sent when that changes, coalesced like presence:
+ * the first `TYPING_USERS_SHOWN` of them, and how many in all. `started`
+ * lists who began since the last typing frame. Never stored.
+ */
+export type TypingFrame = { type: "typing"; users: User[]; count: number; started: User[] };
+/**
+ * The answer to a `thread` request: message `seq` as it is now, and the
+ * replies to it after `after`, in order; `more`: ask again with `after`
+ * set to the last reply's seq.
+ */
+export type ThreadFrame = { type: "thread"; id?: string; seq: number; root: MessageFrame; messages: MessageFrame[]; more: boolean };
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
 export type RenewedFrame = { type: "renewed"; id?: string; exp: number };
 /** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
@@ -230,6 +304,9 @@ export type ServerFrame =
   | MessageFrame
   | EditFrame
   | DeleteFrame
+  | ReactionsFrame
+  | TypingFrame
+  | ThreadFrame
   | HistoryFrame
   | AckFrame
   | UsersFrame
@@ -276,13 +353,19 @@ export interface MessagePage {
   epoch: string | null;
 }
 
+/** `GET /api/rooms/<room>/messages?thread=<seq>`: as a thread frame. */
+export type ThreadPage = Omit<ThreadFrame, "type" | "id">;
+
 /**
  * Every frame a client may send. Each may carry an `id` (1 to 64
  * characters), which its answer carries back; for a message, an edit or a
  * delete the id also makes a resend harmless.
  */
 export type ClientFrame =
-  | { type: "message"; text: string; id?: string }
+  | MessageRequest
+  | TypingRequest
+  | ReactionRequest
+  | ThreadRequest
   | { type: "rename"; name: string; id?: string }
   | { type: "who"; after?: string; id?: string }
   | { type: "history"; after: number; id?: string }
@@ -290,6 +373,15 @@ export type ClientFrame =
   | EditRequest
   | DeleteRequest
   | ModerationFrame;
+
+/** A message; with `replyTo`, a reply to message `replyTo`. */
+export type MessageRequest = { type: "message"; text: string; replyTo?: number; id?: string };
+/** Its sender is typing, or with `stop`, no longer; a message stops it too, and it stops by itself after `typingSeconds`. */
+export type TypingRequest = { type: "typing"; stop?: true; id?: string };
+/** Adds or takes back the sender's reaction `emoji` to message `seq`; `id` as for a message. */
+export type ReactionRequest = { type: "react" | "unreact"; seq: number; emoji: string; id?: string };
+/** The replies to message `seq` after reply `after` (0 or absent: from the first). */
+export type ThreadRequest = { type: "thread"; seq: number; after?: number; id?: string };
 
 /** An author's new text for their message `seq`; `id` as for a message, answered by an `ack` of the edit's seq. */
 export type EditRequest = { type: "edit"; seq: number; text: string; id?: string };
@@ -301,6 +393,17 @@ export type ModerationFrame = { type: Sanction; user: string; seconds?: number; 
 
 /** The longest ban or mute: a year. */
 export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;
+
+/** Characters of the message it answers that a reply carries. */
+export const REPLY_EXCERPT_CHARS = 100;
+/** Distinct emoji one message may have reactions with. */
+export const MAX_EMOJI_PER_MESSAGE = 20;
+/** Ids a reaction summary lists per emoji. */
+export const REACTION_USERS_SHOWN = 5;
+/** People a typing frame names. */
+export const TYPING_USERS_SHOWN = 5;
+/** People one message may mention. */
+export const MAX_MENTIONS = 20;
 
 /** The longest a client's own id for a message or request may be. */
 export const MAX_MESSAGE_ID_CHARS = 64;

@@ -4,3 +4,4 @@ export * from "./limits";
 export * from "./names";
 export * from "./parse";
 export * from "./text";
+export * from "./emoji";

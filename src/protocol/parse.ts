@@ -3,6 +3,7 @@
  * for a message's text wherever it comes from.
  */
 
+import { isReactionEmoji } from "./emoji";
 import { checkDisplayName } from "./names";
 import {
   type ClientFrame,
@@ -12,6 +13,7 @@ import {
   MAX_MESSAGE_ID_CHARS,
   MAX_SANCTION_SECONDS,
   type ModerationFrame,
+  type ReactionRequest,
   type Sanction,
   errorFrame,
 } from "./frames";
@@ -43,9 +45,31 @@ export function parseClientFrame(data: string, maxMessageChars: number): Parsed 
 function parseCommand(command: Record<string, unknown> & { type: string }, maxMessageChars: number): Parsed {
   switch (command.type) {
     case "message": {
-      const { text } = command;
+      const { text, replyTo } = command;
       if (typeof text !== "string") return fail("bad_message", "a message needs a string `text`");
-      return chat(text, maxMessageChars);
+      if (replyTo === undefined) return chat(text, maxMessageChars);
+      if (!isSeq(replyTo)) return fail("bad_message", "`replyTo` must be the seq of the message replied to, a whole number from 1");
+      const checked = checkText(text, maxMessageChars);
+      return checked.ok ? { ok: true, frame: { type: "message", text: checked.text, replyTo } } : checked;
+    }
+    case "typing": {
+      const { stop } = command;
+      if (stop === undefined || stop === false) return { ok: true, frame: { type: "typing" } };
+      if (stop === true) return { ok: true, frame: { type: "typing", stop } };
+      return fail("bad_message", "a typing frame's `stop` must be true or absent");
+    }
+    case "react":
+    case "unreact":
+      return reaction(command);
+    case "thread": {
+      const { after } = command;
+      const seq = messageSeq(command);
+      if (seq === null) return { ok: false, error: BAD_SEQ };
+      if (after === undefined) return { ok: true, frame: { type: "thread", seq } };
+      if (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0) {
+        return fail("bad_message", "a thread request's `after` must be the seq of the last reply you have, 0 or more");
+      }
+      return { ok: true, frame: { type: "thread", seq, after } };
     }
     case "rename": {
       if (typeof command.name !== "string") return fail("bad_name", "a rename needs a string `name`");
@@ -122,9 +146,25 @@ export function deletion(command: Record<string, unknown>): { ok: true; frame: D
   return { ok: true, frame: { type: "delete", seq, ...(id !== undefined && { id }) } };
 }
 
+/** A reaction, from a socket or over HTTP. */
+export function reaction(command: Record<string, unknown>): { ok: true; frame: ReactionRequest } | { ok: false; error: ErrorFrame } {
+  const { type, emoji, id } = command;
+  if (type !== "react" && type !== "unreact") return { ok: false, error: errorFrame("bad_message", "a reaction's `type` is react or unreact") };
+  const seq = messageSeq(command);
+  if (seq === null) return { ok: false, error: BAD_SEQ };
+  if (typeof emoji !== "string" || !isReactionEmoji(emoji)) {
+    return { ok: false, error: errorFrame("bad_emoji", "`emoji` must be one emoji, or a :short_name: of up to 32 characters") };
+  }
+  if (id !== undefined && !isMessageId(id)) return { ok: false, error: BAD_MESSAGE_ID };
+  return { ok: true, frame: { type, seq, emoji, ...(id !== undefined && { id }) } };
+}
+
 function messageSeq(command: Record<string, unknown>): number | null {
-  const { seq } = command;
-  return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+  return isSeq(command.seq) ? command.seq : null;
+}
+
+function isSeq(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
 }
 
 const BAD_SEQ = errorFrame("bad_message", "`seq` must be the seq of a message, a whole number from 1");

@@ -9,6 +9,9 @@ import {
   type LeaveReason,
   type ModeratedFrame,
   type PresenceFrame,
+  type ReactionsFrame,
+  type ReplyTo,
+  type ThreadFrame,
   type Sanction,
   type SequenceFrame,
   type ServerFrame,
@@ -31,7 +34,12 @@ export function toText(frame: ServerFrame): string | null {
     case "message":
     case "edit":
     case "delete":
+    case "reactions":
       return messageText(frame);
+    case "typing":
+      return frame.started.length === 0 ? null : `${some(frame.started.map((u) => u.name))} ${frame.started.length === 1 ? "is" : "are"} typing…`;
+    case "thread":
+      return threadText(frame);
     case "history":
       return historyText(frame);
     case "ack":
@@ -55,11 +63,38 @@ export function toText(frame: ServerFrame): string | null {
   }
 }
 
-/** A message, or a change to one, as its line: an edited message shows its new text, a deleted one only that it was. */
+/**
+ * A message, or a change to one, as its line: an edited message shows its
+ * new text, a deleted one only that it was, a reply the start of what it
+ * answers.
+ */
 function messageText(frame: SequenceFrame): string {
   if (frame.type === "delete" || (frame.type === "message" && frame.deletedAt !== undefined)) return DELETED;
+  if (frame.type === "reactions") return reactionText(frame);
   const edited = frame.type === "edit" || frame.editedAt !== undefined ? " (edited)" : "";
-  return `${frame.user.name}${edited}: ${frame.text.replaceAll("\n", `\n${CONTINUATION}`)}`;
+  const reply = frame.type === "message" && frame.replyTo !== undefined ? ` (replying to ${quoted(frame.replyTo)})` : "";
+  return `${frame.user.name}${edited}${reply}: ${indented(frame.text)}`;
+}
+
+function indented(text: string): string {
+  return text.replaceAll("\n", `\n${CONTINUATION}`);
+}
+
+/** A reply's excerpt on one line: its own line breaks would start lines that pass for someone else's. */
+function quoted({ user, text, deleted }: ReplyTo): string {
+  return deleted ? "a deleted message" : `${user.name}: ${JSON.stringify(text.replaceAll("\n", " "))}`;
+}
+
+function reactionText({ user, emoji, removed, author, seq }: ReactionsFrame): string {
+  const whose = author === undefined ? `message #${seq}` : `${author.name}'s message`;
+  return removed ? `${user.name} took back ${emoji} from ${whose}` : `${user.name} reacted ${emoji} to ${whose}`;
+}
+
+function threadText(frame: ThreadFrame): string {
+  const lines = [`Thread of #${frame.seq}: ${messageText(frame.root)}`, ...frame.messages.map((m) => `${CONTINUATION}#${m.seq} ${messageText(m)}`)];
+  if (frame.messages.length === 0) lines.push(`${CONTINUATION}(no replies)`);
+  if (frame.more) lines.push(`(more replies follow; send {"type":"thread","seq":${frame.seq},"after":${frame.messages.at(-1)!.seq}} for them)`);
+  return lines.join("\n");
 }
 
 const DELETED = "(a message was deleted)";

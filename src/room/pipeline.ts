@@ -145,6 +145,12 @@ export class FramePipeline {
         break;
       case "token":
         return this.#renew(peer, frame.token, answer);
+      case "typing":
+      case "react":
+      case "unreact":
+      case "thread":
+        answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
+        break;
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
         else answer(moderate(frame, now, sanctions, roster, this.parts.expel));

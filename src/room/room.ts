@@ -1,4 +1,5 @@
 import { IDENTITY_HEADER, identityFrom, keysOf, type Identity } from "../auth/token";
+import type { Config } from "../platform/config";
 import type { Env } from "../platform/env";
 import { log } from "../platform/log";
 import {
@@ -8,6 +9,7 @@ import {
   type DeleteRequest,
   type HistoryFrame,
   type LeaveReason,
+  type Limits,
   type MessagePage,
   type ModeratedFrame,
   type ModerationFrame,
@@ -159,9 +161,9 @@ export class Room extends SocketObject {
     const online = roster.size;
     const { users, more } = roster.page(null, config.presenceListLimit);
     const you = toUser(member);
-    const { tickSeconds, rateLimitPer10s, maxFrameBytes, maxMessageChars } = config;
-    const limits = { framesPer10s: rateLimitPer10s, frameBytes: maxFrameBytes, messageChars: maxMessageChars };
-    peer.deliver({ type: "welcome", room, you, users, more, online, tickSeconds, limits, lastSeq: history.lastSeq, epoch: store.epoch!, at: now });
+    const { tickSeconds, typingSeconds } = config;
+    const welcome = { type: "welcome", room, you, users, more, online, tickSeconds, typingSeconds, limits: limitsOf(config) } as const;
+    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, at: now });
     peer.deliver(this.#replay({ since, epoch }));
     this.#broadcast.record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
@@ -309,4 +311,10 @@ export class Room extends SocketObject {
     this.#broadcast.record({ kind: "left", user: toUser(entry), reason });
     log({ event: "close", room: name, id, code, reason, online });
   }
+}
+
+/** What the welcome tells a client it may send, so that it can pace itself. */
+function limitsOf(config: Config): Limits {
+  const { rateLimitPer10s, maxFrameBytes, maxMessageChars, typingPer10s, reactionsPer10s } = config;
+  return { framesPer10s: rateLimitPer10s, frameBytes: maxFrameBytes, messageChars: maxMessageChars, typingPer10s, reactionsPer10s };
 }

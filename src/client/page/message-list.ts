@@ -107,6 +107,7 @@ export class MessageList {
       markDeleted(item);
       return;
     }
+    if (frame.type === "reactions") return;
     stopEditing(item);
     item.querySelector(".text")!.textContent = frame.text;
     markEdited(item);
