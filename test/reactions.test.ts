@@ -2,10 +2,11 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signToken } from "../src/auth/grant";
-import { MAX_EMOJI_PER_MESSAGE, type MessagePage, type ReactionsFrame } from "../src/protocol";
+import { MAX_EMOJI_PER_MESSAGE, type MessagePage, type Reaction, type ReactionsFrame } from "../src/protocol";
 import { History } from "../src/room/history";
 import { RoomStore } from "../src/room/store";
 import { Client, uniqueRoom } from "./support/client";
+import { fastClock, seededRandom } from "./support/clock";
 
 const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 const moderatorToken = (room: string) => signToken(SECRET, { room, name: "mod", role: "moderator", sub: "mod-1", exp: Math.floor(Date.now() / 1000) + 3600 });
@@ -241,5 +242,47 @@ describe("reactions", () => {
     expect([unknown.status, (await unknown.json<{ code: string }>()).code]).toEqual([404, "unknown_message"]);
     const nameless = await react(room, { type: "react", seq, emoji: "✅" });
     expect([nameless.status, (await nameless.json<{ code: string }>()).code]).toEqual([400, "bad_name"]);
+  });
+
+  it("add up, over any sequence of reactions and take-backs by several people, to what a model of them says, live and in history", async () => {
+    fastClock(); // every reading a second later: rate limits stay out, and reactions are in a known order
+    const next = seededRandom(23);
+    const room = uniqueRoom("react-property");
+    const people = [await Client.join(`/rooms/${room}?name=p1`), await Client.join(`/rooms/${room}?name=p2`), await Client.join(`/rooms/${room}?name=p3`)];
+    const [first] = people;
+    const watcher = await Client.join(`/rooms/${room}?name=watcher`);
+    const seqs = [await say(first!, "one", "m1"), await say(first!, "two", "m2")];
+    const emoji = ["👍", "❤️", ":ship-it:", "🇫🇷"];
+    // Per message: emoji in the order first used, each with who reacted, in order.
+    const model = new Map<number, Array<{ emoji: string; users: string[] }>>(seqs.map((seq) => [seq, []]));
+    const last = new Map<number, Reaction[]>();
+
+    for (let i = 0; i < 120; i++) {
+      const who = Math.floor(next() * people.length);
+      const seq = seqs[Math.floor(next() * seqs.length)]!;
+      const e = emoji[Math.floor(next() * emoji.length)]!;
+      const add = next() < 0.6;
+      const id = String(who + 1);
+      people[who]!.send({ type: add ? "react" : "unreact", seq, emoji: e, id: `op${i}` });
+      const ack = await people[who]!.skipTo("ack");
+      const entries = model.get(seq)!;
+      const entry = entries.find((r) => r.emoji === e);
+      const changes = add ? !entry?.users.includes(id) : entry?.users.includes(id) === true;
+      expect(ack.seq === seq, `op ${i}: a reaction that changes nothing is acknowledged with the message's seq`).toBe(!changes);
+      if (!changes) continue;
+      if (add && entry === undefined) entries.push({ emoji: e, users: [id] });
+      else if (add) entry!.users.push(id);
+      else {
+        entry!.users.splice(entry!.users.indexOf(id), 1);
+        if (entry!.users.length === 0) entries.splice(entries.indexOf(entry!), 1);
+      }
+      const frame = await watcher.skipTo("reactions");
+      expect(frame.change).toBe(ack.seq);
+      last.set(seq, frame.reactions);
+      expect(frame.reactions, `op ${i}`).toEqual(entries.map((r) => ({ emoji: r.emoji, count: r.users.length, users: r.users })));
+    }
+    const messages = (await page(room)).messages;
+    for (const message of messages) expect(message.reactions ?? []).toEqual(last.get(message.seq) ?? []);
+    expect(last.size).toBe(2);
   });
 });
