@@ -267,8 +267,10 @@ function seqOf(word: string | undefined): number | null {
   return word !== undefined && /^[1-9][0-9]{0,15}$/.test(word) ? Number(word) : null;
 }
 
-/** Prints message `seq` and every reply to it, a page at a time as the room sends them. */
+/** Prints message `seq` and every reply to it, a page at a time as the room sends them, once what was typed before is settled. */
 async function showThread(seq: number): Promise<void> {
+  // A request goes as soon as it is asked for, ahead of writes still waiting their turn: the replies just typed belong in it.
+  await Promise.allSettled([...sending]);
   let page = await chat.thread(seq);
   const replies = page.root.replies ?? 0;
   say(`Thread of #${seq} (${replies} ${replies === 1 ? "reply" : "replies"}):\n${entry(page.root)}`);
