@@ -1,4 +1,4 @@
-import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type MessageFrame } from "edge-chat/client";
+import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type ChatMessage, type ReactionsFrame } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
 import { waitFor } from "../support/frames";
@@ -51,8 +51,8 @@ function client(options: ConstructorParameters<typeof ChatClient>[0]): ChatClien
 }
 
 /** Every message a client is handed, in the order it is handed them. */
-function collect(chat: ChatClient): MessageFrame[] {
-  const got: MessageFrame[] = [];
+function collect(chat: ChatClient): ChatMessage[] {
+  const got: ChatMessage[] = [];
   chat.on("message", (m) => got.push(m));
   return got;
 }
@@ -67,12 +67,34 @@ async function until(chat: ChatClient, state: ChatEvents["state"]["state"], time
   );
 }
 
-async function received(got: MessageFrame[], count: number, who: string): Promise<void> {
+async function received(got: ChatMessage[], count: number, who: string): Promise<void> {
   await waitFor(
     () => got.length >= count,
     () => `${count} messages at ${who}; it has ${got.length}: ${got.map((m) => m.text).join(" ")}`,
     RESTART_DEADLINE_MS,
   );
+}
+
+/** Every reaction summary a client is handed, in the order it is handed them. */
+function reactionsAt(chat: ChatClient): ReactionsFrame[] {
+  const got: ReactionsFrame[] = [];
+  chat.on("change", (c) => {
+    if (c.type === "reactions") got.push(c);
+  });
+  return got;
+}
+
+async function summaries(got: ReactionsFrame[], count: number, who: string): Promise<void> {
+  await waitFor(
+    () => got.length >= count,
+    () => `${count} reaction summaries at ${who}; it has ${JSON.stringify(got)}`,
+    RESTART_DEADLINE_MS,
+  );
+}
+
+/** A summary's emoji and counts, in the order of the emoji, and whose the ids are, by `isYou`. */
+function tally(frame: ReactionsFrame, of: ChatClient): Array<[string, number, boolean[]]> {
+  return frame.reactions.map(({ emoji, count, users }): [string, number, boolean[]] => [emoji, count, users.map((id) => of.isYou(id))]).sort();
 }
 
 /** A token function for `name` in `room`, each token lasting `seconds`, that counts how often it is asked. */
@@ -166,7 +188,7 @@ describe("edge-chat/client against wrangler dev", () => {
     const room = "client-slow";
     // Pings every 50 ms with a 20 ms pong deadline: a consumer that holds the event loop must not read its own slowness as a dead socket.
     const reader = client({ url: wsUrl(room), name: "slow", pingEveryMs: 50, pongWithinMs: 20 });
-    const got: MessageFrame[] = [];
+    const got: ChatMessage[] = [];
     reader.on("message", (m) => {
       const busyUntil = performance.now() + 10;
       while (performance.now() < busyUntil);
@@ -264,6 +286,112 @@ describe("edge-chat/client against wrangler dev", () => {
       expect.objectContaining({ type: "delete", seq, change: deleted }),
     ]);
     await expect(bob.edit(seq, "not mine")).rejects.toMatchObject({ code: expect.stringMatching(/^(forbidden|unknown_message)$/) });
+  });
+
+  it("replies, reacts and reads a thread between two clients, each change reaching both once, and marks the message that mentions its reader", async () => {
+    const room = "client-conversation";
+    const ann = client({ url: wsUrl(room), name: "ann" });
+    const bob = client({ url: wsUrl(room), name: "bob" });
+    const annGot = collect(ann);
+    const annReactions = reactionsAt(ann);
+    const bobReactions = reactionsAt(bob);
+    await until(ann, "open");
+    await until(bob, "open");
+    const seq = await ann.send("lunch?");
+    const reply = await bob.reply(seq, "@ann sure");
+    await received(annGot, 2, "ann");
+    expect(annGot[0]!.mentionsMe).toBe(false);
+    expect(annGot[1]).toMatchObject({
+      seq: reply,
+      text: "@ann sure",
+      replyTo: { seq, user: { name: "ann" }, text: "lunch?" },
+      mentions: [{ id: ann.you!.id, name: "ann" }],
+      mentionsMe: true,
+    });
+
+    const bobReacted = await bob.react(seq, "👍");
+    const annReacted = await ann.react(seq, "👍");
+    expect(annReacted).toBeGreaterThan(bobReacted);
+    const bobTookBack = await bob.unreact(seq, "👍");
+    await summaries(annReactions, 3, "ann");
+    await summaries(bobReactions, 3, "bob");
+    for (const [got, who] of [
+      [annReactions, ann],
+      [bobReactions, bob],
+    ] as const) {
+      expect(got.map((r) => [r.seq, r.change, r.emoji, r.removed ?? false])).toEqual([
+        [seq, bobReacted, "👍", false],
+        [seq, annReacted, "👍", false],
+        [seq, bobTookBack, "👍", true],
+      ]);
+      // Each tells its own reaction from the other's.
+      const [thumbs] = got[1]!.reactions;
+      expect(thumbs).toMatchObject({ emoji: "👍", count: 2 });
+      expect(thumbs!.users.filter((id) => who.isYou(id))).toEqual([who.you!.id]);
+      expect(tally(got[2]!, who)).toEqual([["👍", 1, [who === ann]]]);
+    }
+
+    const thread = await bob.thread(seq);
+    expect(thread).toMatchObject({ type: "thread", seq, root: { seq, text: "lunch?", replies: 1 }, more: false });
+    expect(thread.messages.map((m) => [m.seq, m.text])).toEqual([[reply, "@ann sure"]]);
+    await expect(bob.react(999_999, "👍")).rejects.toMatchObject({ code: "unknown_message" });
+    await expect(bob.react(seq, "not one emoji")).rejects.toMatchObject({ code: "bad_emoji" });
+    await expect(bob.thread(999_999)).rejects.toMatchObject({ code: "unknown_message" });
+  });
+
+  it("learns on its return the reactions and replies made while it was away, sends the reaction it made meanwhile once, and knows each id it had", async () => {
+    const room = "client-away";
+    const proxy = await tcpProxy(new URL(server.url).port);
+    try {
+      // A token's account: a mention finds her while she is away.
+      const tokens = tokenSource(room, "ann", 600);
+      const ann = client({ url: `ws://127.0.0.1:${proxy.port}/rooms/${room}`, token: tokens.next });
+      const bob = client({ url: wsUrl(room), name: "bob" });
+      const annGot = collect(ann);
+      const annReactions = reactionsAt(ann);
+      await until(ann, "open");
+      await until(bob, "open");
+      const seq = await ann.send("vote here");
+      await bob.react(seq, "👍");
+      await summaries(annReactions, 1, "ann");
+      const before = ann.you!.id;
+
+      proxy.refuse();
+      await waitFor(
+        () => ann.state !== "open",
+        () => `ann to notice she is offline; she is ${ann.state}`,
+      );
+      const own = ann.react(seq, "👀");
+      await bob.react(seq, "🎉");
+      await bob.unreact(seq, "👍");
+      const reply = await bob.reply(seq, "@ann still there?");
+      proxy.admit();
+      ann.wake();
+      const ownChange = await own;
+      await until(ann, "open");
+      // A resume brings each message's summary as it is now, not each step that led to it.
+      await waitFor(
+        () => annReactions.at(-1)?.reactions.length === 2,
+        () => `ann to learn of 🎉 and her own 👀; she has ${JSON.stringify(annReactions)}`,
+        RESTART_DEADLINE_MS,
+      );
+      await received(annGot, 2, "ann");
+
+      expect(ann.you!.id).not.toBe(before);
+      expect([ann.isYou(before), ann.isYou(ann.you!.id), ann.isYou(bob.you!.id)]).toEqual([true, true, false]);
+      const changes = annReactions.map((r) => r.change);
+      expect(changes).toEqual([...new Set(changes)].sort((a, b) => a - b));
+      expect(changes).toContain(ownChange);
+      expect(tally(annReactions.at(-1)!, ann)).toEqual([
+        ["🎉", 1, [false]],
+        ["👀", 1, [true]],
+      ]);
+      expect(annGot[1]).toMatchObject({ seq: reply, replyTo: { seq, text: "vote here" }, mentionsMe: true });
+      // Her reaction was stored once, though it was sent after a reconnect.
+      expect((await bob.thread(seq)).root.reactions?.find((r) => r.emoji === "👀")?.count).toBe(1);
+    } finally {
+      proxy.close();
+    }
   });
 
   it("pages through the user list with who(after), each user once", async () => {
