@@ -1,6 +1,7 @@
 import { renewal, verifyToken, type TokenKeys } from "../auth/token";
 import { describe, log } from "../platform/log";
 import {
+  belongsTo,
   errorFrame,
   exceedsBytes,
   parseClientFrame,
@@ -9,6 +10,7 @@ import {
   type ClientFrame,
   type ErrorFrame,
   type HistoryFrame,
+  type Lane,
   type ModeratedFrame,
   type RenamedFrame,
   type RenewedFrame,
@@ -21,6 +23,7 @@ import type { Broadcast } from "./broadcast";
 import type { ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
 import type { Expel, Peer } from "./peer";
+import type { TypingIndicator } from "./typing";
 import { senderOf, toUser } from "./roster";
 import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
@@ -29,11 +32,12 @@ import { refusalOf, type Published } from "./sequencer";
 type Answer = AckFrame | HistoryFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
-const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename"] satisfies ClientFrame["type"][]);
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "typing"] satisfies ClientFrame["type"][]);
 
 /** What the pipeline needs of the room besides its parts. */
 export interface PipelineLinks {
   broadcast: Broadcast;
+  typing: TypingIndicator;
   expel: Expel;
   /** The history frame for a join or a `history` request. */
   replay(from: ReplayFrom): HistoryFrame;
@@ -60,29 +64,30 @@ export class FramePipeline {
   constructor(private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster"> & PipelineLinks) {}
 
   /**
-   * Handles one frame, after its own limit was taken by the object that
-   * holds its socket. Returns the token check it started, if it was a
-   * renewal.
+   * Handles one frame, after its own limit, or its lane's, was taken by the
+   * object that holds its socket. Returns the token check it started, if it
+   * was a renewal.
    */
-  handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): Promise<void> | undefined {
+  handle(peer: Peer, data: Payload, own: OwnVerdict, lane: Lane | null, addressFrames: Bucket | undefined): Promise<void> | undefined {
     const { entry } = peer;
     const waiting = this.#waiting.get(entry.id);
     if (waiting !== undefined) {
-      waiting.push(() => void this.handle(peer, data, own, addressFrames));
+      waiting.push(() => void this.handle(peer, data, own, lane, addressFrames));
       return;
     }
-    const { config, addresses, sanctions, sequencer, roster, broadcast } = this.parts;
+    const { config, addresses, sanctions, sequencer, roster, broadcast, typing } = this.parts;
     const now = Date.now();
     if (addressFrames !== undefined) addresses.restoreFrames(entry.address, addressFrames);
     // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
-    const shared = addresses.takeFrame(entry.address, now);
-    peer.keep(shared.copy);
+    // A lane's frame takes from its lane alone, which its socket's holder keeps.
+    const shared = lane === null ? addresses.takeFrame(entry.address, now) : null;
+    if (shared !== null) peer.keep(shared.copy);
     const reply = (frame: ServerFrame) => {
       broadcast.flush();
       peer.deliver(frame);
     };
-    if (!own.ok || !shared.verdict.ok) {
-      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs)));
+    if (!own.ok || (shared !== null && !shared.verdict.ok)) {
+      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared === null || shared.verdict.ok ? 0 : shared.verdict.retryAfterMs), lane));
       return;
     }
     const max = config.maxFrameBytes;
@@ -102,6 +107,10 @@ export class FramePipeline {
     const frame = parsed.frame;
     // Every answer names the frame it answers, when that had an id.
     const answer = (out: Answer) => reply(frame.id === undefined ? out : { ...out, id: frame.id });
+    if (lane !== null && !belongsTo(frame.type, lane)) {
+      answer(errorFrame("bad_message", `a frame that starts as a ${lane === "typing" ? "typing" : "reaction"} frame must be one`));
+      return;
+    }
     const sanction = sanctions.refusal(entry, now, WRITES.has(frame.type));
     if (sanction !== null) {
       const { code, message, until } = sanction;
@@ -110,6 +119,7 @@ export class FramePipeline {
     }
     switch (frame.type) {
       case "message": {
+        typing.stop(entry.id);
         const published = sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
         answerPublished(published, frame.id, answer);
         break;
@@ -146,6 +156,9 @@ export class FramePipeline {
       case "token":
         return this.#renew(peer, frame.token, answer);
       case "typing":
+        if (frame.stop) typing.stop(entry.id);
+        else typing.start(entry.id, now);
+        break;
       case "react":
       case "unreact":
       case "thread":
