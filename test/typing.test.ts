@@ -127,6 +127,16 @@ describe("typing", () => {
     expect(timers.delays(), "timers once nobody types").toEqual([]);
   });
 
+  it("shows a newcomer who types as they come in, after their history", async () => {
+    const { room, run } = heldRoom("typing-newcomer");
+    const ann = await Client.join(`/rooms/${room}?name=ann`);
+    await sendQuietly(ann, { type: "typing" }, run);
+    const cat = await Client.connect(`/rooms/${room}?name=cat`);
+    await cat.next("welcome");
+    await cat.next("history");
+    expect(await cat.next("typing")).toEqual(typing([user("1", "ann")]));
+  });
+
   it("names someone who renamed while typing by the new name at the next change", async () => {
     const { room, run } = heldRoom("typing-rename");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
