@@ -323,6 +323,33 @@ describe("limits and bad input on a shard", () => {
     same[3]!.send({ type: "who" });
     expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited" });
   });
+
+  it("share one reactions budget among an address's sockets on different objects, beside each socket's own", async () => {
+    const room = uniqueRoom("address-reactions");
+    const [ann] = await crowd(room, 3);
+    ann!.send("react to this");
+    await ann!.skipTo("message");
+    const address = "203.0.113.10";
+    const same: Client[] = [];
+    for (let i = 0; i < 4; i++) same.push(await Client.join(`/rooms/${room}?name=y${i}`, address));
+
+    // 3 × 20 reactions per 10 s for the address, 20 for each socket; the clock stands still.
+    frozenClock();
+    for (const [k, client] of same.slice(0, 3).entries()) {
+      for (let i = 0; i < 20; i++) client.send({ type: i % 2 === 0 ? "react" : "unreact", seq: 1, emoji: "👍", id: `r${k}-${i}` });
+    }
+    for (const [k, client] of same.slice(0, 3).entries()) {
+      await waitFor(
+        () => parsed(client).filter((f) => f.type === "ack" && f.id.startsWith(`r${k}-`)).length === 20,
+        () => `20 acks of reactions; ${client.unread().length} unread`,
+      );
+    }
+    same[3]!.send({ type: "react", seq: 1, emoji: "👍", id: "over" });
+    // Refused unread, so without its id.
+    expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many reactions; slow down" });
+    same[3]!.send("a message still goes");
+    expect(await same[3]!.skipTo("message")).toMatchObject({ text: "a message still goes" });
+  });
 });
 
 describe("moderation and tokens on a shard", () => {
@@ -404,5 +431,54 @@ describe("answers on a shard", () => {
     mod.send({ type: "kick", user: "4" });
     expect(await sam.skipTo("closing")).toEqual({ type: "closing", code: 4001, reason: "kicked", message: "a moderator removed you from the room" });
     expect((await sam.closed()).code).toBe(4001);
+  });
+});
+
+describe("typing across objects", () => {
+  it("reaches every object's sockets, in each one's format, from the room's sockets and from a shard's", async () => {
+    const room = uniqueRoom("shard-typing");
+    const [u0] = await crowd(room, 3);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
+    await Client.join(`/rooms/${room}?name=dan`);
+    const jay = await Client.join(`/rooms/${room}?name=jay`);
+    expect((await info(room)).objects).toBe(3);
+    const zero = { id: "1", name: "u0" };
+    const samUser = { id: "4", name: "sam" };
+
+    u0!.send({ type: "typing" });
+    for (const client of [u0!, sam, jay]) expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero], count: 1, started: [zero] });
+    sam.send({ type: "typing" });
+    for (const client of [u0!, sam, jay]) {
+      expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero, samUser], count: 2, started: [samUser] });
+    }
+    sam.send("done typing");
+    for (const client of [u0!, jay]) {
+      expect(await client.skipTo("message")).toMatchObject({ text: "done typing" });
+      expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero], count: 1, started: [] });
+    }
+    await waitFor(
+      () => tex.frames.join("\n").includes("u0 is typing…\nsam is typing…\nsam: done typing"),
+      () => `tex's lines; it has ${tex.frames.join(" | ")}`,
+    );
+  });
+
+  it("takes a shard's socket's typing from its own lane, past its spent frames, and refuses a frame smuggled on it", async () => {
+    const room = uniqueRoom("shard-lanes");
+    const [u0] = await crowd(room, 3);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    expect((await info(room)).objects).toBe(2);
+
+    frozenClock();
+    sam.send('{"type":"typing","type":"message","text":"on typing\'s budget"}');
+    expect(await sam.skipTo("error")).toMatchObject({ code: "bad_message" });
+    for (let i = 0; i < 20; i++) sam.send({ type: "who" });
+    sam.send({ type: "who" });
+    expect(await sam.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many frames; slow down" });
+    sam.send({ type: "typing" });
+    expect(await u0!.skipTo("typing")).toMatchObject({ users: [{ id: "4", name: "sam" }] });
+    for (let i = 0; i < 9; i++) sam.send({ type: "typing" });
+    expect(await sam.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many typing frames; slow down" });
+    expect(messagesOf(u0!)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { renewal, verifyToken, type TokenKeys } from "../auth/token";
 import { describe, log } from "../platform/log";
 import {
+  belongsTo,
   errorFrame,
   exceedsBytes,
   parseClientFrame,
@@ -9,6 +10,7 @@ import {
   type ClientFrame,
   type ErrorFrame,
   type HistoryFrame,
+  type Lane,
   type ModeratedFrame,
   type RenamedFrame,
   type RenewedFrame,
@@ -16,6 +18,7 @@ import {
   type ThreadFrame,
   type UsersFrame,
 } from "../protocol";
+import { Buckets } from "../sockets/buckets";
 import { slowDown } from "../sockets/socket-object";
 import type { OwnVerdict, Payload } from "../sockets/socket-set";
 import type { Broadcast } from "./broadcast";
@@ -24,6 +27,7 @@ import type { ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
 import { mentionedIn } from "./mentions";
 import type { Expel, Peer } from "./peer";
+import type { TypingIndicator } from "./typing";
 import { senderOf, toUser } from "./roster";
 import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
@@ -32,11 +36,12 @@ import { refusalOf, type Published } from "./sequencer";
 type Answer = AckFrame | HistoryFrame | ThreadFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
-const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "react", "unreact"] satisfies ClientFrame["type"][]);
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "typing", "react", "unreact"] satisfies ClientFrame["type"][]);
 
 /** What the pipeline needs of the room besides its parts. */
 export interface PipelineLinks {
   broadcast: Broadcast;
+  typing: TypingIndicator;
   expel: Expel;
   /** The history frame for a join or a `history` request. */
   replay(from: ReplayFrom): HistoryFrame;
@@ -59,35 +64,44 @@ export class FramePipeline {
    * those are handled once its answer is out. Nobody else waits.
    */
   readonly #waiting = new Map<string, Array<() => void>>();
+  /**
+   * Each address's reactions, all its sockets together: a reaction is
+   * stored, so many sockets of one address must not multiply the lane. In
+   * memory, as the room's other per-address budgets for HTTP are.
+   */
+  readonly #reactionsByAddress = new Buckets();
 
   constructor(
     private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history"> & PipelineLinks,
   ) {}
 
   /**
-   * Handles one frame, after its own limit was taken by the object that
-   * holds its socket. Returns the token check it started, if it was a
-   * renewal.
+   * Handles one frame, after its own limit, or its lane's, was taken by the
+   * object that holds its socket. Returns the token check it started, if it
+   * was a renewal.
    */
-  handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): Promise<void> | undefined {
+  handle(peer: Peer, data: Payload, own: OwnVerdict, lane: Lane | null, addressFrames: Bucket | undefined): Promise<void> | undefined {
     const { entry } = peer;
     const waiting = this.#waiting.get(entry.id);
     if (waiting !== undefined) {
-      waiting.push(() => void this.handle(peer, data, own, addressFrames));
+      waiting.push(() => void this.handle(peer, data, own, lane, addressFrames));
       return;
     }
-    const { config, addresses, sanctions, sequencer, roster, accounts, broadcast } = this.parts;
+    const { config, addresses, sanctions, sequencer, roster, accounts, broadcast, typing } = this.parts;
     const now = Date.now();
     if (addressFrames !== undefined) addresses.restoreFrames(entry.address, addressFrames);
     // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
-    const shared = addresses.takeFrame(entry.address, now);
-    peer.keep(shared.copy);
+    // A lane's frame takes from its lane alone, which its socket's holder keeps.
+    const shared = lane === null ? addresses.takeFrame(entry.address, now) : null;
+    if (shared !== null) peer.keep(shared.copy);
     const reply = (frame: ServerFrame) => {
       broadcast.flush();
       peer.deliver(frame);
     };
-    if (!own.ok || !shared.verdict.ok) {
-      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs)));
+    const address =
+      lane === "reactions" ? this.#reactionsByAddress.take(entry.address, config.addressShare * config.reactionsPer10s, now) : (shared?.verdict ?? null);
+    if (!own.ok || (address !== null && !address.ok)) {
+      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, address === null || address.ok ? 0 : address.retryAfterMs), lane));
       return;
     }
     const max = config.maxFrameBytes;
@@ -107,6 +121,10 @@ export class FramePipeline {
     const frame = parsed.frame;
     // Every answer names the frame it answers, when that had an id.
     const answer = (out: Answer) => reply(frame.id === undefined ? out : { ...out, id: frame.id });
+    if (lane !== null && !belongsTo(frame.type, lane)) {
+      answer(errorFrame("bad_message", `a frame that starts as a ${lane === "typing" ? "typing" : "reaction"} frame must be one`));
+      return;
+    }
     const sanction = sanctions.refusal(entry, now, WRITES.has(frame.type));
     if (sanction !== null) {
       const { code, message, until } = sanction;
@@ -115,6 +133,7 @@ export class FramePipeline {
     }
     switch (frame.type) {
       case "message": {
+        typing.stop(entry.id);
         const { text, replyTo, id } = frame;
         const mentions = mentionedIn(text, roster, accounts);
         const published = sequencer.publish({ user: toUser(entry), text, at: now, sender: senderOf(entry), id, replyTo, mentions }, peer);
@@ -162,7 +181,8 @@ export class FramePipeline {
       case "token":
         return this.#renew(peer, frame.token, answer);
       case "typing":
-        answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
+        if (frame.stop) typing.stop(entry.id);
+        else typing.start(entry.id, now);
         break;
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
