@@ -532,6 +532,19 @@ describe("typing", () => {
     expect(typingFrames(back).map((f) => f.stop ?? false)).toEqual([false, true]);
   });
 
+  it("puts `type` first in typing and reaction frames, where the room looks for their budgets", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    chat.typing();
+    chat.typing(false);
+    void chat.react(1, "👍");
+    void chat.unreact(1, "👍");
+    expect(ws.sent.map((raw) => raw.slice(0, raw.indexOf(","))).slice(0, 3)).toEqual(['{"type":"typing"', '{"type":"typing"', '{"type":"react"']);
+    ws.receive({ type: "ack", id: ws.frames()[2]!.id!, seq: 2 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ws.sent[3]).toMatch(/^\{"type":"unreact",/);
+  });
+
   it("takes the room's refusal of a typing frame, which names it, for the answer to nothing else", async () => {
     const { chat, ws } = await start();
     ws.open();

@@ -1,4 +1,4 @@
-import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type ChatMessage, type ReactionsFrame } from "edge-chat/client";
+import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type ChatMessage, type ReactionsFrame, type TypingUsers } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
 import { waitFor } from "../support/frames";
@@ -95,6 +95,28 @@ async function summaries(got: ReactionsFrame[], count: number, who: string): Pro
 /** A summary's emoji and counts, in the order of the emoji, and whose the ids are, by `isYou`. */
 function tally(frame: ReactionsFrame, of: ChatClient): Array<[string, number, boolean[]]> {
   return frame.reactions.map(({ emoji, count, users }): [string, number, boolean[]] => [emoji, count, users.map((id) => of.isYou(id))]).sort();
+}
+
+/** Every `typing` event a client emits, in order. */
+function typingAt(chat: ChatClient): TypingUsers[] {
+  const got: TypingUsers[] = [];
+  chat.on("typing", (t) => got.push(t));
+  return got;
+}
+
+/** Who a typing event names, as `ann, bob` (and how many in all, when more). */
+const typers = ({ users, count }: TypingUsers) => `${users.map((u) => u.name).join(", ")}${count > users.length ? ` +${count - users.length}` : ""}`;
+
+/** Waits until the last typing event a client emitted names `names` ("" for nobody); `meanwhile` runs at each look, as keystrokes would. */
+async function typingSeen(got: TypingUsers[], names: string, who: string, meanwhile = () => {}): Promise<void> {
+  await waitFor(
+    () => {
+      meanwhile();
+      return got.length > 0 && typers(got.at(-1)!) === names;
+    },
+    () => `${who} to see ${names === "" ? "nobody" : names} typing; it saw ${JSON.stringify(got.map(typers))}`,
+    RESTART_DEADLINE_MS,
+  );
 }
 
 /** A token function for `name` in `room`, each token lasting `seconds`, that counts how often it is asked. */
@@ -389,6 +411,46 @@ describe("edge-chat/client against wrangler dev", () => {
       expect(annGot[1]).toMatchObject({ seq: reply, replyTo: { seq, text: "vote here" }, mentionsMe: true });
       // Her reaction was stored once, though it was sent after a reconnect.
       expect((await bob.thread(seq)).root.reactions?.find((r) => r.emoji === "👀")?.count).toBe(1);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it("shows each client who else is typing until they stop or send, nobody once its connection drops, and on its return who still types", async () => {
+    const room = "client-typing";
+    const proxy = await tcpProxy(new URL(server.url).port);
+    try {
+      const ann = client({ url: `ws://127.0.0.1:${proxy.port}/rooms/${room}`, name: "ann" });
+      const bob = client({ url: wsUrl(room), name: "bob" });
+      const annSaw = typingAt(ann);
+      const bobSaw = typingAt(bob);
+      await until(ann, "open");
+      await until(bob, "open");
+
+      ann.typing();
+      await typingSeen(bobSaw, "ann", "bob");
+      ann.typing(false);
+      await typingSeen(bobSaw, "", "bob");
+      ann.typing();
+      await typingSeen(bobSaw, "ann", "bob");
+      await ann.send("done typing");
+      await typingSeen(bobSaw, "", "bob");
+      // The room told ann too, each time: she never sees herself.
+      expect(annSaw.length).toBeGreaterThan(0);
+      expect(annSaw.map(typers)).toEqual(annSaw.map(() => ""));
+
+      // bob keeps typing, as keystrokes would, while ann's connection is cut and comes back.
+      await typingSeen(annSaw, "bob", "ann", () => bob.typing());
+      const cutAt = annSaw.length;
+      proxy.cut();
+      await waitFor(
+        () => ann.state !== "open",
+        () => `ann to notice the cut; she is ${ann.state}`,
+      );
+      await until(ann, "open");
+      await typingSeen(annSaw, "bob", "ann", () => bob.typing());
+      expect(annSaw.slice(cutAt).map(typers)).toEqual(["", "bob"]);
+      expect(proxy.connections()).toBe(2);
     } finally {
       proxy.close();
     }
