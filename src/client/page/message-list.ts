@@ -1,10 +1,10 @@
-import type { ChangeFrame, Mention, MessageFrame, User, WelcomeFrame } from "../../protocol";
+import type { ChangeFrame, MessageFrame, User, WelcomeFrame } from "../../protocol";
 import { randomHex } from "../../protocol/names";
 import type { ChatClient, ChatError } from "../chat-client";
 import { showError } from "./composer";
 import { $, element } from "./dom";
 import { markMentionsMe, markQuoteDeleted, messageItem, placeBelow, placeInLine, quoteOf } from "./message-item";
-import { withMentions } from "./mentions";
+import { mentionsReader, withMentions } from "./mentions";
 import { Reactions } from "./reactions";
 import { explain } from "./words";
 
@@ -69,8 +69,6 @@ export class MessageList {
   readonly #pending = new Map<string, HTMLLIElement>();
   readonly #ownSeqs = new Set<number>();
   readonly #bySeq = new Map<number, HTMLLIElement>();
-  /** Whom each shown message mentions, for its text again after an edit. */
-  readonly #mentions = new Map<number, Mention[]>();
   /**
    * Each shown message's count of replies, and the last seq that count
    * took in: a message in a history counts the replies stored until then,
@@ -103,7 +101,6 @@ export class MessageList {
   reset(): void {
     messages.replaceChildren();
     this.#bySeq.clear();
-    this.#mentions.clear();
     this.#replies.clear();
     this.#reactions.reset();
     // Seqs count again from the new history: the old ones would mark others' messages as yours.
@@ -114,8 +111,7 @@ export class MessageList {
   }
 
   message(frame: MessageFrame & { mentionsMe: boolean }): void {
-    const mentions = frame.mentions ?? [];
-    const item = messageItem(frame.user.name, frame.text, frame.at, mentions);
+    const item = messageItem(frame.user.name, frame.text, frame.at, frame.mentions);
     item.dataset.seq = String(frame.seq);
     // A quote can take focus, to the message it quotes.
     item.tabIndex = -1;
@@ -128,7 +124,6 @@ export class MessageList {
     }
     if (frame.mentionsMe) markMentionsMe(item);
     this.#bySeq.set(frame.seq, item);
-    this.#mentions.set(frame.seq, mentions);
     this.#replies.set(frame.seq, { count: frame.replies ?? 0, through: Math.max(this.#welcomedAt, frame.seq) });
     append(item);
     if (frame.deletedAt !== undefined) markDeleted(item);
@@ -155,7 +150,11 @@ export class MessageList {
       return;
     }
     stopEditing(item);
-    withMentions(item.querySelector(".text")!, frame.text, this.#mentions.get(frame.seq) ?? []);
+    // The room resolves an edit's mentions again: the new text may mention others, or the reader no longer.
+    withMentions(item.querySelector(".text")!, frame.text, frame.mentions ?? []);
+    item.querySelector(".mentions-you")?.remove();
+    item.classList.remove("mentions-me");
+    if (mentionsReader(frame.mentions, this.#chat, this.#you())) markMentionsMe(item);
     markEdited(item);
   }
 

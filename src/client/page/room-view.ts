@@ -1,9 +1,10 @@
-import type { MessageFrame, Refusal, User, WelcomeFrame } from "../../protocol";
+import type { Refusal, User, WelcomeFrame } from "../../protocol";
 import type { ChatClient, ConnectionState } from "../chat-client";
 import { forgetTokenInAddress } from "./address";
 import { enableComposer } from "./composer";
 import { $ } from "./dom";
 import { MentionComplete } from "./mention-complete";
+import { mentionsReader } from "./mentions";
 import { MessageList, notice } from "./message-list";
 import { ReplyDraft } from "./reply-draft";
 import { ThreadView } from "./thread-view";
@@ -28,7 +29,7 @@ export class RoomView {
     this.#chat = chat;
     this.#thread = new ThreadView(
       chat,
-      (frame) => this.#mentionsYou(frame),
+      (frame) => mentionsReader(frame.mentions, chat, this.#you),
       (text, replyTo) => this.#messages.send(text, replyTo),
     );
     this.#messages = new MessageList(chat, () => this.#you, {
@@ -65,12 +66,6 @@ export class RoomView {
   /** Tells the room whether the reader is writing. */
   typing(active: boolean): void {
     this.#chat.typing(active);
-  }
-
-  /** Whether a message from a thread page mentions the reader: on any of this session's connections, or the reader's account. */
-  #mentionsYou(frame: MessageFrame): boolean {
-    const account = this.#you?.account;
-    return (frame.mentions ?? []).some((m) => this.#chat.isYou(m.id) || (account !== undefined && m.account === account));
   }
 
   #status(state: ConnectionState, retryInMs?: number, reason?: string): void {
