@@ -186,8 +186,8 @@ export interface Reaction {
   count: number;
   users: string[];
 }
-/** Message `seq`, by `user`, now reads `text`. `change` is the edit's own place in the sequence. */
-export type EditFrame = { type: "edit"; seq: number; change: number; user: User; text: string; editedAt: number };
+/** Message `seq`, by `user`, now reads `text`, which mentions `mentions`. `change` is the edit's own place in the sequence. */
+export type EditFrame = { type: "edit"; seq: number; change: number; user: User; text: string; editedAt: number; mentions?: Mention[] };
 /** Message `seq` was deleted, by its author or a moderator; its text and reactions are gone. `change` is the delete's own place in the sequence. */
 export type DeleteFrame = { type: "delete"; seq: number; change: number; deletedAt: number };
 /**

@@ -1,15 +1,27 @@
 import { senderOfIdentity, type Identity } from "../auth/token";
 import { Buckets, readCost } from "../sockets/buckets";
-import type { DeleteFrame, DeleteRequest, ErrorFrame, MessagePage, ModeratedFrame, ModerationFrame, Refusal, RoomInfo } from "../protocol";
+import type {
+  DeleteFrame,
+  DeleteRequest,
+  ErrorFrame,
+  MessagePage,
+  ModeratedFrame,
+  ModerationFrame,
+  ReactionRequest,
+  Refusal,
+  RoomInfo,
+  ThreadPage,
+} from "../protocol";
 import { addressKey } from "./addresses";
 import { tooMany } from "./admission";
 import type { Broadcast } from "./broadcast";
-import { HTTP_USER_ID } from "./changes";
+import { HTTP_USER_ID, missing } from "./changes";
 import { split } from "./history";
 import type { RoomParts } from "./parts";
 import type { Expel } from "./peer";
+import { mentionedIn } from "./mentions";
 import { moderate, personOf } from "./sanctions";
-import { refusalOf, type Stored } from "./sequencer";
+import { refusalOf, type Published, type Stored } from "./sequencer";
 
 /**
  * Who makes an HTTP request of the room, as the Worker found them. Sanctions
@@ -29,7 +41,14 @@ export interface Caller {
 export interface Post extends Caller {
   name: string;
   text: string;
+  replyTo?: number;
   id?: string;
+}
+
+/** A reaction over HTTP, already checked by the Worker, from a caller with a token or a `?client=`. */
+export interface HttpReaction extends Caller {
+  name: string;
+  reaction: ReactionRequest;
 }
 
 export type PostResult = Stored | { ok: false; refusal: Refusal };
@@ -55,7 +74,11 @@ export class RoomApi {
   readonly #readBuckets = new Buckets();
 
   constructor(
-    private readonly parts: Pick<RoomParts, "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "sanctions" | "schedule"> & ApiLinks,
+    private readonly parts: Pick<
+      RoomParts,
+      "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "accounts" | "sanctions" | "schedule"
+    > &
+      ApiLinks,
   ) {}
 
   /** The room's state for `GET /api/rooms/<room>`. */
@@ -82,6 +105,15 @@ export class RoomApi {
     return { ...split(entries), oldestSeq, lastSeq, gap: since !== null && history.trimmedAfter(since), epoch: store.epoch };
   }
 
+  /** A page of message `seq`'s thread for `GET /api/rooms/<room>/messages?thread=`: its first `limit` replies after `after`. */
+  thread(seq: number, after: number, limit: number, caller: Caller): Read<ThreadPage> {
+    const refused = this.#readRefusal(caller, readCost(limit));
+    if (refused !== null) return { refusal: refused };
+    const thread = this.parts.history.thread(seq, after, limit);
+    if (thread === null) return { refusal: { status: 404, ...codeAndMessage(missing(seq, null)) } };
+    return { seq, ...thread };
+  }
+
   /**
    * Stores and broadcasts a message posted over HTTP, exactly as if a socket
    * had sent it, unless its poster is banned or muted or its address is
@@ -89,17 +121,43 @@ export class RoomApi {
    * (`post:…`), so no socket is ever the author of what they post.
    */
   async post(post: Post): Promise<PostResult> {
-    const { config, sequencer, broadcast, schedule } = this.parts;
+    const { sequencer, roster, accounts } = this.parts;
     const now = Date.now();
-    const sanction = this.#sanctioned(post, now, true);
-    if (sanction !== null) return { ok: false, refusal: sanction };
-    const verdict = this.#postBuckets.take(addressKey(post.address), config.rateLimitPer10s, now);
-    if (!verdict.ok) return { ok: false, refusal: tooMany("messages", verdict.retryAfterMs) };
-    const sender = `post:${senderOfIdentity(post.identity) ?? post.client ?? ""}`;
-    const published = sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text: post.text, at: now, sender, id: post.id });
-    await broadcast.whenStored();
-    await schedule.arm();
-    return published;
+    const refused = this.#writeRefusal(post, now, "messages");
+    if (refused !== null) return { ok: false, refusal: refused };
+    const { text, replyTo, id } = post;
+    const mentions = mentionedIn(text, roster, accounts);
+    return this.#stored(sequencer.publish({ user: { id: HTTP_USER_ID, name: post.name }, text, at: now, sender: httpSender(post), id, replyTo, mentions }));
+  }
+
+  /**
+   * A reaction over HTTP, as from a socket, under the poster's own sender
+   * scope: one per token account, or per `?client=`. It takes from the
+   * address's post budget.
+   */
+  async react({ name, reaction, ...caller }: HttpReaction): Promise<PostResult> {
+    const now = Date.now();
+    const refused = this.#writeRefusal(caller, now, "reactions");
+    if (refused !== null) return { ok: false, refusal: refused };
+    const { type: kind, seq: target, emoji, id } = reaction;
+    const actor = { user: { id: HTTP_USER_ID, name }, sender: httpSender(caller), moderator: false };
+    return this.#stored(this.parts.sequencer.change({ kind, target, text: emoji, id }, actor, now));
+  }
+
+  /** Why a write over HTTP is refused: a ban or mute, or its address's post budget. */
+  #writeRefusal(caller: Caller, now: number, what: string): Refusal | null {
+    const sanction = this.#sanctioned(caller, now, true);
+    if (sanction !== null) return sanction;
+    const verdict = this.#postBuckets.take(addressKey(caller.address), this.parts.config.rateLimitPer10s, now);
+    return verdict.ok ? null : tooMany(what, verdict.retryAfterMs);
+  }
+
+  /** Sends what was stored, keeps the alarm, and answers: what the room would not store is a 404. */
+  async #stored(published: Published): Promise<PostResult> {
+    await this.parts.broadcast.whenStored();
+    await this.parts.schedule.arm();
+    if (published.ok || published.code === "id_conflict") return published;
+    return { ok: false, refusal: { status: 404, ...codeAndMessage(published.error) } };
   }
 
   /**
@@ -143,4 +201,13 @@ export class RoomApi {
   #sanctioned({ address, client, identity }: Caller, now: number, writing: boolean): Refusal | null {
     return this.parts.sanctions.refusal(personOf(addressKey(address), client, identity), now, writing);
   }
+}
+
+/** HTTP posters' sender scope: their own, which no socket shares, so that no socket is ever the author of what they post. */
+function httpSender({ identity, client }: Caller): string {
+  return `post:${senderOfIdentity(identity) ?? client ?? ""}`;
+}
+
+function codeAndMessage({ code, message }: ErrorFrame): { code: string; message: string } {
+  return { code, message };
 }

@@ -1,10 +1,22 @@
-import { positionOf, type ChangeFrame, type HistoryFrame, type MessageFrame, type SequenceFrame, type User } from "../protocol";
+import {
+  positionOf,
+  REPLY_EXCERPT_CHARS,
+  type ChangeFrame,
+  type HistoryFrame,
+  type Mention,
+  type MessageFrame,
+  type Reaction,
+  type ReplyTo,
+  type SequenceFrame,
+  type User,
+} from "../protocol";
+import { Reactions } from "./reactions";
 import type { RoomStore } from "./store";
 
 /**
  * A message, or a change to message `target`, as the room stores it: the
  * frame plus who sent it, for deduplication. A change's `user` is whoever
- * made it, and an edit's `text` the new text.
+ * made it, an edit's `text` the new text, a reaction's its emoji.
  */
 export interface NewEntry {
   user: User;
@@ -15,21 +27,27 @@ export interface NewEntry {
   /** The client's own id for it, if it gave one. */
   id?: string;
   change?: Change;
+  /** A reply's view of the message it answers. */
+  replyTo?: ReplyTo;
+  mentions?: Mention[];
 }
 
-export type ChangeKind = "edit" | "delete";
+export type ChangeKind = "edit" | "delete" | "react" | "unreact";
 
 /** What a change does, and to which message. */
 export interface Change {
   kind: ChangeKind;
   target: number;
+  /** For a reaction: who wrote the message, which its frame names. */
+  author?: User;
 }
 
-/** A kept message, as far as deciding who may change it goes. */
+/** A kept message, as far as deciding who may change it, or quoting it in a reply, goes. */
 export interface Kept {
   seq: number;
   user: User;
   sender: string;
+  text: string;
   deleted: boolean;
 }
 
@@ -52,9 +70,19 @@ type Row = {
   target: number | null;
   edited_at: number | null;
   deleted_at: number | null;
+  reply: string | null;
+  replies: number | null;
+  reactions: string | null;
+  mentions: string | null;
+  /** For a reaction: who wrote the message reacted to, while it is kept. */
+  author_id: string | null;
+  author_name: string | null;
 };
 
-const COLUMNS = "seq, user_id, user_name, text, at, kind, target, edited_at, deleted_at";
+/** What a read selects: the row (as `m`), and for a reaction the author of its message (as `a`). */
+const SELECT = `SELECT m.seq, m.user_id, m.user_name, m.text, m.at, m.kind, m.target, m.edited_at, m.deleted_at,
+  m.reply, m.replies, m.reactions, m.mentions, a.user_id AS author_id, a.user_name AS author_name
+  FROM messages m LEFT JOIN messages a ON m.kind IN ('react', 'unreact') AND a.seq = m.target`;
 
 /** Oldest messages an insert deletes at most beyond the limit: one keeps the size, the other shrinks a backlog. */
 const TRIM_PER_INSERT = 2;
@@ -67,6 +95,10 @@ const TRIM_PER_INSERT = 2;
  * same one and every stored entry is numbered before anything is broadcast.
  */
 export class History {
+  /** What a room stored by an older version lacks, besides the columns: added when it wakes. */
+  static readonly #INDEXES = `CREATE INDEX IF NOT EXISTS messages_by_reply_to ON messages (reply_to, seq) WHERE reply_to IS NOT NULL;
+  ${Reactions.SCHEMA}`;
+
   static readonly SCHEMA = `CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
     user_id TEXT NOT NULL,
@@ -78,17 +110,38 @@ export class History {
     kind TEXT,
     target INTEGER,
     edited_at INTEGER,
-    deleted_at INTEGER
+    deleted_at INTEGER,
+    reply_to INTEGER,
+    reply TEXT,
+    replies INTEGER,
+    reactions TEXT,
+    mentions TEXT
   );
-  CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (sender, client_id) WHERE client_id IS NOT NULL`;
+  CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (sender, client_id) WHERE client_id IS NOT NULL;
+  ${History.#INDEXES}`;
 
-  /** The columns a room stored by a version without edits lacks. */
-  static readonly #ADDED = ["kind TEXT", "target INTEGER", "edited_at INTEGER", "deleted_at INTEGER"];
+  /**
+   * The columns a room stored by an older version lacks. `reply` holds a
+   * reply's `ReplyTo`, `reactions` a message's summary (or, on a reaction's
+   * own row, the summary it left), `mentions` a message's: JSON, each.
+   */
+  static readonly #ADDED = [
+    "kind TEXT",
+    "target INTEGER",
+    "edited_at INTEGER",
+    "deleted_at INTEGER",
+    "reply_to INTEGER",
+    "reply TEXT",
+    "replies INTEGER",
+    "reactions TEXT",
+    "mentions TEXT",
+  ];
 
   #lastSeq = 0;
   #oldestSeq = 0;
 
   private readonly sql: SqlStorage;
+  readonly #reactions: Reactions;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -96,11 +149,13 @@ export class History {
   ) {
     this.sql = storage.sql;
     const { sql } = this;
+    this.#reactions = new Reactions(sql);
     if (!store.exists) return;
     const columns = sql.exec("SELECT * FROM messages LIMIT 0").columnNames;
     for (const column of History.#ADDED) {
       if (!columns.includes(column.split(" ")[0]!)) sql.exec(`ALTER TABLE messages ADD COLUMN ${column}`);
     }
+    sql.exec(History.#INDEXES);
     const bounds = sql.exec<{ oldest: number | null; last: number | null }>("SELECT MIN(seq) AS oldest, MAX(seq) AS last FROM messages").one();
     this.#lastSeq = bounds.last ?? 0;
     this.#oldestSeq = bounds.oldest ?? 0;
@@ -144,29 +199,42 @@ export class History {
   message(seq: number): Kept | null {
     if (!this.store.exists) return null;
     const row = this.sql
-      .exec<{ user_id: string; user_name: string; sender: string; deleted_at: number | null }>(
-        "SELECT user_id, user_name, sender, deleted_at FROM messages WHERE seq = ? AND kind IS NULL",
+      .exec<{ user_id: string; user_name: string; sender: string; text: string; deleted_at: number | null }>(
+        "SELECT user_id, user_name, sender, text, deleted_at FROM messages WHERE seq = ? AND kind IS NULL",
         seq,
       )
       .toArray()[0];
     if (row === undefined) return null;
-    return { seq, user: { id: row.user_id, name: row.user_name }, sender: row.sender, deleted: row.deleted_at !== null };
+    return { seq, user: { id: row.user_id, name: row.user_name }, sender: row.sender, text: row.text, deleted: row.deleted_at !== null };
+  }
+
+  /** What reactions message `seq` has, for deciding whether a reaction changes anything. */
+  get reactions(): Pick<Reactions, "has" | "emojiCount"> {
+    return this.#reactions;
   }
 
   /**
    * Stores a message or a change under the next seq, and deletes the oldest
    * beyond `keep`, a bounded few per insert, so history stays within its
-   * limit whatever the rate. An edit rewrites its target's text; a delete
-   * empties it, and the text of its earlier edits goes with their rows. If
-   * a write throws, none is kept and the seq is not used.
+   * limit whatever the rate. A reply counts one more reply on the message
+   * it answers. An edit rewrites its target's text; a delete empties it,
+   * its reactions and the excerpts that replies quote of it, and the text of
+   * its earlier edits goes with their rows. A reaction updates its target's
+   * summary, and its row replaces the rows of the target's earlier
+   * reactions: it holds the summary they led to. If a write throws, none is
+   * kept and the seq is not used.
    */
   append(entry: NewEntry, keep: number): SequenceFrame {
     this.store.ensure();
     const seq = this.#lastSeq + 1;
-    const { user, text, at, change } = entry;
-    // A message is one statement; a change is three, which stand or fall together.
-    if (change === undefined) this.#write(seq, entry);
-    else this.storage.transactionSync(() => this.#write(seq, entry));
+    const { user, text, at, change, replyTo, mentions } = entry;
+    let reactions: Reaction[] | null = null;
+    // A plain message is one statement; anything else is several, which stand or fall together.
+    if (change === undefined && replyTo === undefined) this.#insert(seq, entry, null);
+    else
+      this.storage.transactionSync(() => {
+        reactions = this.#write(seq, entry);
+      });
     this.#lastSeq = seq;
     if (this.#oldestSeq === 0) this.#oldestSeq = seq;
     this.trim(keep, TRIM_PER_INSERT);
@@ -180,12 +248,50 @@ export class History {
       target: change?.target ?? null,
       edited_at: null,
       deleted_at: null,
+      reply: replyTo === undefined ? null : JSON.stringify(replyTo),
+      replies: null,
+      reactions: reactions === null ? null : JSON.stringify(reactions),
+      mentions: mentions === undefined ? null : JSON.stringify(mentions),
+      author_id: entry.change?.author?.id ?? null,
+      author_name: entry.change?.author?.name ?? null,
     });
   }
 
-  #write(seq: number, { user, text, at, sender, id, change }: NewEntry): void {
+  /** Writes an entry that takes more than one statement; returns a reaction's summary. */
+  #write(seq: number, entry: NewEntry): Reaction[] | null {
+    const { sql } = this;
+    const { change, replyTo } = entry;
+    if (change === undefined) {
+      this.#insert(seq, entry, null);
+      if (replyTo !== undefined) sql.exec("UPDATE messages SET replies = COALESCE(replies, 0) + 1 WHERE seq = ?", replyTo.seq);
+      return null;
+    }
+    const { kind, target } = change;
+    if (kind === "react" || kind === "unreact") {
+      const summary = this.#reactions.change(target, entry.text, entry.sender, entry.user.id, entry.at, kind === "react");
+      const json = JSON.stringify(summary);
+      sql.exec("UPDATE messages SET reactions = ? WHERE seq = ?", summary.length === 0 ? null : json, target);
+      sql.exec("DELETE FROM messages WHERE kind IN ('react', 'unreact') AND target = ?", target);
+      this.#insert(seq, entry, json);
+      return summary;
+    }
+    this.#insert(seq, entry, null);
+    if (kind === "edit") {
+      const mentions = entry.mentions === undefined ? null : JSON.stringify(entry.mentions);
+      sql.exec("UPDATE messages SET text = ?, edited_at = ?, mentions = ? WHERE seq = ?", entry.text, entry.at, mentions, target);
+    } else {
+      sql.exec("UPDATE messages SET text = '', deleted_at = ?, reactions = NULL WHERE seq = ?", entry.at, target);
+      sql.exec("DELETE FROM messages WHERE kind IN ('edit', 'react', 'unreact') AND target = ?", target);
+      this.#reactions.forget(target);
+      sql.exec(`UPDATE messages SET reply = json_set(reply, '$.text', '', '$.deleted', json('true')) WHERE reply_to = ?`, target);
+    }
+    return null;
+  }
+
+  #insert(seq: number, { user, text, at, sender, id, change, replyTo, mentions }: NewEntry, reactions: string | null): void {
     this.sql.exec(
-      "INSERT INTO messages (seq, user_id, user_name, text, at, sender, client_id, kind, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO messages (seq, user_id, user_name, text, at, sender, client_id, kind, target, reply_to, reply, reactions, mentions)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       seq,
       user.id,
       user.name,
@@ -195,17 +301,16 @@ export class History {
       id ?? null,
       change?.kind ?? null,
       change?.target ?? null,
+      replyTo?.seq ?? null,
+      replyTo === undefined ? null : JSON.stringify(replyTo),
+      reactions,
+      mentions === undefined ? null : JSON.stringify(mentions),
     );
-    if (change?.kind === "edit") this.sql.exec("UPDATE messages SET text = ?, edited_at = ? WHERE seq = ?", text, at, change.target);
-    if (change?.kind === "delete") {
-      this.sql.exec("UPDATE messages SET text = '', deleted_at = ? WHERE seq = ?", at, change.target);
-      this.sql.exec("DELETE FROM messages WHERE kind = 'edit' AND target = ?", change.target);
-    }
   }
 
   /** The newest `limit` messages as they are now, oldest first. */
   latest(limit: number): MessageFrame[] {
-    return this.#read(`SELECT ${COLUMNS} FROM (SELECT * FROM messages WHERE kind IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq`, limit) as MessageFrame[];
+    return this.#read(`SELECT * FROM (${SELECT} WHERE m.kind IS NULL ORDER BY m.seq DESC LIMIT ?) ORDER BY seq`, limit) as MessageFrame[];
   }
 
   /**
@@ -214,7 +319,20 @@ export class History {
    * message is already in that message's text, so it would tell nothing.
    */
   after(since: number, limit: number, known = since): SequenceFrame[] {
-    return this.#read(`SELECT ${COLUMNS} FROM messages WHERE seq > ? AND (kind IS NULL OR target <= ?) ORDER BY seq LIMIT ?`, since, known, limit);
+    return this.#read(`${SELECT} WHERE m.seq > ? AND (m.kind IS NULL OR m.target <= ?) ORDER BY m.seq LIMIT ?`, since, known, limit);
+  }
+
+  /**
+   * Message `seq` as it is now and the first `limit` replies to it after
+   * reply `after`, in order, and whether more follow; null when `seq` is not
+   * a kept message.
+   */
+  thread(seq: number, after: number, limit: number): { root: MessageFrame; messages: MessageFrame[]; more: boolean } | null {
+    const root = this.#read(`${SELECT} WHERE m.seq = ? AND m.kind IS NULL`, seq)[0] as MessageFrame | undefined;
+    if (root === undefined) return null;
+    const replies = this.#read(`${SELECT} WHERE m.reply_to = ? AND m.seq > ? AND m.kind IS NULL ORDER BY m.seq LIMIT ?`, seq, after, limit + 1);
+    const more = replies.length > limit;
+    return { root, messages: replies.slice(0, limit) as MessageFrame[], more };
   }
 
   /**
@@ -226,6 +344,7 @@ export class History {
     if (excess <= 0) return;
     const upTo = this.#oldestSeq + Math.min(excess, batch) - 1;
     this.sql.exec("DELETE FROM messages WHERE seq <= ?", upTo);
+    this.#reactions.forget(upTo, true);
     this.#oldestSeq = upTo + 1;
   }
 
@@ -240,12 +359,36 @@ export class History {
 
 function toFrame(row: Row): SequenceFrame {
   const user = { id: row.user_id, name: row.user_name };
-  if (row.kind === "edit") return { type: "edit", seq: row.target!, change: row.seq, user, text: row.text, editedAt: row.at };
-  if (row.kind === "delete") return { type: "delete", seq: row.target!, change: row.seq, deletedAt: row.at };
+  switch (row.kind) {
+    case "edit": {
+      const frame: ChangeFrame = { type: "edit", seq: row.target!, change: row.seq, user, text: row.text, editedAt: row.at };
+      if (row.mentions !== null) frame.mentions = JSON.parse(row.mentions);
+      return frame;
+    }
+    case "delete":
+      return { type: "delete", seq: row.target!, change: row.seq, deletedAt: row.at };
+    case "react":
+    case "unreact": {
+      const frame: ChangeFrame = { type: "reactions", seq: row.target!, change: row.seq, reactions: JSON.parse(row.reactions ?? "[]"), user, emoji: row.text };
+      if (row.kind === "unreact") frame.removed = true;
+      if (row.author_id !== null) frame.author = { id: row.author_id, name: row.author_name! };
+      return frame;
+    }
+  }
   const frame: MessageFrame = { type: "message", seq: row.seq, user, text: row.text, at: row.at };
   if (row.edited_at !== null) frame.editedAt = row.edited_at;
   if (row.deleted_at !== null) frame.deletedAt = row.deleted_at;
+  if (row.reply !== null) frame.replyTo = JSON.parse(row.reply);
+  if (row.mentions !== null) frame.mentions = JSON.parse(row.mentions);
+  if (row.replies !== null) frame.replies = row.replies;
+  if (row.reactions !== null) frame.reactions = JSON.parse(row.reactions);
   return frame;
+}
+
+/** What a reply carries of message `kept`: who wrote it, and how it starts. */
+export function replyTo(kept: Kept): ReplyTo {
+  const text = kept.text.length <= REPLY_EXCERPT_CHARS ? kept.text : [...kept.text].slice(0, REPLY_EXCERPT_CHARS).join("");
+  return { seq: kept.seq, user: kept.user, text };
 }
 
 /** Splits entries into the messages and the changes a history frame or page carries. */

@@ -2,6 +2,7 @@ import type { Config } from "../platform/config";
 import type { Shards } from "../shard/outbox";
 import type { Alarm } from "../sockets/alarm";
 import type { SocketSet } from "../sockets/socket-set";
+import type { Accounts } from "./accounts";
 import type { AddressBook } from "./addresses";
 import type { History } from "./history";
 import type { Peer } from "./peer";
@@ -26,6 +27,8 @@ export interface RoomParts {
   /** The room's own sockets; the others are on its shards. */
   sockets: SocketSet;
   roster: Roster;
+  /** Token accounts that have been in the room, who may be mentioned while away. */
+  accounts: Accounts;
   shards: Shards;
   addresses: AddressBook;
   sanctions: Sanctions;

@@ -13,23 +13,26 @@ import {
   type RenamedFrame,
   type RenewedFrame,
   type ServerFrame,
+  type ThreadFrame,
   type UsersFrame,
 } from "../protocol";
 import { slowDown } from "../sockets/socket-object";
 import type { OwnVerdict, Payload } from "../sockets/socket-set";
 import type { Broadcast } from "./broadcast";
+import { missing } from "./changes";
 import type { ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
+import { mentionedIn } from "./mentions";
 import type { Expel, Peer } from "./peer";
 import { senderOf, toUser } from "./roster";
 import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
 
 /** What answers a client's request: the frames that carry its `id` back. */
-type Answer = AckFrame | HistoryFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
+type Answer = AckFrame | HistoryFrame | ThreadFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
-const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename"] satisfies ClientFrame["type"][]);
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "react", "unreact"] satisfies ClientFrame["type"][]);
 
 /** What the pipeline needs of the room besides its parts. */
 export interface PipelineLinks {
@@ -57,7 +60,9 @@ export class FramePipeline {
    */
   readonly #waiting = new Map<string, Array<() => void>>();
 
-  constructor(private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster"> & PipelineLinks) {}
+  constructor(
+    private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history"> & PipelineLinks,
+  ) {}
 
   /**
    * Handles one frame, after its own limit was taken by the object that
@@ -71,7 +76,7 @@ export class FramePipeline {
       waiting.push(() => void this.handle(peer, data, own, addressFrames));
       return;
     }
-    const { config, addresses, sanctions, sequencer, roster, broadcast } = this.parts;
+    const { config, addresses, sanctions, sequencer, roster, accounts, broadcast } = this.parts;
     const now = Date.now();
     if (addressFrames !== undefined) addresses.restoreFrames(entry.address, addressFrames);
     // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
@@ -110,16 +115,27 @@ export class FramePipeline {
     }
     switch (frame.type) {
       case "message": {
-        const published = sequencer.publish({ user: toUser(entry), text: frame.text, at: now, sender: senderOf(entry), id: frame.id }, peer);
-        answerPublished(published, frame.id, answer);
+        const { text, replyTo, id } = frame;
+        const mentions = mentionedIn(text, roster, accounts);
+        const published = sequencer.publish({ user: toUser(entry), text, at: now, sender: senderOf(entry), id, replyTo, mentions }, peer);
+        answerPublished(published, id, answer);
         break;
       }
       case "edit":
-      case "delete": {
+      case "delete":
+      case "react":
+      case "unreact": {
         const { type: kind, seq: target, id } = frame;
         const actor = { user: toUser(entry), sender: senderOf(entry), moderator: entry.moderator === true };
-        const published = sequencer.change({ kind, target, id, ...(kind === "edit" && { text: frame.text }) }, actor, now, peer);
+        const text = kind === "edit" ? frame.text : kind === "delete" ? undefined : frame.emoji;
+        const mentions = kind === "edit" ? mentionedIn(frame.text, roster, accounts) : undefined;
+        const published = sequencer.change({ kind, target, id, text, mentions }, actor, now, peer);
         answerPublished(published, id, answer);
+        break;
+      }
+      case "thread": {
+        const thread = this.parts.history.thread(frame.seq, frame.after ?? 0, config.historyReplayLimit);
+        answer(thread === null ? missing(frame.seq, null) : { type: "thread", seq: frame.seq, ...thread });
         break;
       }
       case "rename": {
@@ -146,9 +162,6 @@ export class FramePipeline {
       case "token":
         return this.#renew(peer, frame.token, answer);
       case "typing":
-      case "react":
-      case "unreact":
-      case "thread":
         answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
         break;
       default:

@@ -16,6 +16,7 @@ import {
   type Refusal,
   type RoomInfo,
   type ServerFrame,
+  type ThreadPage,
 } from "../protocol";
 import { defaultName } from "../protocol/names";
 import type { Departure, Forward } from "../shard/messages";
@@ -24,9 +25,10 @@ import { SocketObject } from "../sockets/socket-object";
 import { identify, type Member, type Received } from "../sockets/socket-set";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "../worker/http";
 import { parseJoin, roomSegment } from "../worker/join";
+import { Accounts } from "./accounts";
 import { AddressBook, addressKey } from "./addresses";
 import { connectingTooFast, refusal } from "./admission";
-import { RoomApi, type Caller, type Post, type PostResult, type Read } from "./api";
+import { RoomApi, type Caller, type HttpReaction, type Post, type PostResult, type Read } from "./api";
 import { Broadcast } from "./broadcast";
 import { History, replay, type ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
@@ -60,7 +62,7 @@ export class Room extends SocketObject {
     const { config, sockets, schedule } = this;
     const name = this.objectName;
     const sql = ctx.storage.sql;
-    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA]);
+    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA]);
     const history = new History(ctx.storage, store);
     const sequencer = new Sequencer<Peer>(history, config.historyLimit);
     const addresses = new AddressBook(sql, store, {
@@ -87,7 +89,8 @@ export class Room extends SocketObject {
       lost: (id) => this.#depart({ id, reason: "error", code: 1006 }),
     });
     const sanctions = new Sanctions(sql, store);
-    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, shards, addresses, sanctions, schedule };
+    const accounts = new Accounts(sql, store);
+    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, accounts, shards, addresses, sanctions, schedule };
     const broadcast = new Broadcast(parts);
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
@@ -132,6 +135,7 @@ export class Room extends SocketObject {
     };
     if (client !== null) member.client = client;
     if (identity !== null) identify(member, identity);
+    if (identity?.sub !== undefined) this.#parts.accounts.seen(identity.sub, member.name, member.id, now);
     const shard = placeOn(roster, config.shardSize);
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
@@ -267,6 +271,18 @@ export class Room extends SocketObject {
   messages(since: number | null, limit: number, caller: Caller): Read<MessagePage> {
     this.trace("messages");
     return this.#api.messages(since, limit, caller);
+  }
+
+  /** A page of a message's thread for `GET /api/rooms/<room>/messages?thread=` (see `RoomApi.thread`). */
+  thread(seq: number, after: number, limit: number, caller: Caller): Read<ThreadPage> {
+    this.trace("thread");
+    return this.#api.thread(seq, after, limit, caller);
+  }
+
+  /** A reaction over HTTP (see `RoomApi.react`). */
+  react(reaction: HttpReaction): Promise<PostResult> {
+    this.trace("react");
+    return this.#api.react(reaction);
   }
 
   /** A message posted over HTTP, stored and broadcast as if a socket had sent it (see `RoomApi.post`). */

@@ -1,6 +1,7 @@
 import type { User } from "../protocol";
 import { senderOfIdentity } from "../auth/token";
 import type { Member } from "../sockets/socket-set";
+import { nameKey } from "./mentions";
 import type { RoomStore } from "./store";
 
 /**
@@ -47,6 +48,8 @@ export class Roster {
   readonly #entries = new Map<string, Entry>();
   readonly #perAddress = new Map<string, number>();
   readonly #perShard = new Map<number, number>();
+  /** Ids by their name's `nameKey`, so that a mention looks at a few people, not at everyone. */
+  readonly #byNameKey = new Map<string, Set<string>>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -111,7 +114,9 @@ export class Roster {
   rename(id: string, name: string): void {
     const entry = this.#entries.get(id);
     if (entry === undefined) return;
+    this.#unindex(entry);
     entry.name = name;
+    this.#index(entry);
     if (entry.shard !== 0) this.sql.exec("UPDATE remote_members SET name = ? WHERE id = ?", name, Number(id));
   }
 
@@ -135,6 +140,7 @@ export class Roster {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     this.#entries.delete(id);
+    this.#unindex(entry);
     decrement(this.#perAddress, entry.address);
     decrement(this.#perShard, entry.shard);
     if (entry.shard !== 0) this.sql.exec("DELETE FROM remote_members WHERE id = ?", Number(id));
@@ -143,8 +149,31 @@ export class Roster {
 
   #track(entry: Entry): void {
     this.#entries.set(entry.id, entry);
+    this.#index(entry);
     this.#perAddress.set(entry.address, this.countAt(entry.address) + 1);
     this.#perShard.set(entry.shard, this.countOn(entry.shard) + 1);
+  }
+
+  #index(entry: Entry): void {
+    const key = nameKey(entry.name);
+    let ids = this.#byNameKey.get(key);
+    if (ids === undefined) {
+      ids = new Set();
+      this.#byNameKey.set(key, ids);
+    }
+    ids.add(entry.id);
+  }
+
+  #unindex(entry: Entry): void {
+    const key = nameKey(entry.name);
+    const ids = this.#byNameKey.get(key);
+    ids?.delete(entry.id);
+    if (ids?.size === 0) this.#byNameKey.delete(key);
+  }
+
+  /** Everyone here whose name has this `nameKey`. */
+  named(key: string): Entry[] {
+    return Array.from(this.#byNameKey.get(key) ?? [], (id) => this.#entries.get(id)!);
   }
 
   /** Everyone a shard holds. */

@@ -1,6 +1,6 @@
-import { changeRefusal, type Actor } from "./changes";
-import type { ChangeKind, History, NewEntry, Used } from "./history";
-import { errorFrame, positionOf, type ErrorFrame, type SequenceFrame, type User } from "../protocol";
+import { changeRefusal, missing, type Actor } from "./changes";
+import { replyTo, type ChangeKind, type History, type NewEntry, type Used } from "./history";
+import { errorFrame, MAX_EMOJI_PER_MESSAGE, positionOf, type ErrorFrame, type Mention, type SequenceFrame, type User } from "../protocol";
 
 /**
  * What publishing a message comes to: its seq, and whether it was a
@@ -12,14 +12,19 @@ export type Stored = { ok: true; seq: number; duplicate: boolean } | { ok: false
 /** What publishing a change comes to: as for a message, or why it may not be made. */
 export type Published = Stored | { ok: false; code: "refused"; error: ErrorFrame };
 
-/** An edit or a delete of message `target`, as its author or a moderator asks for it. */
+/** An edit, a delete or a reaction of message `target`, as its author, a moderator or anyone asks for it. */
 export interface ChangeRequest {
   kind: ChangeKind;
   target: number;
-  /** An edit's new text. */
+  /** An edit's new text, a reaction's emoji. */
   text?: string;
+  /** Who an edit's new text mentions. */
+  mentions?: Mention[];
   id?: string;
 }
+
+/** A message to store, replying to message `replyTo` if set. */
+export type MessageRequest = Omit<NewEntry, "change" | "replyTo"> & { replyTo?: number };
 
 /** A stored entry waiting for its broadcast, and who gets its ack. */
 export interface Unsent<To> {
@@ -60,26 +65,45 @@ export class Sequencer<To> {
    * stored again; the same id with another text is refused, since it cannot
    * be a resend and acknowledging it would lose that text. Once the message
    * was edited or deleted its text is not what was sent, and the id alone
-   * answers.
+   * answers. A reply needs the message it answers to be kept and not deleted.
    */
-  publish(message: NewEntry, ackTo?: To): Stored {
-    return this.#resent(message) ?? this.#store(message, ackTo);
+  publish(message: MessageRequest, ackTo?: To): Published {
+    const { replyTo: target, ...entry } = message;
+    const resent = this.#resent(entry);
+    if (resent !== null) return resent;
+    if (target === undefined) return this.#store(entry, ackTo);
+    const kept = this.history.message(target);
+    if (kept === null || kept.deleted) return { ok: false, code: "refused", error: missing(target, kept) };
+    return this.#store({ ...entry, replyTo: replyTo(kept) }, ackTo);
   }
 
   /**
-   * Edits or deletes a message, as `publish` stores a message: numbered,
-   * stored and queued at once, and a resend of the same change answered
-   * with its seq. An edit goes out under the author's name as stored.
+   * Edits, deletes or reacts to a message, as `publish` stores a message:
+   * numbered, stored and queued at once, and a resend of the same change
+   * answered with its seq. An edit goes out under the author's name as
+   * stored. A reaction that changes nothing (one already there, or one
+   * taken back that was not) takes no seq: it is answered with the
+   * message's own.
    */
   change(request: ChangeRequest, actor: Actor & { user: User }, at: number, ackTo?: To): Published {
-    const { kind, target, id } = request;
+    const { kind, target, id, mentions } = request;
     const entry: NewEntry = { user: actor.user, text: request.text ?? "", at, sender: actor.sender, id, change: { kind, target } };
+    if (mentions !== undefined) entry.mentions = mentions;
     const resent = this.#resent(entry);
     if (resent !== null) return resent;
     const kept = this.history.message(target);
     const refusal = changeRefusal(kind, target, kept, actor);
     if (refusal !== null) return { ok: false, code: "refused", error: refusal };
-    return this.#store(kind === "edit" ? { ...entry, user: kept!.user } : entry, ackTo);
+    if (kind === "edit") return this.#store({ ...entry, user: kept!.user }, ackTo);
+    if (kind === "delete") return this.#store(entry, ackTo);
+    const { reactions } = this.history;
+    const add = kind === "react";
+    if (reactions.has(target, entry.text, actor.sender) === add) return { ok: true, seq: target, duplicate: true };
+    if (add && reactions.emojiCount(target) >= MAX_EMOJI_PER_MESSAGE) {
+      const error = errorFrame("too_many_reactions", `a message has reactions with at most ${MAX_EMOJI_PER_MESSAGE} different emoji; add to one of those`);
+      return { ok: false, code: "refused", error };
+    }
+    return this.#store({ ...entry, change: { kind, target, author: kept!.user } }, ackTo);
   }
 
   /** The answer to a resend of a kept entry, or null when the entry is new. */

@@ -3,9 +3,9 @@ import type { Env } from "../platform/env";
 import { json, jsonError, readText, refusalResponse, webSocketUrl } from "./http";
 import { BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, randomHex } from "../protocol/names";
-import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation } from "../protocol";
+import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation, reaction } from "../protocol";
 import { signToken } from "../auth/grant";
-import type { Caller, Read } from "../room/api";
+import type { Caller, PostResult, Read } from "../room/api";
 import type { Identity } from "../auth/token";
 
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
@@ -32,13 +32,26 @@ export async function getRoom(env: Env, room: string, caller: Caller): Promise<R
   return answerRead(await env.ROOMS.getByName(room).info(caller));
 }
 
-/** `GET /api/rooms/<room>/messages?since=&limit=`: one page of history. */
+/**
+ * `GET /api/rooms/<room>/messages?since=&limit=`: one page of history; with
+ * `thread=<seq>` (and `after=`, the last reply you have), one page of the
+ * replies to that message instead.
+ */
 export async function getMessages(env: Env, room: string, query: URLSearchParams, caller: Caller): Promise<Response> {
-  const since = parseSeq(query.get("since"));
-  if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
   const limit = parseSeq(query.get("limit"));
   if (limit === undefined || limit === 0) return jsonError(400, "bad_limit", "limit must be a whole number, 1 or more");
-  return answerRead(await env.ROOMS.getByName(room).messages(since, Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE), caller));
+  const size = Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE);
+  const thread = parseSeq(query.get("thread"));
+  if (thread === undefined || thread === 0) return jsonError(400, "bad_thread", "thread must be the seq of a message, a whole number from 1");
+  if (thread !== null) {
+    if (query.has("since")) return jsonError(400, "bad_since", "a thread is paged with after=<the last reply's seq>, not since");
+    const after = parseSeq(query.get("after"));
+    if (after === undefined) return jsonError(400, "bad_after", "after must be the seq of the last reply you have, 0 or more");
+    return answerRead(await env.ROOMS.getByName(room).thread(thread, after ?? 0, size, caller));
+  }
+  const since = parseSeq(query.get("since"));
+  if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
+  return answerRead(await env.ROOMS.getByName(room).messages(since, size, caller));
 }
 
 function answerRead<T extends object>(read: Read<T>): Response {
@@ -46,7 +59,7 @@ function answerRead<T extends object>(read: Read<T>): Response {
 }
 
 /**
- * `POST /api/rooms/<room>/messages`: JSON `{ name, text, id? }`, or plain
+ * `POST /api/rooms/<room>/messages`: JSON `{ name, text, replyTo?, id? }`, or plain
  * text with the name in `?name=`. Checked here in full, so a bad request
  * never reaches the room; the room itself limits each address's rate.
  * Answers 201 with the new seq, or 200 with the original seq when `id` was
@@ -68,20 +81,52 @@ export async function postMessage(env: Env, room: string, request: Request, quer
   const text = checkText(body.text, config.maxMessageChars);
   if (!text.ok) return jsonError(400, text.error.code, text.error.message);
   if (body.id !== undefined && !isMessageId(body.id)) return jsonError(400, BAD_MESSAGE_ID.code, BAD_MESSAGE_ID.message);
+  const { replyTo } = body;
+  if (replyTo !== undefined && !(typeof replyTo === "number" && Number.isSafeInteger(replyTo) && replyTo >= 1)) {
+    return jsonError(400, "bad_message", "`replyTo` must be the seq of the message replied to, a whole number from 1");
+  }
   // A name can be claimed by anyone, so it cannot scope ids: whoever posted
   // an id first under someone's name would swallow their message.
   if (body.id !== undefined && client === null && identity?.sub === undefined) {
     return jsonError(400, "client_required", "an `id` is deduplicated per ?client=<your own random id, such as a UUID>; add one");
   }
 
-  const result = await env.ROOMS.getByName(room).post({ ...caller, name: name.name, text: text.text, id: body.id });
+  return answerPost(await env.ROOMS.getByName(room).post({ ...caller, name: name.name, text: text.text, id: body.id, replyTo }));
+}
+
+function answerPost(result: PostResult): Response {
   if (result.ok) return json({ seq: result.seq, duplicate: result.duplicate }, result.duplicate ? 200 : 201);
   if ("refusal" in result) return refusalResponse(result.refusal);
-  const message = `this id was already used with ?client= for another message (#${result.seq}); use a new id`;
+  const message = `this id was already used with ?client= for something else (#${result.seq}); use a new id`;
   return jsonError(409, "id_conflict", message, undefined, { seq: result.seq });
 }
 
-type Body = { name?: unknown; text?: unknown; id?: unknown };
+/**
+ * `POST /api/rooms/<room>/reactions`: JSON `{ type: "react" | "unreact",
+ * seq, emoji, name, id? }`. A reaction is one per person, so it needs to
+ * know who: a token (whose name it goes under) or a `?client=`. Answers as
+ * a post does; a reaction that changes nothing answers 200 with the
+ * message's own seq.
+ */
+export async function postReaction(env: Env, room: string, request: Request, query: URLSearchParams, caller: Caller): Promise<Response> {
+  const { identity, client } = caller;
+  const body = await readBody(request, query, readConfig(env).maxFrameBytes);
+  if (body instanceof Response) return body;
+  const parsed = reaction(body);
+  if (!parsed.ok) return jsonError(400, parsed.error.code, parsed.error.message);
+  if (identity?.sub === undefined && client === null) {
+    return jsonError(400, "client_required", "a reaction is one per person: send a token, or ?client=<your own random id, such as a UUID>");
+  }
+  let name = identity?.name;
+  if (name === undefined) {
+    const checked = typeof body.name === "string" ? checkDisplayName(body.name) : null;
+    if (checked === null || !checked.ok) return jsonError(400, "bad_name", checked === null ? "a name is required" : checked.message);
+    name = checked.name;
+  }
+  return answerPost(await env.ROOMS.getByName(room).react({ ...caller, name, reaction: parsed.frame }));
+}
+
+type Body = Record<string, unknown> & { name?: unknown; text?: unknown; id?: unknown; replyTo?: unknown };
 
 async function readBody(request: Request, query: URLSearchParams, maxBytes: number): Promise<Body | Response> {
   const type = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();

@@ -1,4 +1,4 @@
-import { createRoom, getMessages, getRoom, moderate, postMessage } from "./api";
+import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction } from "./api";
 import type { Env } from "../platform/env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
 import { describe, log } from "../platform/log";
@@ -18,6 +18,7 @@ const ROUTES = [
   { pattern: /^\/api\/rooms\/([^/]*)$/, methods: ["GET"], name: "room" },
   { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
   { pattern: /^\/api\/rooms\/([^/]*)\/moderation$/, methods: ["POST"], name: "moderation" },
+  { pattern: /^\/api\/rooms\/([^/]*)\/reactions$/, methods: ["POST"], name: "reactions" },
 ] as const;
 
 /**
@@ -89,6 +90,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
   if (access instanceof Response) return access;
   const caller = callerOf(request, client, access);
   if (route.name === "room") return getRoom(env, room, caller);
+  if (route.name === "reactions") return postReaction(env, room, request, url.searchParams, caller);
   return request.method === "POST" ? postMessage(env, room, request, url.searchParams, caller) : getMessages(env, room, url.searchParams, caller);
 }
 
