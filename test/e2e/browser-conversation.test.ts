@@ -159,6 +159,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     // A reply from the thread, and one from elsewhere, join it as they arrive.
     await thread.getByLabel("Reply in this thread").fill("fourth, from the thread");
     await thread.getByLabel("Reply in this thread").press("Enter");
+    await expect.poll(inThread).toContain("fourth, from the thread");
     await say(bob, "not in the thread");
     await bob.getByRole("button", { name: "Reply to cat" }).first().click();
     await say(bob, "fifth, from bob");

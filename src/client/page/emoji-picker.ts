@@ -23,11 +23,14 @@ export function openPicker(opener: HTMLButtonElement, pressed: (emoji: string) =
   const picker = element("div", "picker");
   picker.setAttribute("role", "toolbar");
   picker.setAttribute("aria-label", "Pick a reaction");
+  let open = true;
+  // Focus moves before the picker goes: removing the focused button would close it again from its focusout.
   const close = (refocus: boolean) => {
-    if (!picker.isConnected) return;
-    picker.remove();
+    if (!open) return;
+    open = false;
     opener.setAttribute("aria-expanded", "false");
     if (refocus) opener.focus();
+    picker.remove();
   };
   const buttons = COMMON_EMOJI.map(([emoji, name]) => {
     const button = element("button", "", emoji);
