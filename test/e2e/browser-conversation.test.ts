@@ -15,7 +15,13 @@ const chrome = useChromium();
 async function focused(page: Page) {
   const at = page.locator(":focus");
   if ((await at.count()) === 0) return null;
-  return { label: await at.getAttribute("aria-label"), text: await at.textContent(), id: await at.getAttribute("id"), seq: await at.getAttribute("data-seq") };
+  return {
+    label: await at.getAttribute("aria-label"),
+    text: await at.textContent(),
+    id: await at.getAttribute("id"),
+    seq: await at.getAttribute("data-seq"),
+    className: await at.getAttribute("class"),
+  };
 }
 
 /** Reads a client's frames up to the message with this text, and returns it. */
@@ -144,7 +150,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     // The quote takes the reader to the message it quotes.
     await quote.focus();
     await ann.keyboard.press("Enter");
-    await expect.poll(() => focused(ann)).toMatchObject({ seq: "1" });
+    await expect.poll(() => focused(ann)).toMatchObject({ seq: "1", className: "message" });
 
     // The thread: the question and the replies two at a time (the server's page size here).
     await replies.click();
