@@ -12,7 +12,7 @@ type Existing = { own: number[]; others: number[] };
 function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 16)) {
+  switch (Math.floor(next() * 19)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -65,6 +65,23 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
       const edit = { seq: pick(existing.own), text: `fuzz edit ${next()}` };
       return { frame: JSON.stringify({ type: "edit", ...edit, id: pick([undefined, `e${next()}`]) }), expect: "edit", edit };
     }
+    case 15: // a reaction that is malformed or to no message: refused, and no summary changes
+      return {
+        frame: JSON.stringify({
+          type: pick(["react", "unreact"]),
+          seq: pick([-1, 0, 1.5, "3", null, 2 ** 53, 10_000_000, undefined]),
+          emoji: pick(["👍", "", "a", "👍👍", 5, ":no spaces:", "", undefined]),
+          id: pick([undefined, "", "x".repeat(65), "r1"]),
+        }),
+        expect: "error",
+      };
+    case 16: // a thread of no message, or asked for badly
+      return {
+        frame: JSON.stringify({ type: "thread", seq: pick([0, -1, "2", null, 10_000_000]), after: pick([undefined, -1, "x", 1.5, 0]) }),
+        expect: "error",
+      };
+    case 17: // a reply to no message, or with a replyTo that is no seq
+      return { frame: JSON.stringify({ type: "message", text: "a reply", replyTo: pick([0, -3, "1", 10_000_000, null, 2 ** 53, 1.5]) }), expect: "error" };
     default:
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }

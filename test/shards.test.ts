@@ -103,6 +103,36 @@ describe("a room across objects", () => {
     }
   });
 
+  it("carries reactions and replies from and to every object once each, in the room's order, and fills a reaction a shard lost from history", async () => {
+    const room = uniqueRoom("reactions");
+    const clients = await crowd(room, 5);
+    const [ann, , , , eve] = clients;
+    ann!.send("vote");
+    await untilMessages(clients, 1);
+    const lost = loseNextDelivery(room, "reactions");
+    ann!.send({ type: "react", seq: 1, emoji: "👍", id: "r1" });
+    await ann!.skipTo("ack");
+    // Eve is on shard 1: her frames reach the room through it.
+    eve!.send({ type: "react", seq: 1, emoji: "👎", id: "r2" });
+    eve!.send({ type: "message", text: "me too", replyTo: 1, id: "m2" });
+    const sequence = (client: Client) => parsed(client).filter((f) => f.type === "message" || f.type === "reactions");
+    await waitFor(
+      () => clients.every((c) => sequence(c).some((f) => f.type === "message" && f.seq === 4)),
+      () => `the reply at every client; they have ${clients.map((c) => JSON.stringify(sequence(c).map((f) => f.type))).join(", ")}`,
+    );
+    expect(lost()).toBe(true);
+    const summary = [
+      { emoji: "👍", count: 1, users: ["1"] },
+      { emoji: "👎", count: 1, users: ["5"] },
+    ];
+    const reply = { type: "message", seq: 4, text: "me too", replyTo: { seq: 1, text: "vote" } };
+    for (const client of clients) {
+      expect(sequence(client)).toMatchObject([{ seq: 1 }, { type: "reactions", change: 2 }, { type: "reactions", change: 3, reactions: summary }, reply]);
+    }
+    eve!.send({ type: "thread", seq: 1, id: "t1" });
+    expect((await eve!.skipTo("thread")).messages.map((m) => m.seq)).toEqual([4]);
+  });
+
   it("resumes with since through a shard, with nothing missed and nothing twice", async () => {
     const room = uniqueRoom("resume");
     const [ann] = await crowd(room, 3);

@@ -152,12 +152,13 @@ export class RoomApi {
     return verdict.ok ? null : tooMany(what, verdict.retryAfterMs);
   }
 
-  /** Sends what was stored, keeps the alarm, and answers: what the room would not store is a 404. */
+  /** Sends what was stored, keeps the alarm, and answers: a missing message is a 404, any other refusal a 400. */
   async #stored(published: Published): Promise<PostResult> {
     await this.parts.broadcast.whenStored();
     await this.parts.schedule.arm();
     if (published.ok || published.code === "id_conflict") return published;
-    return { ok: false, refusal: { status: 404, ...codeAndMessage(published.error) } };
+    const { error } = published;
+    return { ok: false, refusal: { status: error.code === "unknown_message" ? 404 : 400, ...codeAndMessage(error) } };
   }
 
   /**

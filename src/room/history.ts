@@ -209,7 +209,7 @@ export class History {
   }
 
   /** What reactions message `seq` has, for deciding whether a reaction changes anything. */
-  get reactions(): Pick<Reactions, "has" | "emojiCount"> {
+  get reactions(): Pick<Reactions, "has" | "wouldExceed"> {
     return this.#reactions;
   }
 

@@ -27,9 +27,14 @@ export class Reactions {
     return this.sql.exec("SELECT 1 FROM reactions WHERE target = ? AND emoji = ? AND sender = ?", target, emoji, sender).toArray().length > 0;
   }
 
-  /** How many distinct emoji message `target` has reactions with. */
-  emojiCount(target: number): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(DISTINCT emoji) AS n FROM reactions WHERE target = ?", target).one().n;
+  /**
+   * Whether one more person's `emoji` would take message `target` past
+   * `max` distinct emoji: adding to one it has never does.
+   */
+  wouldExceed(target: number, emoji: string, max: number): boolean {
+    const { sql } = this;
+    if (sql.exec("SELECT 1 FROM reactions WHERE target = ? AND emoji = ? LIMIT 1", target, emoji).toArray().length > 0) return false;
+    return sql.exec<{ n: number }>("SELECT COUNT(DISTINCT emoji) AS n FROM reactions WHERE target = ?", target).one().n >= max;
   }
 
   /**

@@ -99,7 +99,7 @@ export class Sequencer<To> {
     const { reactions } = this.history;
     const add = kind === "react";
     if (reactions.has(target, entry.text, actor.sender) === add) return { ok: true, seq: target, duplicate: true };
-    if (add && reactions.emojiCount(target) >= MAX_EMOJI_PER_MESSAGE) {
+    if (add && reactions.wouldExceed(target, entry.text, MAX_EMOJI_PER_MESSAGE)) {
       const error = errorFrame("too_many_reactions", `a message has reactions with at most ${MAX_EMOJI_PER_MESSAGE} different emoji; add to one of those`);
       return { ok: false, code: "refused", error };
     }
