@@ -1,13 +1,13 @@
 // npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]
 // The chat in a terminal, line by line, as the original was over telnet,
 // built on edge-chat/client: every line typed is a message; /who, /name,
-// /quit. With stdin that is not a terminal it sends every line, waits for
+// /react, /unreact, /reply, /thread, /quit. With stdin that is not a terminal it sends every line, waits for
 // each to be acknowledged or refused, and exits: 0 when all were stored, 1
 // when any was refused, 2 when the URL is bad, the room refused the
 // connection, or it could not connect at all.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { ChatClient, ChatError, toText, type ChangeFrame, type MessageFrame, type User } from "edge-chat/client";
+import { ChatClient, ChatError, toText, type ChangeFrame, type ChatMessage, type MessageFrame, type TypingUsers, type User } from "edge-chat/client";
 import { isRoomName } from "../src/protocol/names.ts";
 
 const USAGE = "usage: npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]";
@@ -26,8 +26,19 @@ that must start with / is typed as //.
   --server <URL>           where a room name is, by default ${DEFAULT_SERVER}
   -h, --help               this text
 
-Commands: /who lists who is online, /name <new name> renames you, /quit
-leaves once what you sent is stored.
+Each message shows its number (#12), which these commands take:
+
+  /reply <seq> <text>      answer message <seq>; the room quotes its start
+  /react <seq> <emoji>     react to message <seq> (👍, or a :short_name:)
+  /unreact <seq> <emoji>   take that reaction back
+  /thread <seq>            message <seq> and every reply to it
+  /who                     who is online
+  /name <new name>         rename yourself
+  /quit                    leave once what you sent is stored
+
+A message that mentions you (@yourname) is shown in bold, or in a script's
+output after "@ ". In a terminal, who else is typing shows under the
+messages, and others see when you type.
 
 With stdin that is not a terminal, every line is sent, in order, paced to
 the room's rate limit, and the exit code says how it went: 0 all stored,
@@ -96,17 +107,34 @@ const interactive = process.stdin.isTTY === true && process.stdout.isTTY === tru
 const lines = createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
 const chat = new ChatClient({ url: url.href, ...(name !== undefined && { name }), ...(token !== undefined && { token }) });
 
+/** Whether stdout is a terminal, where lines can be bold and a line can be taken back. */
+const tty = process.stdout.isTTY === true;
 /** Whether the input has ended: then there is no prompt left to draw. */
 let inputClosed = false;
+/** Who else is typing, in words, shown on a terminal under the messages until it changes; empty when nobody is. */
+let typingLine = "";
+/** Whether the terminal shows `typingLine` now (above the prompt, or on the last line without one). */
+let typingShown = false;
+
+/**
+ * Writes lines on a terminal above who is typing and the prompt, by
+ * clearing both and drawing them again under the new lines.
+ */
+function draw(above: string): void {
+  const prompting = interactive && !inputClosed;
+  let out = "\r\x1b[K";
+  if (prompting && typingShown) out += "\x1b[1A\r\x1b[K";
+  out += above;
+  typingShown = typingLine !== "";
+  if (typingShown) out += prompting ? `\x1b[2m${typingLine}\x1b[22m\n` : `\x1b[2m${typingLine}\x1b[22m`;
+  process.stdout.write(out);
+  if (prompting) lines.prompt(true);
+}
 
 /** Prints a line above what is being typed. */
 function say(line: string): void {
-  if (!interactive || inputClosed) {
-    process.stdout.write(`${line}\n`);
-    return;
-  }
-  process.stdout.write(`\r\x1b[K${line}\n`);
-  lines.prompt(true);
+  if (!tty || inputClosed) process.stdout.write(`${line}\n`);
+  else draw(`${line}\n`);
 }
 
 function clock(at: number): string {
@@ -117,11 +145,29 @@ function clock(at: number): string {
 /**
  * A message or a change to one, in the text format's words (further lines
  * indented, so that none passes for another; an edit marked, a delete
- * without its text), after the time it happened.
+ * without its text, a reply with the start of what it answers), after the
+ * time it happened and the number of the message, which commands take.
  */
-function onEntry(frame: MessageFrame | ChangeFrame): void {
-  const at = frame.type === "message" ? frame.at : frame.type === "edit" ? frame.editedAt : frame.deletedAt;
-  say(`[${clock(at)}] ${toText(frame)}`);
+function entry(frame: MessageFrame | ChangeFrame): string {
+  const at = frame.type === "message" ? frame.at : frame.type === "edit" ? frame.editedAt : frame.type === "delete" ? frame.deletedAt : Date.now();
+  return `[${clock(at)}] #${frame.seq} ${toText(frame)}`;
+}
+
+/** A message that mentions this user stands out: in bold on a terminal, after "@ " where nothing can be bold. */
+function onMessage(message: ChatMessage): void {
+  const line = entry(message);
+  if (!message.mentionsMe) say(line);
+  else say(tty ? `\x1b[1m${line}\x1b[22m` : `@ ${line}`);
+}
+
+/** Who is typing in a sentence: `ann is typing…`, `ann and bob are typing…`, `ann, bob and 4 others are typing…`. */
+function typingWords({ users, count }: TypingUsers): string {
+  if (count === 0) return "";
+  const shown = (count <= 3 ? users : users.slice(0, 2)).map((u) => u.name);
+  const others = count - shown.length;
+  const names = others > 0 ? [...shown, `${others} ${others === 1 ? "other" : "others"}`] : shown;
+  const list = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+  return `${list} ${count === 1 ? "is" : "are"} typing…`;
 }
 
 function online(users: User[], count: number): string {
@@ -167,8 +213,13 @@ chat.on("welcome", (frame) => {
   clearTimeout(deadline);
   say(`Welcome to ${frame.room}, ${frame.you.name}! ${online(frame.users, frame.online)}`);
 });
-chat.on("message", onEntry);
-chat.on("change", onEntry);
+chat.on("message", onMessage);
+chat.on("change", (change) => say(entry(change)));
+chat.on("typing", (typers) => {
+  if (!tty || inputClosed) return;
+  typingLine = typingWords(typers);
+  if (typingLine !== "" || typingShown) draw("");
+});
 chat.on("reset", () => say("(the room's history was reset; here are its latest messages)"));
 chat.on("gap", () => say("(some messages you missed are no longer kept)"));
 chat.on("presence", (frame) => {
@@ -196,13 +247,14 @@ chat.on("refused", ({ refusal, retryInMs }) => {
   say(`* the room is not letting us in now: ${refusal.message}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
 });
 
-function send(text: string): void {
-  const sent = chat.send(text).then(
+/** Something the room stores, sent as `line` was typed: it counts as refused if the room refuses it. */
+function write(line: string, written: Promise<number>): void {
+  const sent = written.then(
     () => setPrompt(),
     (error: unknown) => {
       refused++;
       const reason = error instanceof ChatError ? error.message : String(error);
-      say(`! not sent (${reason}): ${text}`);
+      say(`! not sent (${reason}): ${line}`);
     },
   );
   sending.add(sent);
@@ -210,10 +262,49 @@ function send(text: string): void {
   setPrompt();
 }
 
+/** A message's number as a command's argument, or null. */
+function seqOf(word: string | undefined): number | null {
+  return word !== undefined && /^[1-9][0-9]{0,15}$/.test(word) ? Number(word) : null;
+}
+
+/** Prints message `seq` and every reply to it, a page at a time as the room sends them, once what was typed before is settled. */
+async function showThread(seq: number): Promise<void> {
+  // A request goes as soon as it is asked for, ahead of writes still waiting their turn: the replies just typed belong in it.
+  await Promise.allSettled([...sending]);
+  let page = await chat.thread(seq);
+  const replies = page.root.replies ?? 0;
+  say(`Thread of #${seq} (${replies} ${replies === 1 ? "reply" : "replies"}):\n${entry(page.root)}`);
+  for (;;) {
+    // Every reply answers the root: the quote of it would only repeat the line above.
+    if (page.messages.length > 0) say(page.messages.map(({ replyTo: _, ...reply }) => entry(reply)).join("\n"));
+    const last = page.messages.at(-1);
+    if (!page.more || last === undefined) return;
+    page = await chat.thread(seq, last.seq);
+  }
+}
+
+const COMMANDS = "/reply <seq> <text>, /react <seq> <emoji>, /unreact <seq> <emoji>, /thread <seq>, /who, /name <new name> and /quit";
+
 async function command(line: string): Promise<void> {
   const [word, ...rest] = line.split(/\s+/);
+  const seq = seqOf(rest[0]);
   try {
     switch (word) {
+      case "/reply": {
+        const text = line.replace(/^\/reply\s+\S+\s?/, "");
+        if (seq === null || text.trim() === "") return say("usage: /reply <seq> <text>, where <seq> is the number after a message's time");
+        return write(line, chat.reply(seq, text));
+      }
+      case "/react":
+      case "/unreact": {
+        const emoji = rest[1];
+        if (seq === null || emoji === undefined || rest.length > 2)
+          return say(`usage: ${word} <seq> <emoji>, where <seq> is the number after a message's time`);
+        return write(line, word === "/react" ? chat.react(seq, emoji) : chat.unreact(seq, emoji));
+      }
+      case "/thread":
+        if (seq === null || rest.length > 1) return say("usage: /thread <seq>, where <seq> is the number after a message's time");
+        return await showThread(seq);
       case "/who": {
         const page = await chat.who();
         say(online(page.users, page.online));
@@ -226,7 +317,7 @@ async function command(line: string): Promise<void> {
         return;
       }
       default:
-        say(`unknown command ${word}; the commands are /who, /name <new name> and /quit (a line starting with // sends it from the second /)`);
+        say(`unknown command ${word}; the commands are ${COMMANDS} (a line starting with // sends it from the second /)`);
     }
   } catch (error) {
     say(`! ${error instanceof ChatError ? error.message : String(error)}`);
@@ -278,12 +369,29 @@ lines.on("line", (line) => {
     return;
   }
   const text = line.startsWith("//") ? line.slice(1) : line;
-  if (text.trim() !== "") send(text);
+  if (text.trim() !== "") write(text, chat.send(text));
 });
 lines.on("close", () => {
+  // Who is typing is news only while someone can answer.
+  if (typingShown) process.stdout.write(interactive ? "\r\x1b[K\x1b[1A\r\x1b[K" : "\r\x1b[K");
+  typingShown = false;
   inputClosed = true;
   void finish();
 });
+if (interactive) {
+  // Enter leaves what was typed on screen and moves the prompt down: the typing line above it goes first, or it would stay behind.
+  process.stdin.prependListener("keypress", (_: unknown, key: { name?: string } | undefined) => {
+    if (!typingShown || (key?.name !== "return" && key?.name !== "enter")) return;
+    const { rows, cols } = lines.getCursorPos();
+    process.stdout.write(`\x1b[${rows + 1}A\r\x1b[M${rows > 0 ? `\x1b[${rows}B` : ""}\x1b[${cols + 1}G`);
+    typingShown = false;
+  });
+  // Others see that this user types a message (not a command), until it is sent or cleared.
+  process.stdin.on("keypress", () => {
+    const typed = lines.line;
+    chat.typing(typed !== "" && (!typed.startsWith("/") || typed.startsWith("//")));
+  });
+}
 lines.on("SIGINT", () => process.exit(130));
 setPrompt();
 if (interactive) say(`* connecting to ${url.host}…`);

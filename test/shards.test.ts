@@ -406,3 +406,52 @@ describe("answers on a shard", () => {
     expect((await sam.closed()).code).toBe(4001);
   });
 });
+
+describe("typing across objects", () => {
+  it("reaches every object's sockets, in each one's format, from the room's sockets and from a shard's", async () => {
+    const room = uniqueRoom("shard-typing");
+    const [u0] = await crowd(room, 3);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
+    await Client.join(`/rooms/${room}?name=dan`);
+    const jay = await Client.join(`/rooms/${room}?name=jay`);
+    expect((await info(room)).objects).toBe(3);
+    const zero = { id: "1", name: "u0" };
+    const samUser = { id: "4", name: "sam" };
+
+    u0!.send({ type: "typing" });
+    for (const client of [u0!, sam, jay]) expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero], count: 1, started: [zero] });
+    sam.send({ type: "typing" });
+    for (const client of [u0!, sam, jay]) {
+      expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero, samUser], count: 2, started: [samUser] });
+    }
+    sam.send("done typing");
+    for (const client of [u0!, jay]) {
+      expect(await client.skipTo("message")).toMatchObject({ text: "done typing" });
+      expect(await client.skipTo("typing")).toEqual({ type: "typing", users: [zero], count: 1, started: [] });
+    }
+    await waitFor(
+      () => tex.frames.join("\n").includes("u0 is typing…\nsam is typing…\nsam: done typing"),
+      () => `tex's lines; it has ${tex.frames.join(" | ")}`,
+    );
+  });
+
+  it("takes a shard's socket's typing from its own lane, past its spent frames, and refuses a frame smuggled on it", async () => {
+    const room = uniqueRoom("shard-lanes");
+    const [u0] = await crowd(room, 3);
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    expect((await info(room)).objects).toBe(2);
+
+    frozenClock();
+    sam.send('{"type":"typing","type":"message","text":"on typing\'s budget"}');
+    expect(await sam.skipTo("error")).toMatchObject({ code: "bad_message" });
+    for (let i = 0; i < 20; i++) sam.send({ type: "who" });
+    sam.send({ type: "who" });
+    expect(await sam.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many frames; slow down" });
+    sam.send({ type: "typing" });
+    expect(await u0!.skipTo("typing")).toMatchObject({ users: [{ id: "4", name: "sam" }] });
+    for (let i = 0; i < 9; i++) sam.send({ type: "typing" });
+    expect(await sam.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many typing frames; slow down" });
+    expect(messagesOf(u0!)).toEqual([]);
+  });
+});

@@ -8,7 +8,7 @@
  * the connection drops. docs/protocol.md describes the frames it speaks.
  */
 
-import type { ModeratedFrame, ModerationFrame, RenewedFrame, Sanction, User, UsersFrame } from "../protocol";
+import type { ModeratedFrame, ModerationFrame, RenewedFrame, Sanction, ThreadFrame, ThreadRequest, User, UsersFrame } from "../protocol";
 import { randomHex } from "../protocol/names";
 import { Emitter, type ChatEvents, type ConnectionState } from "./events";
 import type { ChatClientOptions } from "./options";
@@ -18,7 +18,7 @@ export type * from "../protocol";
 /** A frame in the words of the room's text format: `bob entered the chat room.`, `Done: eve was banned until …`. */
 export { toText } from "../protocol";
 export { ChatError } from "./chat-error";
-export type { ChatEvents, ConnectionState } from "./events";
+export type { ChatEvents, ChatMessage, ConnectionState, TypingUsers } from "./events";
 export type { ChatClientOptions } from "./options";
 
 /**
@@ -66,9 +66,56 @@ export class ChatClient {
    * message but never refuses it. Messages are stored in the order they
    * were sent. Sending again with the `id` of a refused message retries it.
    */
-  send(text: string, options: { id?: string } = {}): Promise<number> {
-    const id = options.id ?? randomHex(16);
-    return this.#session.write({ type: "message", text, id }, text);
+  send(text: string, options: { id?: string; replyTo?: number } = {}): Promise<number> {
+    const { id = randomHex(16), replyTo } = options;
+    return this.#session.write({ type: "message", text, ...(replyTo !== undefined && { replyTo }), id }, text);
+  }
+
+  /** Sends a reply to message `seq`, as `send` does: the room shows who and what it answers. */
+  reply(seq: number, text: string): Promise<number> {
+    return this.send(text, { replyTo: seq });
+  }
+
+  /**
+   * Tells the room that this client's user is typing: call it on every
+   * keystroke, and with `false` when they clear what they typed. The room
+   * hears of it at most once per half of its `typingSeconds`, and of a stop
+   * only after it heard of typing; a sent message stops it by itself.
+   * Nothing of it is kept for the next connection.
+   */
+  typing(active = true): void {
+    this.#session.typing(active);
+  }
+
+  /**
+   * Adds this client's reaction `emoji` (one emoji, or a `:short_name:`) to
+   * message `seq`; resolves with the reaction's own number in the room's
+   * sequence. Sent like a message, and resent under its id until answered,
+   * but paced to the room's budget for reactions, so that reacting never
+   * holds up a message.
+   */
+  react(seq: number, emoji: string): Promise<number> {
+    return this.#session.write({ type: "react", seq, emoji, id: randomHex(16) });
+  }
+
+  /** Takes back this client's reaction `emoji` to message `seq`, as `react` adds one. */
+  unreact(seq: number, emoji: string): Promise<number> {
+    return this.#session.write({ type: "unreact", seq, emoji, id: randomHex(16) });
+  }
+
+  /** Message `seq` as it is now, and a page of its replies: the first, or those after reply `after`; `more` says another page follows. */
+  async thread(seq: number, after?: number): Promise<ThreadFrame> {
+    const frame: ThreadRequest = after === undefined ? { type: "thread", seq } : { type: "thread", seq, after };
+    return (await this.#session.request(frame)) as ThreadFrame;
+  }
+
+  /**
+   * Whether a user id is this client's: its id changes at every reconnect,
+   * and this knows every one it had in this session, so that an app can
+   * tell its own messages and reactions.
+   */
+  isYou(userId: string): boolean {
+    return this.#session.isYou(userId);
   }
 
   /** A page of the user list: the first, or the one after the user with id `after`. */

@@ -8,10 +8,21 @@ import type {
   Refusal,
   RenamedFrame,
   RenewedFrame,
+  ThreadFrame,
   TickFrame,
+  User,
   UsersFrame,
   WelcomeFrame,
 } from "../protocol";
+
+/** A message as the app gets it: with whether it mentions this client (one of its connections, or its account). */
+export type ChatMessage = MessageFrame & { mentionsMe: boolean };
+
+/** Who else is typing now: the first few the room names, and how many in all. */
+export interface TypingUsers {
+  users: User[];
+  count: number;
+}
 
 /**
  * `connecting` until the room has welcomed the client and it has caught up
@@ -26,14 +37,16 @@ export interface ChatEvents {
   state: { state: ConnectionState; retryInMs?: number; reason?: string };
   welcome: WelcomeFrame;
   /** Each message once, in `seq` order, the history's included, as it is when it arrives. */
-  message: MessageFrame;
-  /** An edit or delete of a message delivered before. */
+  message: ChatMessage;
+  /** An edit, delete or new reaction summary of a message delivered before, once each, in sequence order. */
   change: ChangeFrame;
   /** The room's history was reset: forget the messages shown, the next ones start a new history. */
   reset: undefined;
   /** Some messages missed while away are no longer kept. */
   gap: undefined;
   presence: PresenceFrame;
+  /** Whenever the room says who is typing, this client left out; and nobody when the connection drops. */
+  typing: TypingUsers;
   tick: TickFrame;
   ack: AckFrame;
   /** Every error frame, answered request or not. */
@@ -44,11 +57,12 @@ export interface ChatEvents {
    * refusal says until when, when the room said.
    */
   refused: { refusal: Refusal; retryInMs: number | null };
-  /** The answers to `who`, `rename`, `renew` and `moderate`, also as events. */
+  /** The answers to `who`, `rename`, `renew`, `moderate` and `thread`, also as events. */
   renewed: RenewedFrame;
   users: UsersFrame;
   renamed: RenamedFrame;
   moderated: ModeratedFrame;
+  thread: ThreadFrame;
 }
 
 type Listener = (value: never) => void;

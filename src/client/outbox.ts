@@ -8,6 +8,7 @@ import {
   type ModeratedFrame,
   type RenamedFrame,
   type RenewedFrame,
+  type ThreadFrame,
   type UsersFrame,
 } from "../protocol";
 import { randomHex } from "../protocol/names";
@@ -20,9 +21,9 @@ import { Pacer } from "./pacer";
 const RETRY_MS = 1_000;
 
 /** What the room answers a request with, when it does not refuse it. */
-export type Answer = UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame;
+export type Answer = UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ThreadFrame;
 
-/** A message, edit or delete: stored in the room's sequence, resent until answered. */
+/** A message, edit, delete or reaction: stored in the room's sequence, resent until answered. */
 interface Write {
   id: string;
   frame: ClientFrame & { id: string };
@@ -43,23 +44,56 @@ interface Ask {
   reject(error: ChatError): void;
 }
 
-/** A frame on the wire that the room owes an answer. */
-type Sent = { kind: "write"; write: Write } | { kind: "ask"; ask: Ask } | { kind: "history"; after: number };
+/**
+ * Writes that go one at a time, each once the one before is answered, so
+ * that the room stores them in the order they were asked for, and paced to
+ * one budget of the room's.
+ */
+class Lane {
+  /** Every write not yet answered, in the order asked for: the first is the next to go, or on the wire. */
+  readonly writes = new Map<string, Write>();
+  /** Whether the first of `writes` is on the wire. */
+  writing = false;
+  /** Before this, no write goes: the room asked the last one to wait. */
+  notBefore = 0;
 
-/** The next frame to send, once `at` has come; `send` says whether it went, or was refused here. */
-type Next = { at: number; send(): boolean };
+  constructor(readonly pacer: Pacer) {}
+
+  /** The write to send next, unless one is on the wire. */
+  get next(): Write | undefined {
+    return this.writing ? undefined : this.writes.values().next().value;
+  }
+
+  /** The oldest write not yet answered. */
+  get first(): Write | undefined {
+    return this.writes.values().next().value;
+  }
+}
+
+/** A frame on the wire that the room owes an answer. */
+type Sent = { kind: "write"; write: Write; lane: Lane } | { kind: "ask"; ask: Ask } | { kind: "history"; after: number };
+
+/** A frame that may go once `at` has come and `pacer` has a token; `send` says whether it went, or was refused here. */
+type Next = { at: number; order: number; pacer: Pacer; send(): boolean };
 
 /**
- * Everything the client sends the room but pings, and the answers to it.
- * Messages, edits and deletes go one at a time, each once the last is
- * answered, so that the room stores them in the order they were asked
- * for, even when it makes one wait; every frame also waits for a token of
- * the client's copy of the room's rate limit (`Pacer`).
+ * Everything the client sends the room but pings and typing, and the
+ * answers to it. Messages, edits and deletes go one at a time, each once
+ * the last is answered, so that the room stores them in the order they
+ * were asked for, even when it makes one wait; every frame also waits for
+ * a token of the client's copy of the room's rate limit (`Pacer`).
+ * Reactions have a budget of their own in the room, and a lane of their
+ * own here, so that they never hold up a message; but a reaction waits for
+ * the messages, edits and deletes asked for before it, so that it never
+ * overtakes what it may be about.
  */
 export class Outbox {
   readonly #events: Emitter<ChatEvents>;
   readonly #send: (frame: ClientFrame) => void;
   readonly #pacer = new Pacer();
+  /** Messages, edits and deletes, paced with everything else but reactions. */
+  readonly #messages = new Lane(this.#pacer);
+  readonly #reactions = new Lane(new Pacer());
   #limits: Limits | null = null;
   /** Welcomed on the current socket: history pages may go. */
   #open = false;
@@ -68,12 +102,6 @@ export class Outbox {
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   /** Counts requests and writes as they are made, so that they go out in that order. */
   #order = 0;
-  /** Every write not yet answered, in the order asked for: the first is the next to go, or on the wire. */
-  readonly #writes = new Map<string, Write>();
-  /** Whether the first of `#writes` is on the wire. */
-  #writing = false;
-  /** Before this, no write goes: the room asked the last one to wait. */
-  #writesNotBefore = 0;
   /** Requests not sent yet, in order. */
   #asks: Ask[] = [];
   /** The history page to ask for next, while catching up. */
@@ -88,13 +116,14 @@ export class Outbox {
 
   /** Messages not yet acknowledged, oldest first. */
   get pending(): Array<{ id: string; text: string }> {
-    return Array.from(this.#writes.values()).flatMap(({ id, text }) => (text === undefined ? [] : [{ id, text }]));
+    return Array.from(this.#messages.writes.values()).flatMap(({ id, text }) => (text === undefined ? [] : [{ id, text }]));
   }
 
-  /** A message, edit or delete; resolves with the `seq` the room stored it as. */
+  /** A message, edit, delete or reaction; resolves with the `seq` the room stored it as. */
   write(frame: ClientFrame & { id: string }, text?: string): Promise<number> {
+    const lane = frame.type === "react" || frame.type === "unreact" ? this.#reactions : this.#messages;
     return new Promise((resolve, reject) => {
-      this.#writes.set(frame.id, { id: frame.id, frame, text, order: this.#order++, resolve, reject });
+      lane.writes.set(frame.id, { id: frame.id, frame, text, order: this.#order++, resolve, reject });
       this.pump();
     });
   }
@@ -113,6 +142,7 @@ export class Outbox {
     this.#open = true;
     this.#limits = limits;
     this.#pacer.reset(limits.framesPer10s, now);
+    this.#reactions.pacer.reset(limits.reactionsPer10s, now);
   }
 
   /** The history has more pages: the next starts after `after`. */
@@ -131,7 +161,8 @@ export class Outbox {
   dropped(): void {
     this.#open = false;
     this.#live = false;
-    this.#writing = false;
+    this.#messages.writing = false;
+    this.#reactions.writing = false;
     this.#historyAfter = null;
     clearTimeout(this.#pumpTimer);
     const lost = new ChatError("connection_lost", "the connection dropped before the room answered");
@@ -140,8 +171,9 @@ export class Outbox {
 
   /** The session ended: nothing waiting will go. */
   stop(error: ChatError): void {
-    const writes = [...this.#writes.values()];
-    this.#writes.clear();
+    const writes = [...this.#messages.writes.values(), ...this.#reactions.writes.values()].sort((a, b) => a.order - b.order);
+    this.#messages.writes.clear();
+    this.#reactions.writes.clear();
     for (const write of writes) write.reject(error);
     for (const ask of this.#asks.splice(0)) ask.reject(error);
   }
@@ -155,8 +187,8 @@ export class Outbox {
     const sent = this.#inFlight.answered(frame);
     this.#events.emit("ack", frame);
     if (sent?.kind !== "write") return;
-    this.#writes.delete(sent.write.id);
-    this.#writing = false;
+    sent.lane.writes.delete(sent.write.id);
+    sent.lane.writing = false;
     sent.write.resolve(frame.seq);
     this.pump();
   }
@@ -171,18 +203,21 @@ export class Outbox {
   error(frame: ErrorFrame): void {
     this.#events.emit("error", frame);
     const sent = this.#inFlight.answered(frame);
+    // It names a frame that owes no answer here: a typing frame's.
+    if (sent === undefined && frame.id !== undefined) return;
     const now = Date.now();
     const rateLimited = frame.code === "rate_limited";
-    if (rateLimited) this.#pacer.refused(frame.retryAfterMs ?? RETRY_MS, now);
+    if (rateLimited) (sent?.kind === "write" ? sent.lane.pacer : this.#pacer).refused(frame.retryAfterMs ?? RETRY_MS, now);
     const error = new ChatError(frame.code, frame.message, frame.retryAfterMs);
     if (sent?.kind === "write") {
-      this.#writing = false;
+      const { lane, write } = sent;
+      lane.writing = false;
       if (frame.retryAfterMs !== undefined || rateLimited) {
         // Kept first in line: what was asked for after it waits with it.
-        this.#writesNotBefore = now + (frame.retryAfterMs ?? RETRY_MS);
+        lane.notBefore = now + (frame.retryAfterMs ?? RETRY_MS);
       } else {
-        this.#writes.delete(sent.write.id);
-        sent.write.reject(error);
+        lane.writes.delete(write.id);
+        write.reject(error);
       }
     } else if (sent?.kind === "ask") {
       // A frame refused for its rate was not read: the same one again is harmless.
@@ -202,39 +237,40 @@ export class Outbox {
     this.#pumpTimer = undefined;
     for (;;) {
       const now = Date.now();
-      const next = this.#next(now);
-      if (next === null) return;
-      const at = Math.max(next.at, this.#pacer.readyAt(now));
-      if (at > now) {
-        this.#pumpTimer = setTimeout(() => this.pump(), at - now);
+      const candidates = this.#candidates(now).map((next) => ({ next, at: Math.max(next.at, next.pacer.readyAt(now)) }));
+      // The oldest of those that may go now; else wait for the first that may.
+      const ready = candidates.filter((c) => c.at <= now).sort((a, b) => a.next.order - b.next.order)[0];
+      if (ready === undefined) {
+        const first = Math.min(...candidates.map((c) => c.at));
+        if (first !== Infinity) this.#pumpTimer = setTimeout(() => this.pump(), first - now);
         return;
       }
-      if (next.send()) this.#pacer.take(now);
+      if (ready.next.send()) ready.next.pacer.take(now);
     }
   }
 
-  /** What to send next: a history page while catching up; then writes and requests in the order they were made. */
-  #next(now: number): Next | null {
-    if (!this.#open) return null;
+  /** What may go next: a history page while catching up; then the next write of each lane and the next request. */
+  #candidates(now: number): Next[] {
+    if (!this.#open) return [];
     const after = this.#historyAfter;
     if (after !== null) {
-      return {
-        at: this.#historyNotBefore,
-        send: () => {
-          this.#requestHistory(after);
-          return true;
-        },
+      const send = () => {
+        this.#requestHistory(after);
+        return true;
       };
+      return [{ at: this.#historyNotBefore, order: -1, pacer: this.#pacer, send }];
     }
-    if (!this.#live) return null;
-    const write = this.#writing ? undefined : this.#writes.values().next().value;
+    if (!this.#live) return [];
+    const candidates: Next[] = [];
+    const write = (lane: Lane, write: Write): Next => ({ at: lane.notBefore, order: write.order, pacer: lane.pacer, send: () => this.#transmit(write, lane) });
+    const message = this.#messages.next;
+    if (message !== undefined) candidates.push(write(this.#messages, message));
+    const reaction = this.#reactions.next;
+    // Once the messages, edits and deletes asked for before it are answered: it may be about one of them.
+    if (reaction !== undefined && reaction.order < (this.#messages.first?.order ?? Infinity)) candidates.push(write(this.#reactions, reaction));
     const ask = this.#asks[0];
-    const candidates: Array<Next & { order: number }> = [];
-    if (write !== undefined) candidates.push({ at: this.#writesNotBefore, order: write.order, send: () => this.#transmit(write) });
-    if (ask !== undefined) candidates.push({ at: now, order: ask.order, send: () => this.#ask(ask) });
-    // The oldest of those that may go now; else the first that may.
-    const ready = candidates.filter((c) => c.at <= now).sort((a, b) => a.order - b.order);
-    return ready[0] ?? candidates.sort((a, b) => a.at - b.at)[0] ?? null;
+    if (ask !== undefined) candidates.push({ at: now, order: ask.order, pacer: this.#pacer, send: () => this.#ask(ask) });
+    return candidates;
   }
 
   /** A frame the room would refuse unread is refused here instead: the room could not say which frame it refused. */
@@ -244,15 +280,15 @@ export class Outbox {
     return new ChatError("too_large", `frames are at most ${max} bytes`);
   }
 
-  #transmit(write: Write): boolean {
+  #transmit(write: Write, lane: Lane): boolean {
     const tooLarge = this.#tooLarge(write.frame);
     if (tooLarge !== null) {
-      this.#writes.delete(write.id);
+      lane.writes.delete(write.id);
       write.reject(tooLarge);
       return false;
     }
-    this.#writing = true;
-    this.#inFlight.add(write.id, { kind: "write", write });
+    lane.writing = true;
+    this.#inFlight.add(write.id, { kind: "write", write, lane });
     this.#send(write.frame);
     return true;
   }

@@ -4,9 +4,11 @@ import { ChatError } from "./chat-error";
 import { closeWords, finalRefusal } from "./closes";
 import type { ChatEvents, ConnectionState, Emitter } from "./events";
 import type { ChatClientOptions } from "./options";
+import { Me } from "./me";
 import { Outbox, type Answer } from "./outbox";
 import { Timeline } from "./timeline";
 import { Transport } from "./transport";
+import { Typing } from "./typing";
 
 /**
  * One client's session with one room, over as many sockets as it takes:
@@ -25,8 +27,10 @@ export class Session {
   #stopped = false;
   /** Why the session stopped, when the room ended it. */
   #stopReason: Refusal | null = null;
+  readonly #me = new Me();
   readonly #timeline: Timeline;
   readonly #outbox: Outbox;
+  readonly #typing: Typing;
   readonly #transport: Transport;
 
   constructor(options: ChatClientOptions, events: Emitter<ChatEvents>) {
@@ -34,8 +38,12 @@ export class Session {
     this.#events = events;
     this.#clientId = options.clientId ?? randomHex(16);
     this.#name = options.name;
-    this.#timeline = new Timeline(events);
-    this.#outbox = new Outbox(events, (frame) => this.#transport.send(frame));
+    this.#timeline = new Timeline(events, this.#me);
+    this.#outbox = new Outbox(events, (frame) => {
+      if (frame.type === "message") this.#typing.messageSent();
+      this.#transport.send(frame);
+    });
+    this.#typing = new Typing(events, this.#me, (frame) => this.#transport.send(frame));
     this.#transport = new Transport(options, {
       address: () => this.#address(),
       connecting: () => this.#setState("connecting"),
@@ -43,6 +51,7 @@ export class Session {
       dropped: () => {
         this.#timeline.dropped();
         this.#outbox.dropped();
+        this.#typing.dropped();
       },
       ended: (code) => this.#ended(code, null),
       waiting: (retryInMs, reason, refusal) => {
@@ -73,6 +82,14 @@ export class Session {
   write(frame: ClientFrame & { id: string }, text?: string): Promise<number> {
     if (this.#stopped) return Promise.reject(this.#stoppedError());
     return this.#outbox.write(frame, text);
+  }
+
+  typing(active: boolean): void {
+    this.#typing.typing(active);
+  }
+
+  isYou(id: User["id"]): boolean {
+    return this.#me.is(id);
   }
 
   request(frame: ClientFrame): Promise<Answer> {
@@ -116,7 +133,9 @@ export class Session {
         this.#transport.admitted();
         this.#timeline.welcomed(frame.epoch);
         this.#you = frame.you;
+        this.#me.welcomed(frame);
         this.#outbox.welcomed(frame.limits, Date.now());
+        this.#typing.welcomed(frame, Date.now());
         this.#events.emit("welcome", frame);
         return;
       case "history":
@@ -127,7 +146,11 @@ export class Session {
       case "message":
       case "edit":
       case "delete":
+      case "reactions":
         this.#timeline.arrived(frame);
+        return;
+      case "typing":
+        this.#typing.heard(frame);
         return;
       case "ack":
         this.#outbox.ack(frame);
@@ -139,6 +162,7 @@ export class Session {
       case "renamed":
       case "renewed":
       case "moderated":
+      case "thread":
         this.#outbox.answer(frame);
         return;
       case "closing":

@@ -1,13 +1,15 @@
-import { lastPosition, positionOf, type HistoryFrame, type SequenceFrame, type WelcomeFrame } from "../protocol";
+import { lastPosition, positionOf, type HistoryFrame, type MessageFrame, type SequenceFrame, type WelcomeFrame } from "../protocol";
 import type { ChatEvents, Emitter } from "./events";
+import type { Me } from "./me";
 
 /**
- * The room's sequence as the app has it: every message, edit and delete
- * delivered once, in order, from the history after each welcome and then
- * live, and where the next socket resumes.
+ * The room's sequence as the app has it: every message, edit, delete and
+ * reaction delivered once, in order, from the history after each welcome
+ * and then live, and where the next socket resumes.
  */
 export class Timeline {
   readonly #events: Emitter<ChatEvents>;
+  readonly #me: Me;
   /** The last number of the room's sequence this client has: everything up to it is delivered. */
   #lastSeq = 0;
   /** The history `#lastSeq` counts in. */
@@ -18,8 +20,9 @@ export class Timeline {
   /** Live frames that arrived while history pages were still coming: they come after those. */
   #held: SequenceFrame[] = [];
 
-  constructor(events: Emitter<ChatEvents>) {
+  constructor(events: Emitter<ChatEvents>, me: Me) {
     this.#events = events;
+    this.#me = me;
   }
 
   get lastSeq(): number {
@@ -37,7 +40,7 @@ export class Timeline {
     this.#epoch = epoch;
   }
 
-  /** A message, edit or delete as it happens. */
+  /** A message, edit, delete or reaction as it happens. */
   arrived(frame: SequenceFrame): void {
     if (this.#live) this.#deliver(frame);
     else this.#held.push(frame);
@@ -59,7 +62,7 @@ export class Timeline {
     }
     const cursor = this.#lastSeq;
     for (const message of messages) {
-      if (message.seq > cursor) this.#events.emit("message", message);
+      if (message.seq > cursor) this.#message(message);
     }
     for (const change of changes) {
       if (change.change > cursor) this.#events.emit("change", change);
@@ -85,7 +88,11 @@ export class Timeline {
     const position = positionOf(frame);
     if (position <= this.#lastSeq) return;
     this.#lastSeq = position;
-    if (frame.type === "message") this.#events.emit("message", frame);
+    if (frame.type === "message") this.#message(frame);
     else this.#events.emit("change", frame);
+  }
+
+  #message(message: MessageFrame): void {
+    this.#events.emit("message", { ...message, mentionsMe: this.#me.mentionedIn(message) });
   }
 }

@@ -262,8 +262,9 @@ export type UsersFrame = { type: "users"; id?: string; users: User[]; online: nu
 export type TickFrame = { type: "tick"; now: number; online: number };
 /**
  * Who is typing now, sent when that changes, coalesced like presence:
- * the first `TYPING_USERS_SHOWN` of them, and how many in all. `started`
- * lists who began since the last typing frame. Never stored.
+ * the first `TYPING_USERS_SHOWN` of them in the order they began, and how
+ * many in all. `started` lists who began since the last typing frame, the
+ * first `TYPING_USERS_SHOWN` of them. Never stored.
  */
 export type TypingFrame = { type: "typing"; users: User[]; count: number; started: User[] };
 /**

@@ -13,6 +13,40 @@ export interface Bucket {
 
 export type Verdict = { ok: true } | { ok: false; flood: boolean; retryAfterMs: number };
 
+/**
+ * A budget of its own that some frames take from instead of the socket's
+ * frame bucket and its address's: typing, and reactions. Neither can then
+ * starve messages, however much of it a client sends.
+ */
+export type Lane = "typing" | "reactions";
+
+const LANE_OF = new Map<string, Lane>([
+  ["typing", "typing"],
+  ["react", "reactions"],
+  ["unreact", "reactions"],
+]);
+
+// Only the start of a frame is looked at, before it is parsed: a command
+// whose `type` comes first, as every client here writes it. Anything else
+// takes from the frame bucket.
+const LANE_FRAME = /^\s*\{\s*"type"\s*:\s*"(typing|react|unreact)"/;
+const LANE_PREFIX_CHARS = 64;
+
+/** The lane a frame's raw text asks to be charged to, or null for the frame bucket. */
+export function laneOf(data: string): Lane | null {
+  const match = LANE_FRAME.exec(data.slice(0, LANE_PREFIX_CHARS));
+  return match === null ? null : LANE_OF.get(match[1]!)!;
+}
+
+/**
+ * Whether a parsed frame may have been charged to `lane`. JSON keeps the
+ * last of repeated keys, so a frame that starts as a typing frame may parse
+ * as something else, which must not pass on typing's budget.
+ */
+export function belongsTo(type: string, lane: Lane): boolean {
+  return LANE_OF.get(type) === lane;
+}
+
 export const WINDOW_MS = 10_000;
 /** Debt, in multiples of the limit, past which refused frames count as a flood. */
 const FLOOD_DEBT = 3;

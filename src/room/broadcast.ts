@@ -1,5 +1,5 @@
 import { log, describe } from "../platform/log";
-import { positionOf } from "../protocol";
+import { positionOf, type ServerFrame } from "../protocol";
 import { deliver } from "../sockets/socket-set";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import type { RoomParts } from "./parts";
@@ -71,6 +71,19 @@ export class Broadcast {
       },
       presenceWindowMs(config.presenceBatchMs, roster.size),
     );
+  }
+
+  /**
+   * Sends a frame that is never stored (who is typing) to everyone, after
+   * the presence news and messages before it, so that it never overtakes
+   * them.
+   */
+  toEveryone(frame: ServerFrame): void {
+    const { sockets, roster, shards } = this.parts;
+    this.flushPresence();
+    this.flush();
+    sockets.fanOut(frame);
+    for (const k of roster.shards()) shards.push(k, { frame });
   }
 
   /** The member with this id was just shown the user list: the presence news so far is not news to them. */

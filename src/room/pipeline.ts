@@ -1,6 +1,7 @@
 import { renewal, verifyToken, type TokenKeys } from "../auth/token";
 import { describe, log } from "../platform/log";
 import {
+  belongsTo,
   errorFrame,
   exceedsBytes,
   parseClientFrame,
@@ -9,6 +10,7 @@ import {
   type ClientFrame,
   type ErrorFrame,
   type HistoryFrame,
+  type Lane,
   type ModeratedFrame,
   type RenamedFrame,
   type RenewedFrame,
@@ -24,6 +26,7 @@ import type { ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
 import { mentionedIn } from "./mentions";
 import type { Expel, Peer } from "./peer";
+import type { TypingIndicator } from "./typing";
 import { senderOf, toUser } from "./roster";
 import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
@@ -32,11 +35,12 @@ import { refusalOf, type Published } from "./sequencer";
 type Answer = AckFrame | HistoryFrame | ThreadFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
-const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "react", "unreact"] satisfies ClientFrame["type"][]);
+const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "typing", "react", "unreact"] satisfies ClientFrame["type"][]);
 
 /** What the pipeline needs of the room besides its parts. */
 export interface PipelineLinks {
   broadcast: Broadcast;
+  typing: TypingIndicator;
   expel: Expel;
   /** The history frame for a join or a `history` request. */
   replay(from: ReplayFrom): HistoryFrame;
@@ -65,29 +69,30 @@ export class FramePipeline {
   ) {}
 
   /**
-   * Handles one frame, after its own limit was taken by the object that
-   * holds its socket. Returns the token check it started, if it was a
-   * renewal.
+   * Handles one frame, after its own limit, or its lane's, was taken by the
+   * object that holds its socket. Returns the token check it started, if it
+   * was a renewal.
    */
-  handle(peer: Peer, data: Payload, own: OwnVerdict, addressFrames: Bucket | undefined): Promise<void> | undefined {
+  handle(peer: Peer, data: Payload, own: OwnVerdict, lane: Lane | null, addressFrames: Bucket | undefined): Promise<void> | undefined {
     const { entry } = peer;
     const waiting = this.#waiting.get(entry.id);
     if (waiting !== undefined) {
-      waiting.push(() => void this.handle(peer, data, own, addressFrames));
+      waiting.push(() => void this.handle(peer, data, own, lane, addressFrames));
       return;
     }
-    const { config, addresses, sanctions, sequencer, roster, accounts, broadcast } = this.parts;
+    const { config, addresses, sanctions, sequencer, roster, accounts, broadcast, typing } = this.parts;
     const now = Date.now();
     if (addressFrames !== undefined) addresses.restoreFrames(entry.address, addressFrames);
     // Every frame counts against both limits, refused ones too, and what it cost is kept before anything else can fail.
-    const shared = addresses.takeFrame(entry.address, now);
-    peer.keep(shared.copy);
+    // A lane's frame takes from its lane alone, which its socket's holder keeps.
+    const shared = lane === null ? addresses.takeFrame(entry.address, now) : null;
+    if (shared !== null) peer.keep(shared.copy);
     const reply = (frame: ServerFrame) => {
       broadcast.flush();
       peer.deliver(frame);
     };
-    if (!own.ok || !shared.verdict.ok) {
-      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared.verdict.ok ? 0 : shared.verdict.retryAfterMs)));
+    if (!own.ok || (shared !== null && !shared.verdict.ok)) {
+      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared === null || shared.verdict.ok ? 0 : shared.verdict.retryAfterMs), lane));
       return;
     }
     const max = config.maxFrameBytes;
@@ -107,6 +112,10 @@ export class FramePipeline {
     const frame = parsed.frame;
     // Every answer names the frame it answers, when that had an id.
     const answer = (out: Answer) => reply(frame.id === undefined ? out : { ...out, id: frame.id });
+    if (lane !== null && !belongsTo(frame.type, lane)) {
+      answer(errorFrame("bad_message", `a frame that starts as a ${lane === "typing" ? "typing" : "reaction"} frame must be one`));
+      return;
+    }
     const sanction = sanctions.refusal(entry, now, WRITES.has(frame.type));
     if (sanction !== null) {
       const { code, message, until } = sanction;
@@ -115,6 +124,7 @@ export class FramePipeline {
     }
     switch (frame.type) {
       case "message": {
+        typing.stop(entry.id);
         const { text, replyTo, id } = frame;
         const mentions = mentionedIn(text, roster, accounts);
         const published = sequencer.publish({ user: toUser(entry), text, at: now, sender: senderOf(entry), id, replyTo, mentions }, peer);
@@ -162,7 +172,8 @@ export class FramePipeline {
       case "token":
         return this.#renew(peer, frame.token, answer);
       case "typing":
-        answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
+        if (frame.stop) typing.stop(entry.id);
+        else typing.start(entry.id, now);
         break;
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));

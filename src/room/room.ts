@@ -39,6 +39,7 @@ import { entryOf, Roster, toUser, type Entry } from "./roster";
 import { personOf, Sanctions } from "./sanctions";
 import { Sequencer } from "./sequencer";
 import { RoomStore } from "./store";
+import { TypingIndicator } from "./typing";
 import { Upkeep } from "./upkeep";
 
 /**
@@ -53,6 +54,7 @@ import { Upkeep } from "./upkeep";
 export class Room extends SocketObject {
   readonly #parts: RoomParts;
   readonly #broadcast: Broadcast;
+  readonly #typing: TypingIndicator;
   readonly #pipeline: FramePipeline;
   readonly #upkeep: Upkeep;
   readonly #api: RoomApi;
@@ -95,11 +97,13 @@ export class Room extends SocketObject {
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
     this.#broadcast = broadcast;
+    this.#typing = new TypingIndicator(parts, (frame) => broadcast.toEveryone(frame));
     this.#upkeep = new Upkeep({ ...parts, broadcast, expel, tick: (now, online, first) => this.tick(now, online, first) });
     this.#api = new RoomApi({ ...parts, broadcast, expel, settle: () => this.settle() });
     this.#pipeline = new FramePipeline({
       ...parts,
       broadcast,
+      typing: this.#typing,
       expel,
       replay: (from) => this.#replay(from),
       keys: keysOf(env),
@@ -169,6 +173,8 @@ export class Room extends SocketObject {
     const welcome = { type: "welcome", room, you, users, more, online, tickSeconds, typingSeconds, limits: limitsOf(config) } as const;
     peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, at: now });
     peer.deliver(this.#replay({ since, epoch }));
+    const typing = this.#typing.current();
+    if (typing !== null) peer.deliver(typing);
     this.#broadcast.record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
 
@@ -201,9 +207,11 @@ export class Room extends SocketObject {
     return replay(history, from, config.historyOnJoin, config.historyReplayLimit, store.epoch!);
   }
 
-  protected override async received(ws: WebSocket, { member, own, payload }: Received): Promise<void> {
+  protected override async received(ws: WebSocket, { member, own, lane, payload }: Received): Promise<void> {
     const { sockets, roster } = this.#parts;
-    const renewal = this.#pipeline.handle(localPeer(ws, member, sockets, roster), payload, own, member.addressFrames);
+    // The pipeline saves the member with its address's bucket; a lane's frame leaves that alone, and its lane is saved here.
+    if (lane !== null) sockets.save(ws, member);
+    const renewal = this.#pipeline.handle(localPeer(ws, member, sockets, roster), payload, own, lane, member.addressFrames);
     if (!own.ok && own.flood) this.endFlood(ws);
     await this.#afterFrames();
     await renewal;
@@ -229,7 +237,7 @@ export class Room extends SocketObject {
       const keep = (addressFrames: Bucket) => {
         kept = addressFrames;
       };
-      void this.#pipeline.handle(remotePeer(entry, shards, keep), event.data, event.own, event.addressFrames);
+      void this.#pipeline.handle(remotePeer(entry, shards, keep), event.data, event.own, event.lane, event.addressFrames);
       return kept;
     });
     await this.#afterFrames();
@@ -323,6 +331,7 @@ export class Room extends SocketObject {
     // Its attachment held the newest copy of its address's frame bucket, perhaps.
     addresses.saveFrames(entry.address, roster.countAt(entry.address) > 0, Date.now());
     if (entry.shard !== 0 && roster.countOn(entry.shard) === 0) shards.forget(entry.shard);
+    this.#typing.stop(id);
     const online = roster.size;
     this.#broadcast.record({ kind: "left", user: toUser(entry), reason });
     log({ event: "close", room: name, id, code, reason, online });

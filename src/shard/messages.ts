@@ -7,7 +7,7 @@
  * the shard object `shard.ts`.
  */
 
-import type { Bucket } from "../protocol";
+import type { Bucket, Lane } from "../protocol";
 import type { PresenceEvent } from "../room/presence";
 import { positionOf, type ClosingFrame, type LeaveReason, type SequenceFrame, type ServerFrame } from "../protocol";
 import type { Member, OwnVerdict, Payload } from "../sockets/socket-set";
@@ -82,8 +82,9 @@ export const PLACEMENT_HEADER = "X-Edge-Chat-Placement";
 export interface Forward {
   id: string;
   data: Payload;
-  /** What the frame cost the socket's own limit, which its shard keeps. */
+  /** What the frame cost the socket's own limit, which its shard keeps, and which lane it took from (null: the frame bucket). */
   own: OwnVerdict;
+  lane: Lane | null;
   addressFrames?: Bucket;
 }
 

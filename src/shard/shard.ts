@@ -73,13 +73,13 @@ export class Shard extends SocketObject {
   }
 
   /** Passes the frame to the room, which takes its address's share; a flood ends here. */
-  protected override async received(ws: WebSocket, { member, own, payload }: Received): Promise<void> {
+  protected override async received(ws: WebSocket, { member, own, lane, payload }: Received): Promise<void> {
     this.sockets.save(ws, member);
     if (!own.ok && own.flood) {
-      this.sockets.send(ws, slowDown(own.retryAfterMs));
+      this.sockets.send(ws, slowDown(own.retryAfterMs, lane));
       this.endFlood(ws);
     } else {
-      this.#up({ id: member.id, data: payload, own, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
+      this.#up({ id: member.id, data: payload, own, lane, ...(member.addressFrames && { addressFrames: member.addressFrames }) });
     }
     await this.settle();
   }

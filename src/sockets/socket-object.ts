@@ -4,12 +4,12 @@ import { readConfig, type Config } from "../platform/config";
 import type { Env } from "../platform/env";
 import { jsonError } from "../worker/http";
 import { describe, log } from "../platform/log";
-import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type LeaveReason, type ServerFrame } from "../protocol";
+import { closing, errorFrame, type ClosingFrame, type ErrorFrame, type Lane, type LeaveReason, type ServerFrame } from "../protocol";
 import { SocketSet, type Member, type Received } from "./socket-set";
 
-/** The answer to a frame over its sender's limits, and when to send again. */
-export function slowDown(retryAfterMs: number): ErrorFrame {
-  return { ...errorFrame("rate_limited", "too many frames; slow down"), retryAfterMs };
+/** The answer to a frame over its sender's limits, and when to send again; `lane` names the budget when it was one of those. */
+export function slowDown(retryAfterMs: number, lane: Lane | null = null): ErrorFrame {
+  return { ...errorFrame("rate_limited", `too many ${lane === null ? "frames" : lane === "typing" ? "typing frames" : "reactions"}; slow down`), retryAfterMs };
 }
 
 /**
@@ -86,7 +86,7 @@ export abstract class SocketObject extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.trace("webSocketMessage");
     try {
-      const frame = this.sockets.receive(ws, data, this.config.rateLimitPer10s, Date.now());
+      const frame = this.sockets.receive(ws, data, this.config, Date.now());
       if (frame !== undefined) await this.received(ws, frame);
     } catch (error) {
       this.#fail(ws, "webSocketMessage", error);

@@ -1,8 +1,9 @@
 import { isSilent } from "./heartbeat";
-import { take, type Bucket } from "../protocol";
+import { fullBucket, laneOf, take, type Bucket, type Lane } from "../protocol";
 import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "../protocol";
 import type { Mark } from "../shard/messages";
 import type { Identity } from "../auth/token";
+import type { Config } from "../platform/config";
 
 const OPEN = 1;
 
@@ -32,6 +33,8 @@ export interface Member {
   client?: string;
   /** The socket's rate limit, here so that hibernation does not refill it. */
   bucket: Bucket;
+  /** Its lanes' budgets, for the same reason, each from the first frame that takes from it. */
+  lanes?: Partial<Record<Lane, Bucket>>;
   /** From the token it joined or renewed with, if any: see `Identity`. */
   verified?: true;
   sub?: string;
@@ -60,12 +63,16 @@ export type Payload = string | { binaryBytes: number };
 /** What a socket's frame costs it against its own limit: nothing, or a wait, and whether it is now flooding. */
 export type OwnVerdict = { ok: true } | { ok: false; retryAfterMs: number; flood: boolean };
 
-/** A frame from a socket still here: its member, what the frame cost it, and the frame as the room handles it. */
+/** A frame from a socket still here: its member, what the frame cost it and from which lane (null: its frame bucket), and the frame as the room handles it. */
 export interface Received {
   member: Member;
   own: OwnVerdict;
+  lane: Lane | null;
   payload: Payload;
 }
+
+/** What a socket may send per 10 s: frames, and each lane's. */
+export type Budgets = Pick<Config, "rateLimitPer10s" | "typingPer10s" | "reactionsPer10s">;
 
 /**
  * The sockets one Durable Object holds, the room's or a shard's: each with
@@ -164,17 +171,20 @@ export class SocketSet {
 
   /**
    * A frame from a socket that is still here, its member noted as heard
-   * from now. Refused frames cost too: a client that keeps sending while
-   * refused runs into debt and ends up flooding. The caller saves the
-   * member once it is done with the frame.
+   * from now. It takes from the socket's frame bucket, or from the lane its
+   * start names, before anything reads it. Refused frames cost too: a
+   * client that keeps sending while refused runs into debt and ends up
+   * flooding. The caller saves the member once it is done with the frame.
    */
-  receive(ws: WebSocket, data: string | ArrayBuffer, perTenSeconds: number, now: number): Received | undefined {
+  receive(ws: WebSocket, data: string | ArrayBuffer, budgets: Budgets, now: number): Received | undefined {
     const member = this.#members.get(ws);
     if (member === undefined) return undefined;
     member.seenAt = now;
-    const verdict = take(member.bucket, perTenSeconds, now);
+    const lane = typeof data === "string" ? laneOf(data) : null;
+    const capacity = lane === null ? budgets.rateLimitPer10s : lane === "typing" ? budgets.typingPer10s : budgets.reactionsPer10s;
+    const verdict = take(lane === null ? member.bucket : laneBucket(member, lane, capacity, now), capacity, now);
     const own: OwnVerdict = verdict.ok ? verdict : { ok: false, retryAfterMs: verdict.retryAfterMs, flood: verdict.flood };
-    return { member, own, payload: typeof data === "string" ? data : { binaryBytes: data.byteLength } };
+    return { member, own, lane, payload: typeof data === "string" ? data : { binaryBytes: data.byteLength } };
   }
 
   /** The sockets that have been silent for `timeoutMs` (see `isSilent`); the runtime knows when each last pinged. */
@@ -196,6 +206,12 @@ export class SocketSet {
   send(ws: WebSocket, frame: ServerFrame): void {
     deliver(ws, new Outgoing(frame).in(this.#members.get(ws)?.format ?? "json"));
   }
+}
+
+function laneBucket(member: Member, lane: Lane, capacity: number, now: number): Bucket {
+  member.lanes ??= {};
+  member.lanes[lane] ??= fullBucket(capacity, now);
+  return member.lanes[lane];
 }
 
 /** A socket that fails to take a frame never stops the others from getting it. */

@@ -1,5 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ChatClient, ChatError, type ChatClientOptions, type ChatEvents } from "../../src/client/chat-client";
+import {
+  ChatClient,
+  ChatError,
+  type ChangeFrame,
+  type ChatClientOptions,
+  type ChatEvents,
+  type ChatMessage,
+  type MessageFrame,
+  type ReactionsFrame,
+  type ThreadFrame,
+} from "../../src/client/chat-client";
 import { fullBucket, take } from "../../src/protocol";
 import { closing } from "../../src/protocol";
 import { FakeSocket } from "../support/fake-socket";
@@ -391,5 +401,380 @@ describe("liveness", () => {
     document.dispatchEvent(new Event("visibilitychange"));
     await vi.advanceTimersByTimeAsync(0);
     expect(FakeSocket.last).toBe(visible);
+  });
+});
+
+/**
+ * Plays a room that stores every message and reaction as it reads it and
+ * acknowledges it at once, and records each frame the client sent, with
+ * when: messages, reactions and typing alike.
+ */
+function storing(ws: FakeSocket): Array<{ frame: ReturnType<FakeSocket["frames"]>[number]; at: number }> {
+  const log: Array<{ frame: ReturnType<FakeSocket["frames"]>[number]; at: number }> = [];
+  let seq = 0;
+  ws.onFrame = (frame) => {
+    log.push({ frame, at: Date.now() });
+    if (frame.type === "message" || frame.type === "react" || frame.type === "unreact") {
+      const stored = ++seq;
+      queueMicrotask(() => ws.receive({ type: "ack", id: frame.id!, seq: stored }));
+    }
+  };
+  return log;
+}
+
+const typingFrames = (ws: FakeSocket) => ws.frames().filter((f) => f.type === "typing");
+const ann = (id: string) => ({ id, name: "ann" });
+const bob = { id: "90", name: "bob" };
+const message = (seq: number, extra: Partial<MessageFrame> = {}): MessageFrame => ({ type: "message", seq, user: bob, text: `m${seq}`, at: 0, ...extra });
+const reactions = (seq: number, change: number, emoji = "👍"): ReactionsFrame => ({
+  type: "reactions",
+  seq,
+  change,
+  reactions: [{ emoji, count: 1, users: [bob.id] }],
+  user: bob,
+  emoji,
+});
+
+describe("typing", () => {
+  it("announces typing at most once per half of the room's typingSeconds while it lasts, and a stop once after it", async () => {
+    const { chat, ws } = await start();
+    ws.open({ typingSeconds: 8 });
+    chat.typing(false);
+    expect(typingFrames(ws), "nothing to stop before anything was announced").toEqual([]);
+    chat.typing();
+    await vi.advanceTimersByTimeAsync(3_999);
+    chat.typing();
+    expect(typingFrames(ws)).toEqual([{ type: "typing", id: expect.any(String) }]);
+    await vi.advanceTimersByTimeAsync(1);
+    chat.typing(true);
+    expect(typingFrames(ws)).toHaveLength(2);
+    chat.typing(false);
+    chat.typing(false);
+    expect(typingFrames(ws)).toEqual([
+      { type: "typing", id: expect.any(String) },
+      { type: "typing", id: expect.any(String) },
+      { type: "typing", stop: true, id: expect.any(String) },
+    ]);
+    // Typing again after a stop is news at once.
+    chat.typing();
+    expect(typingFrames(ws).at(-1)).toEqual({ type: "typing", id: expect.any(String) });
+  });
+
+  it("starts over after a message, which stopped the typing in the room: no stop, and the next keystroke is news", async () => {
+    const { chat, ws } = await start();
+    storing(ws);
+    ws.open();
+    chat.typing();
+    expect(await chat.send("done typing")).toBe(1);
+    chat.typing(false);
+    expect(ws.frames().map((f) => f.type)).toEqual(["typing", "message"]);
+    chat.typing();
+    expect(ws.frames().map((f) => f.type)).toEqual(["typing", "message", "typing"]);
+    await chat.reply(1, "and a reply");
+    chat.typing();
+    expect(ws.frames().map((f) => f.type)).toEqual(["typing", "message", "typing", "message", "typing"]);
+  });
+
+  it("paces typing to its own budget, which messages neither take from nor wait for", async () => {
+    const { chat, ws } = await start();
+    const log = storing(ws);
+    const t0 = Date.now();
+    const sentAt = () => log.map((l) => [l.frame.type === "typing" && l.frame.stop === true ? "stop" : l.frame.type, l.at - t0]);
+    // Two of each per 10 s, with one token kept in reserve: one at once, the next 5 s later.
+    ws.open({ typingPer10s: 2, framesPer10s: 2 });
+    chat.typing();
+    chat.typing(false);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(sentAt()).toEqual([["typing", 0]]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sentAt()).toEqual([
+      ["typing", 0],
+      ["stop", 5_000],
+    ]);
+
+    // Typing waits for its budget; a message does not wait with it (and, since it stops the typing in the room, the typing is moot).
+    chat.typing();
+    expect(await chat.send("one")).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sentAt().slice(2)).toEqual([["message", 5_000]]);
+
+    // Both budgets full again: the second of two messages waits, and typing does not wait with it.
+    const sends = [chat.send("two"), chat.send("three")];
+    await vi.advanceTimersByTimeAsync(0);
+    chat.typing();
+    expect(sentAt().slice(3)).toEqual([
+      ["message", 15_000],
+      ["typing", 15_000],
+    ]);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await Promise.all(sends)).toEqual([2, 3]);
+    expect(sentAt().at(-1)).toEqual(["message", 20_000]);
+  });
+
+  it("sends nothing while disconnected, and neither typing nor a stop waiting for its budget after a reconnect", async () => {
+    const { chat, ws } = await start();
+    ws.open({ typingPer10s: 2 });
+    chat.typing();
+    chat.typing(false);
+    // The stop waits for a token when the socket drops.
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    chat.typing();
+    const back = await nextSocket(ws, 1000);
+    back.open({ typingPer10s: 2 });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(typingFrames(ws)).toEqual([{ type: "typing", id: expect.any(String) }]);
+    expect(typingFrames(back)).toEqual([]);
+    // This socket's room has heard nothing of it: the next keystroke is news, and a stop follows it within the budget.
+    chat.typing();
+    chat.typing(false);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(typingFrames(back).map((f) => f.stop ?? false)).toEqual([false, true]);
+  });
+
+  it("takes the room's refusal of a typing frame, which names it, for the answer to nothing else", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const who = chat.who();
+    chat.typing();
+    const [ask, typing] = ws.frames();
+    ws.receive({ type: "error", id: typing!.id, code: "rate_limited", message: "too much typing", retryAfterMs: 5_000 });
+    // Messages do not wait for typing's budget.
+    void chat.send("at once");
+    expect(ws.frames().at(-1)).toMatchObject({ type: "message", text: "at once" });
+    ws.receive({ type: "users", id: ask!.id, users: [], online: 1, more: false });
+    expect(await who).toMatchObject({ type: "users" });
+  });
+
+  it("tells who else is typing, without this client under any id it had, and that nobody is once the connection drops", async () => {
+    const { chat, ws } = await start();
+    const seen: Array<ChatEvents["typing"]> = [];
+    chat.on("typing", (t) => seen.push(t));
+    ws.open();
+    ws.receive({ type: "typing", users: [ann("1"), bob], count: 2, started: [bob] });
+    ws.receive({ type: "typing", users: [ann("1")], count: 1, started: [] });
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual([
+      { users: [bob], count: 1 },
+      { users: [], count: 0 },
+    ]);
+    const back = await nextSocket(ws, 1000);
+    back.open();
+    // The room may still show the connection before, until it notices that it is gone.
+    back.receive({ type: "typing", users: [ann("1"), bob, ann("2")], count: 7, started: [bob] });
+    back.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen.slice(2)).toEqual([
+      { users: [bob], count: 5 },
+      { users: [], count: 0 },
+    ]);
+  });
+});
+
+describe("reactions", () => {
+  it("resolves react and unreact with the seq of their ack, and rejects them with the room's error", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const reacted = chat.react(4, "👍");
+    const [react] = ws.frames();
+    expect(react).toEqual({ type: "react", seq: 4, emoji: "👍", id: expect.any(String) });
+    ws.receive({ type: "ack", id: react!.id!, seq: 9 });
+    expect(await reacted).toBe(9);
+    const unreacted = chat.unreact(4, ":tada:");
+    const unreact = ws.frames()[1];
+    expect(unreact).toEqual({ type: "unreact", seq: 4, emoji: ":tada:", id: expect.any(String) });
+    ws.receive({ type: "ack", id: unreact!.id!, seq: 10 });
+    expect(await unreacted).toBe(10);
+    const refused = chat.react(99, "👍");
+    ws.receive({ type: "error", id: ws.frames()[2]!.id, code: "unknown_message", message: "no message 99" });
+    await expect(refused).rejects.toEqual(new ChatError("unknown_message", "no message 99"));
+  });
+
+  it("sends a reaction again under the same id after a drop, and resolves it once", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    let resolved = 0;
+    const reacted = chat.react(3, "🎉").then((seq) => {
+      resolved++;
+      return seq;
+    });
+    const [first] = ws.frames();
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    expect(back.frames()).toEqual([]);
+    back.open();
+    expect(back.frames()).toEqual([first]);
+    back.receive({ type: "ack", id: first!.id!, seq: 8 });
+    expect(await reacted).toBe(8);
+    back.receive({ type: "ack", id: first!.id!, seq: 8 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(resolved).toBe(1);
+  });
+
+  it("paces reactions to their own budget without holding up a message, and waits out a refusal for their rate", async () => {
+    const { chat, ws } = await start();
+    const log = storing(ws);
+    ws.open({ reactionsPer10s: 2 });
+    const reacted = [chat.react(1, "👍"), chat.react(1, "🎉")];
+    const sent = [chat.send("not held up"), chat.send("nor this")];
+    expect(await Promise.all(sent)).toEqual([2, 3]);
+    expect(log.map((l) => l.frame.type)).toEqual(["react", "message", "message"]);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(log).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await Promise.all(reacted)).toEqual([1, 4]);
+
+    // The room's count wins over the client's: a refused reaction waits as long as it says, and a message still goes at once.
+    const onFrame = ws.onFrame!;
+    let refuse = true;
+    ws.onFrame = (frame) => {
+      if (refuse && frame.type === "react") {
+        refuse = false;
+        queueMicrotask(() => ws.receive({ type: "error", id: frame.id, code: "rate_limited", message: "too many reactions", retryAfterMs: 7_000 }));
+        return;
+      }
+      onFrame(frame);
+    };
+    await vi.advanceTimersByTimeAsync(10_000);
+    const late = chat.react(2, "👀");
+    await vi.advanceTimersByTimeAsync(0);
+    const still = chat.send("still at once");
+    expect(log.at(-1)?.frame).toMatchObject({ type: "message", text: "still at once" });
+    expect(await still).toBe(5);
+    await vi.advanceTimersByTimeAsync(6_999);
+    expect(log.filter((l) => l.frame.type === "react")).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await late).toBe(6);
+  });
+
+  it("never overtakes a message asked for before it, which it may be about; a message asked for after it does not wait for it", async () => {
+    const { chat, ws } = await start();
+    ws.open({ reactionsPer10s: 2 });
+    const sent = chat.send("first");
+    const reacted = chat.react(1, "👍");
+    expect(ws.frames().map((f) => f.type)).toEqual(["message"]);
+    ws.receive({ type: "ack", id: ws.frames()[0]!.id!, seq: 1 });
+    expect(await sent).toBe(1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ws.frames().map((f) => f.type)).toEqual(["message", "react"]);
+    ws.receive({ type: "ack", id: ws.frames()[1]!.id!, seq: 2 });
+    expect(await reacted).toBe(2);
+
+    // The budget is spent: this reaction waits 5 s, and the message after it goes now.
+    const waiting = chat.react(1, "🎉");
+    const after = chat.send("after");
+    expect(ws.frames().map((f) => f.type)).toEqual(["message", "react", "message"]);
+    ws.receive({ type: "ack", id: ws.frames()[2]!.id!, seq: 3 });
+    expect(await after).toBe(3);
+    await vi.advanceTimersByTimeAsync(5_000);
+    ws.receive({ type: "ack", id: ws.frames()[3]!.id!, seq: 4 });
+    expect(await waiting).toBe(4);
+  });
+
+  it("hands over the reactions a resume learns of in the history's changes once each, in order, with those that came live", async () => {
+    const { chat, ws } = await start();
+    const changes: ChangeFrame[] = [];
+    chat.on("change", (c) => changes.push(c));
+    ws.open({ lastSeq: 1, messages: [message(1)] });
+    ws.receive(reactions(1, 2));
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    expect(new URL(back.url).searchParams.get("since")).toBe("2");
+    // A room that also lists the change the client has: it is not handed over twice.
+    back.open({ lastSeq: 4, changes: [reactions(1, 2), reactions(1, 3, "🎉"), reactions(1, 4, "👀")] });
+    back.receive(reactions(1, 4, "👀"));
+    back.receive(reactions(1, 5, "🔥"));
+    expect(changes.map((c) => c.type === "reactions" && [c.change, c.emoji])).toEqual([
+      [2, "👍"],
+      [3, "🎉"],
+      [4, "👀"],
+      [5, "🔥"],
+    ]);
+  });
+});
+
+describe("threads", () => {
+  it("pairs each thread page with its request by id, in whatever order they come, and emits it", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const events: Array<ChatEvents["thread"]> = [];
+    chat.on("thread", (t) => events.push(t));
+    const first = chat.thread(5);
+    const next = chat.thread(5, 12);
+    const [a, b] = ws.frames();
+    expect(a).toEqual({ type: "thread", seq: 5, id: expect.any(String) });
+    expect(b).toEqual({ type: "thread", seq: 5, after: 12, id: expect.any(String) });
+    const page = (id: string, replies: number[], more: boolean): ThreadFrame => ({
+      type: "thread",
+      id,
+      seq: 5,
+      root: message(5, { replies: 4 }),
+      messages: replies.map((seq) => message(seq, { replyTo: { seq: 5, user: bob, text: "m5" } })),
+      more,
+    });
+    ws.receive(page(b!.id!, [14, 15], false));
+    ws.receive(page(a!.id!, [6, 12], true));
+    expect((await first).messages.map((m) => m.seq)).toEqual([6, 12]);
+    expect((await next).messages.map((m) => m.seq)).toEqual([14, 15]);
+    expect(events.map((t) => t.more)).toEqual([false, true]);
+  });
+
+  it("rejects a thread request for a message the room does not have, and one whose connection dropped", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const missing = chat.thread(77);
+    ws.receive({ type: "error", id: ws.frames()[0]!.id, code: "unknown_message", message: "no message 77" });
+    await expect(missing).rejects.toMatchObject({ code: "unknown_message" });
+    const lost = chat.thread(5);
+    ws.end(1006);
+    await expect(lost).rejects.toMatchObject({ code: "connection_lost" });
+  });
+});
+
+describe("who is you", () => {
+  it("knows every connection id of the session, and forgets them when the room's history starts over", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    expect(chat.isYou("1")).toBe(true);
+    expect(chat.isYou("2")).toBe(false);
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    back.open();
+    expect([chat.isYou("1"), chat.isYou("2")]).toEqual([true, true]);
+    back.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    // A new epoch is a new counter: id 1 may be someone else now.
+    const reset = await nextSocket(back, 1000);
+    reset.open({ epoch: "fedcba9876543210" });
+    expect([chat.isYou("1"), chat.isYou("2"), chat.isYou("3")]).toEqual([false, false, true]);
+  });
+
+  it("marks a message that mentions this client by its id now, an earlier one, or its account, in the history and live", async () => {
+    const { chat, ws } = await start();
+    const got: ChatMessage[] = [];
+    chat.on("message", (m) => got.push(m));
+    const mentions = (...mentioned: Array<{ id: string; account?: string }>) => ({ mentions: mentioned.map((m) => ({ name: "ann", ...m })) });
+    ws.open({ account: "ann-sub", lastSeq: 3, messages: [message(1, mentions({ id: "1" })), message(2, mentions({ id: "90" })), message(3)] });
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    back.open({ account: "ann-sub", lastSeq: 3 });
+    back.receive(message(4, mentions({ id: "1" })));
+    back.receive(message(5, mentions({ id: "2" })));
+    back.receive(message(6, mentions({ id: "44", account: "ann-sub" })));
+    back.receive(message(7, mentions({ id: "45", account: "someone-else" })));
+    expect(got.map((m) => [m.seq, m.mentionsMe])).toEqual([
+      [1, true],
+      [2, false],
+      [3, false],
+      [4, true],
+      [5, true],
+      [6, true],
+      [7, false],
+    ]);
   });
 });

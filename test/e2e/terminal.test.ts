@@ -15,8 +15,10 @@ let server: DevServer;
 beforeAll(async () => {
   // Its own wrangler dev, since a test here restarts it. Every client is 127.0.0.1, so the
   // per-address limits are lifted; 200 frames per 10 s, so that pacing a script to it is quick
-  // to test, and still pacing; a secret, so that private rooms ask for tokens.
-  server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: "terminal-room-secret", RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3" } });
+  // to test, and still pacing; a secret, so that private rooms ask for tokens; and threads in pages of three.
+  server = await startDevServer({
+    vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: "terminal-room-secret", RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3", HISTORY_REPLAY_LIMIT: "3" },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -38,12 +40,12 @@ describe("npm run chat against wrangler dev", () => {
       await wes.next("welcome");
 
       ann.type("hello from ann");
-      await bob.line(/^\[\d\d:\d\d\] ann: hello from ann$/);
+      await bob.line(/^\[\d\d:\d\d\] #\d+ ann: hello from ann$/);
       expect(await wes.skipTo("message")).toMatchObject({ text: "hello from ann", user: { name: "ann" } });
       wes.send("hello terminals\nsecond line");
-      await ann.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
+      await ann.line(/^\[\d\d:\d\d\] #\d+ wes: hello terminals$/);
       await ann.line(/^ {2}second line$/);
-      await bob.line(/^\[\d\d:\d\d\] wes: hello terminals$/);
+      await bob.line(/^\[\d\d:\d\d\] #\d+ wes: hello terminals$/);
 
       bob.type("/who");
       await bob.line(/^Online \(3\): ann, bob, wes$/);
@@ -51,7 +53,7 @@ describe("npm run chat against wrangler dev", () => {
       await ann.line(/^You are now known as annie\.$/);
       await bob.line(/^ann is now known as annie\.$/);
       ann.type("//slash at the start");
-      await bob.line(/^\[\d\d:\d\d\] annie: \/slash at the start$/);
+      await bob.line(/^\[\d\d:\d\d\] #\d+ annie: \/slash at the start$/);
       wes.ws.close();
 
       ann.end();
@@ -66,12 +68,68 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
+  it("replies, reacts and reads a whole thread from a script, by the numbers messages show, and marks a message that mentions its reader", async () => {
+    const room = "terminal-threads";
+    const ann = terminal([room, "--name", "ann", "--server", server.url]);
+    let bob: Terminal | undefined;
+    try {
+      await ann.line(/^Welcome to terminal-threads, ann!/);
+      ann.type("lunch?");
+      const seq = Number(/#(\d+)/.exec(await ann.line(/^\[\d\d:\d\d\] #\d+ ann: lunch\?$/))![1]);
+      bob = terminal([room, "--name", "bob", "--server", server.url]);
+      await bob.line(new RegExp(`^\\[\\d\\d:\\d\\d\\] #${seq} ann: lunch\\?$`));
+      bob.type(`/reply ${seq} @ann sure`);
+      bob.type(`/react ${seq} 👍`);
+      bob.type(`/react ${seq} 🎉`);
+      bob.type(`/unreact ${seq} 🎉`);
+      for (const n of [1, 2, 3, 4]) bob.type(`/reply ${seq} reply ${n}`);
+      // Three replies a page here: the thread comes in two, each printed as it arrives.
+      bob.type(`/thread ${seq}`);
+      bob.end();
+      expect(await bob.exited()).toBe(0);
+
+      await ann.line(/^@ \[\d\d:\d\d\] #\d+ bob \(replying to ann: "lunch\?"\): @ann sure$/);
+      await ann.line(new RegExp(`^\\[\\d\\d:\\d\\d\\] #${seq} bob reacted 👍 to ann's message$`));
+      await ann.line(new RegExp(`^\\[\\d\\d:\\d\\d\\] #${seq} bob reacted 🎉 to ann's message$`));
+      await ann.line(new RegExp(`^\\[\\d\\d:\\d\\d\\] #${seq} bob took back 🎉 from ann's message$`));
+      // Replies do not wait for reactions: the last may come before them.
+      await ann.seen(/^\[\d\d:\d\d\] #\d+ bob \(replying to ann: "lunch\?"\): reply 4$/);
+      // Only the messages that mention ann are marked for her.
+      expect(ann.lines().filter((l) => l.startsWith("@ "))).toHaveLength(1);
+
+      const out = bob.lines();
+      const from = out.indexOf(`Thread of #${seq} (5 replies):`);
+      expect(from, `bob's output:\n${out.join("\n")}`).toBeGreaterThanOrEqual(0);
+      expect(out.slice(from + 1, from + 7).map((l) => l.replace(/^\[\d\d:\d\d\] #\d+ /, ""))).toEqual([
+        "ann: lunch?",
+        "bob: @ann sure",
+        "bob: reply 1",
+        "bob: reply 2",
+        "bob: reply 3",
+        "bob: reply 4",
+      ]);
+      ann.end();
+      expect(await ann.exited()).toBe(0);
+
+      const refused = terminal([room, "--name", "cat", "--server", server.url]);
+      refused.type("/react 99999 👍");
+      refused.type("/react 1");
+      refused.end();
+      expect(await refused.exited()).toBe(1);
+      expect(refused.lines()).toContain("usage: /react <seq> <emoji>, where <seq> is the number after a message's time");
+      expect(refused.lines().find((l) => l.startsWith("! not sent"))).toMatch(/^! not sent \(.+\): \/react 99999 👍$/);
+    } finally {
+      ann.kill();
+      bob?.kill();
+    }
+  });
+
   it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async () => {
     const room = "terminal-script";
     const bot = terminal([room, "--name", "bot", "--server", server.url]);
     try {
       bot.type("first");
-      await bot.line(/^\[\d\d:\d\d\] bot: first$/);
+      await bot.line(/^\[\d\d:\d\d\] #\d+ bot: first$/);
       const restarted = server.restart();
       await bot.line(/^\* connection lost \(.+\); reconnecting in \d+ s$/);
       bot.type("second");
@@ -146,6 +204,9 @@ describe("npm run chat against wrangler dev", () => {
     expect(await help.exited()).toBe(0);
     expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
     expect(help.lines()).toContain("  -h, --help               this text");
+    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>"]) {
+      expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
+    }
   });
 
   it("gives up with the reason and exit 2 when a script cannot reach the server", async () => {
@@ -164,6 +225,8 @@ interface Terminal {
   end(): void;
   /** Waits for a line printed after the last one waited for, and returns it. */
   line(pattern: RegExp): Promise<string>;
+  /** Waits for a line printed at any time. */
+  seen(pattern: RegExp): Promise<void>;
   lines(): string[];
   errors(): string;
   exited(timeoutMs?: number): Promise<number | null>;
@@ -198,6 +261,13 @@ function terminal(args: string[]): Terminal {
       );
       read = found + 1;
       return lines()[found]!;
+    },
+    async seen(pattern) {
+      await waitFor(
+        () => lines().some((l) => pattern.test(l)),
+        () => `a line matching ${pattern} from npm run chat -- ${args.join(" ")}; it printed:\n${out}${err}`,
+        RESTART_DEADLINE_MS,
+      );
     },
     async exited(timeoutMs = 30_000) {
       await waitFor(

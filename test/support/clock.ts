@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { vi } from "vitest";
 
 // The room runs in the tests' isolate, so mocking Date.now moves the clock it
@@ -48,4 +49,51 @@ export function slowSignatures(): { release(): void; waiting(): number } {
     return verify(...args);
   });
   return { release: () => open(), waiting: () => waiting };
+}
+
+/** The room's timers that `heldTimers` holds, and a way to let them go. */
+export interface HeldTimers {
+  /** How long each held timer was set for, in the order they were set. */
+  delays(): number[];
+  /**
+   * Runs each timer held now, in the order they were set, inside the object
+   * that set them (they may only send on its sockets there); one that
+   * another clears first does not run.
+   */
+  run(object: DurableObjectStub): Promise<void>;
+}
+
+/**
+ * Holds every timer of at least `minMs` (the room's batch windows, the end
+ * of someone's typing) until the test runs it, so that a test decides
+ * where a window ends and when time has run out, however slow the machine.
+ * Shorter ones, like the tests' own polling, run as usual.
+ */
+export function heldTimers(minMs: number): HeldTimers {
+  const setReal = globalThis.setTimeout;
+  const clearReal = globalThis.clearTimeout;
+  const held = new Map<number, { ms: number; callback: () => void }>();
+  // Negative, so that no id of the runtime's is taken for one of these.
+  let last = 0;
+  vi.spyOn(globalThis, "setTimeout").mockImplementation(((callback: (...args: unknown[]) => void, ms = 0, ...args: unknown[]) => {
+    if (ms < minMs) return setReal(callback, ms, ...args);
+    last -= 1;
+    held.set(last, { ms, callback: () => callback(...args) });
+    return last;
+  }) as typeof setTimeout);
+  vi.spyOn(globalThis, "clearTimeout").mockImplementation((id) => {
+    if (!held.delete(id as number)) clearReal(id);
+  });
+  return {
+    delays: () => Array.from(held.values(), (timer) => timer.ms),
+    run: (object) =>
+      runInDurableObject(object, () => {
+        for (const id of Array.from(held.keys())) {
+          const timer = held.get(id);
+          if (timer === undefined) continue;
+          held.delete(id);
+          timer.callback();
+        }
+      }),
+  };
 }

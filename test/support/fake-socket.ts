@@ -1,4 +1,4 @@
-import type { ClientFrame, ServerFrame, WelcomeFrame } from "../../src/protocol";
+import type { ClientFrame, HistoryFrame, Limits, ServerFrame, WelcomeFrame } from "../../src/protocol";
 
 type Sent = ClientFrame & { id?: string };
 
@@ -56,10 +56,16 @@ export class FakeSocket extends EventTarget {
     this.dispatchEvent(Object.assign(new Event("close"), { code }));
   }
 
-  /** Welcomes the client, and sends it the (empty) history that makes it live. */
-  open(options: { framesPer10s?: number; lastSeq?: number; frameBytes?: number } = {}): void {
-    const { framesPer10s = 0, lastSeq = 0, frameBytes = 16_384 } = options;
-    const you = { id: String(FakeSocket.made.length), name: "ann" };
+  /**
+   * Welcomes the client, and sends it the history that makes it live: empty
+   * unless `messages` or `changes` are given. The welcome names the client
+   * after this socket's place among those made, so that each connection has
+   * an id of its own.
+   */
+  open(options: OpenOptions = {}): void {
+    const { lastSeq = 0, epoch = "0123456789abcdef", account, typingSeconds = 6, messages = [], changes = [] } = options;
+    const { framesPer10s = 0, frameBytes = 16_384, typingPer10s = 0, reactionsPer10s = 0 } = options;
+    const you = { id: String(FakeSocket.made.indexOf(this) + 1), name: "ann", ...(account !== undefined && { account }) };
     const welcome: WelcomeFrame = {
       type: "welcome",
       room: "fake",
@@ -68,13 +74,18 @@ export class FakeSocket extends EventTarget {
       more: false,
       online: 1,
       tickSeconds: 30,
-      typingSeconds: 6,
-      limits: { framesPer10s, frameBytes, messageChars: 2000, typingPer10s: 0, reactionsPer10s: 0 },
+      typingSeconds,
+      limits: { framesPer10s, frameBytes, messageChars: 2000, typingPer10s, reactionsPer10s },
       lastSeq,
-      epoch: "0123456789abcdef",
+      epoch,
       at: Date.now(),
     };
     this.receive(welcome);
-    this.receive({ type: "history", messages: [], changes: [], oldestSeq: 0, lastSeq, gap: false, reset: false, more: false, epoch: welcome.epoch });
+    this.receive({ type: "history", messages, changes, oldestSeq: messages[0]?.seq ?? 0, lastSeq, gap: false, reset: false, more: false, epoch });
   }
 }
+
+/** What the room says in a welcome and the history after it, where a test needs more than the defaults. */
+export type OpenOptions = Partial<Pick<Limits, "framesPer10s" | "frameBytes" | "typingPer10s" | "reactionsPer10s">> &
+  Partial<Pick<WelcomeFrame, "lastSeq" | "epoch" | "typingSeconds">> &
+  Partial<Pick<HistoryFrame, "messages" | "changes">> & { account?: string };
