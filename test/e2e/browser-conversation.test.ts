@@ -39,7 +39,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     return client;
   };
 
-  it("shows who else is typing under the messages, and stops when they empty the composer or stop", async () => {
+  it("shows who else is typing under the messages, naming a few and counting the rest, until they empty the composer, leave it or stop", async () => {
     const ann = await chrome.open("browser-typing", "ann");
     const bob = await chrome.open("browser-typing", "bob");
     const line = bob.locator("#typing");
@@ -49,6 +49,15 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     await expect.poll(() => line.textContent()).toBe("ann is typing…");
     const cat = await ws("browser-typing", "cat");
     cat.send({ type: "typing" });
+    await expect.poll(() => line.textContent()).toBe("ann and cat are typing…");
+    const more = [await ws("browser-typing", "dan")];
+    more[0]!.send({ type: "typing" });
+    await expect.poll(() => line.textContent()).toBe("ann, cat and dan are typing…");
+    more.push(await ws("browser-typing", "eve"), await ws("browser-typing", "fay"));
+    for (const client of more.slice(1)) client.send({ type: "typing" });
+    await expect.poll(() => line.textContent()).toBe("ann, cat and 3 others are typing…");
+    // Leaving stops typing too.
+    for (const client of more) client.ws.close();
     await expect.poll(() => line.textContent()).toBe("ann and cat are typing…");
     // Nobody is shown typing to themselves.
     await expect.poll(() => ann.locator("#typing").textContent()).toBe("cat is typing…");
