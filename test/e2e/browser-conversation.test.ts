@@ -191,6 +191,23 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     await bob.close();
   });
 
+  it("counts the replies a message had in its history once, and each live one after", async () => {
+    const cat = await ws("browser-reply-count", "cat");
+    cat.send("the question");
+    cat.send({ type: "message", text: "an answer", replyTo: 1 });
+    await messageSaying(cat, "an answer");
+    // The page's history holds the question, as it is now (one reply), and that reply.
+    const ann = await chrome.open("browser-reply-count", "ann");
+    expect(await until(ann, (t) => t.length === 2, "the question and its answer")).toEqual(["the question", "an answer"]);
+    const replies = ann.locator('#messages li[data-seq="1"] button.replies');
+    expect(await replies.textContent()).toBe("1 reply");
+    cat.send({ type: "message", text: "another answer", replyTo: 1 });
+    await until(ann, (t) => t.length === 3, "the second answer");
+    await expect.poll(() => replies.textContent()).toBe("2 replies");
+    cat.ws.close();
+    await ann.close();
+  });
+
   it("marks a message that mentions the reader, and completes an @name from the user list with the keyboard", async () => {
     const annLee = await chrome.open("browser-mention", "ann lee");
     const anna = await ws("browser-mention", "anna");
