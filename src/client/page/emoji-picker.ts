@@ -23,6 +23,8 @@ export function openPicker(opener: HTMLButtonElement, pressed: (emoji: string) =
   const picker = element("div", "picker");
   picker.setAttribute("role", "toolbar");
   picker.setAttribute("aria-label", "Pick a reaction");
+  // Focus goes into it, which a screen reader says; the log's live region would read it all out besides.
+  picker.setAttribute("aria-live", "off");
   let open = true;
   // Focus moves before the picker goes: removing the focused button would close it again from its focusout.
   const close = (refocus: boolean) => {

@@ -60,7 +60,6 @@ export class Reactions {
     const button = element("button", "", "react");
     button.type = "button";
     button.setAttribute("aria-label", `React to ${author}`);
-    button.setAttribute("aria-haspopup", "true");
     button.setAttribute("aria-expanded", "false");
     button.addEventListener("click", () => {
       if (button.getAttribute("aria-expanded") === "true") return;
