@@ -1,6 +1,6 @@
 import type { ChangeFrame, MessageFrame, User, WelcomeFrame } from "../../protocol";
 import { randomHex } from "../../protocol/names";
-import type { ChatClient, ChatError } from "../chat-client";
+import type { ChatClient, ChatError, ChatMessage } from "../chat-client";
 import { showError } from "./composer";
 import { $, element } from "./dom";
 import { markMentionsMe, markQuoteDeleted, messageItem, placeBelow, placeInLine, quoteOf } from "./message-item";
@@ -110,7 +110,7 @@ export class MessageList {
     for (const item of this.#pending.values()) append(item);
   }
 
-  message(frame: MessageFrame & { mentionsMe: boolean }): void {
+  message(frame: ChatMessage): void {
     const item = messageItem(frame.user.name, frame.text, frame.at, frame.mentions);
     item.dataset.seq = String(frame.seq);
     // A quote can take focus, to the message it quotes.
@@ -181,9 +181,9 @@ export class MessageList {
   /** The button under a message that has replies, which opens its thread. */
   #showReplies(seq: number): void {
     const count = this.#replies.get(seq)?.count ?? 0;
+    if (count === 0) return;
     const item = this.#bySeq.get(seq)!;
     let button = item.querySelector<HTMLButtonElement>(":scope > .replies");
-    if (count === 0) return;
     if (button === null) {
       button = element("button", "replies");
       button.type = "button";

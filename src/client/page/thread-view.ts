@@ -70,7 +70,7 @@ export class ThreadView {
     else if (!this.#more) this.#add(frame, false);
   }
 
-  /** The room's history is gone, and the thread's numbers with it. */
+  /** Shuts the view from outside, as when the history its numbers belong to is gone. */
   close(): void {
     if (dialog.open) dialog.close();
   }

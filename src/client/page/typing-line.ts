@@ -1,4 +1,5 @@
 import type { User } from "../../protocol";
+import type { TypingUsers } from "../chat-client";
 import { $ } from "./dom";
 
 /**
@@ -17,6 +18,6 @@ export function typingWords(users: User[], count: number): string {
 }
 
 /** The line under the messages: a polite live region, so that a screen reader hears it without being interrupted. */
-export function showTyping({ users, count }: { users: User[]; count: number }): void {
+export function showTyping({ users, count }: TypingUsers): void {
   $("typing").textContent = typingWords(users, count);
 }
