@@ -323,6 +323,33 @@ describe("limits and bad input on a shard", () => {
     same[3]!.send({ type: "who" });
     expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited" });
   });
+
+  it("share one reactions budget among an address's sockets on different objects, beside each socket's own", async () => {
+    const room = uniqueRoom("address-reactions");
+    const [ann] = await crowd(room, 3);
+    ann!.send("react to this");
+    await ann!.skipTo("message");
+    const address = "203.0.113.10";
+    const same: Client[] = [];
+    for (let i = 0; i < 4; i++) same.push(await Client.join(`/rooms/${room}?name=y${i}`, address));
+
+    // 3 × 20 reactions per 10 s for the address, 20 for each socket; the clock stands still.
+    frozenClock();
+    for (const [k, client] of same.slice(0, 3).entries()) {
+      for (let i = 0; i < 20; i++) client.send({ type: i % 2 === 0 ? "react" : "unreact", seq: 1, emoji: "👍", id: `r${k}-${i}` });
+    }
+    for (const [k, client] of same.slice(0, 3).entries()) {
+      await waitFor(
+        () => parsed(client).filter((f) => f.type === "ack" && f.id.startsWith(`r${k}-`)).length === 20,
+        () => `20 acks of reactions; ${client.unread().length} unread`,
+      );
+    }
+    same[3]!.send({ type: "react", seq: 1, emoji: "👍", id: "over" });
+    // Refused unread, so without its id.
+    expect(await same[3]!.skipTo("error")).toMatchObject({ code: "rate_limited", message: "too many reactions; slow down" });
+    same[3]!.send("a message still goes");
+    expect(await same[3]!.skipTo("message")).toMatchObject({ text: "a message still goes" });
+  });
 });
 
 describe("moderation and tokens on a shard", () => {

@@ -18,6 +18,7 @@ import {
   type ThreadFrame,
   type UsersFrame,
 } from "../protocol";
+import { Buckets } from "../sockets/buckets";
 import { slowDown } from "../sockets/socket-object";
 import type { OwnVerdict, Payload } from "../sockets/socket-set";
 import type { Broadcast } from "./broadcast";
@@ -63,6 +64,12 @@ export class FramePipeline {
    * those are handled once its answer is out. Nobody else waits.
    */
   readonly #waiting = new Map<string, Array<() => void>>();
+  /**
+   * Each address's reactions, all its sockets together: a reaction is
+   * stored, so many sockets of one address must not multiply the lane. In
+   * memory, as the room's other per-address budgets for HTTP are.
+   */
+  readonly #reactionsByAddress = new Buckets();
 
   constructor(
     private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history"> & PipelineLinks,
@@ -91,8 +98,10 @@ export class FramePipeline {
       broadcast.flush();
       peer.deliver(frame);
     };
-    if (!own.ok || (shared !== null && !shared.verdict.ok)) {
-      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, shared === null || shared.verdict.ok ? 0 : shared.verdict.retryAfterMs), lane));
+    const address =
+      lane === "reactions" ? this.#reactionsByAddress.take(entry.address, config.addressShare * config.reactionsPer10s, now) : (shared?.verdict ?? null);
+    if (!own.ok || (address !== null && !address.ok)) {
+      reply(slowDown(Math.max(own.ok ? 0 : own.retryAfterMs, address === null || address.ok ? 0 : address.retryAfterMs), lane));
       return;
     }
     const max = config.maxFrameBytes;
