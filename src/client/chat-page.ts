@@ -14,7 +14,10 @@ function join(room: string, name: string | null, token: string | null): void {
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const chat = new ChatClient({ url: url.href, clientId: clientId(), ...(name !== null && { name }), ...(token !== null && { token }) });
   const view = new RoomView(chat);
-  compose((text) => view.send(text));
+  compose(
+    (text) => view.send(text),
+    (active) => view.typing(active),
+  );
 }
 
 function askForName(room: string, problem: string | null): void {

@@ -84,7 +84,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, for access and 
     page.on("dialog", (dialog) => void dialog.accept());
     await page.goto(`${chrome.server.url}/rooms/${room}?name=ann`);
     await page.locator("#status[data-state=open]").waitFor();
-    expect(await page.locator("#messages li.message", { hasText: "bob's words" }).locator("button").count()).toBe(0);
+    expect(await page.locator("#messages li.message", { hasText: "bob's words" }).locator(".actions button").count()).toBe(0);
 
     await say(page, "helo wrold");
     const mine = page.locator("#messages li.own[data-seq]", { hasText: "helo wrold" });
@@ -106,7 +106,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, for access and 
     await moderator.goto(`${chrome.server.url}/rooms/${room}?token=${token}`);
     await moderator.locator("#status[data-state=open]").waitFor();
     const bobs = moderator.locator("#messages li.message", { hasText: "bob's words" });
-    expect(await bobs.locator("button").allTextContents()).toEqual(["delete"]);
+    expect(await bobs.locator(".actions button").allTextContents()).toEqual(["delete"]);
     await bobs.locator("button", { hasText: "delete" }).click();
     expect(await bob.skipTo("delete")).toMatchObject({ seq: 1 });
     await page.locator("#messages li.deleted").nth(1).waitFor();

@@ -62,7 +62,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium", () => {
     await late.close();
   });
 
-  it("renders markup in names and texts as text", async () => {
+  it("renders markup in names, texts, quotes and mentions as text", async () => {
     const markup = "<img src=x onerror=alert(1)>";
     const evil = await openRoom("browser-xss", markup);
     const ann = await openRoom("browser-xss", "ann");
@@ -72,6 +72,16 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium", () => {
     expect(await ann.locator("#messages li.message .text").first().textContent()).toBe(`<b>bold?</b> ${markup}`);
     expect(await ann.locator("#messages img, #messages b, #users img").count()).toBe(0);
     expect(await ann.locator("#users li").first().textContent()).toBe(markup);
+
+    // A reply quotes it, and a mention names it, as text too.
+    await ann.getByRole("button", { name: `Reply to ${markup}` }).click();
+    expect(await ann.locator("#reply-quote").textContent()).toBe(`Replying to ${markup}: <b>bold?</b> ${markup}`);
+    await say(ann, `@${markup} hi`);
+    await until(evil, (t) => t.length === 2, "ann's reply");
+    expect(await evil.locator("#messages li.message .reply-to").textContent()).toBe(`In reply to ${markup}: <b>bold?</b> ${markup}`);
+    expect(await evil.locator("#messages li.mentions-me .mention").textContent()).toBe(`@${markup}`);
+    expect(await evil.locator("#messages img, #messages b, #composer img, #composer b").count()).toBe(0);
+    expect(await ann.locator("#messages img, #messages b, #composer img, #composer b").count()).toBe(0);
     await evil.close();
     await ann.close();
   });

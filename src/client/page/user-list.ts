@@ -18,10 +18,18 @@ export class UserList {
   #online = 0;
   /** The last user of the last page of the list received, where the next page starts. */
   #pagedThrough: string | null = null;
+  /** Everyone the list shows, by id. */
+  readonly #listed = new Map<string, User>();
 
   constructor(chat: ChatClient, you: () => User | null) {
     this.#chat = chat;
     this.#you = you;
+  }
+
+  /** The names of everyone else the list shows, each once, in its order: whom the reader can mention. */
+  names(): string[] {
+    const you = this.#you()?.id;
+    return [...new Set([...this.#listed.values()].filter((user) => user.id !== you).map((user) => user.name))];
   }
 
   welcome(frame: WelcomeFrame): void {
@@ -37,8 +45,12 @@ export class UserList {
     for (const { user } of renamed) {
       const entry = this.#entry(user.id);
       if (entry) entry.firstChild!.textContent = user.name;
+      if (this.#listed.has(user.id)) this.#listed.set(user.id, user);
     }
-    for (const { user } of left) this.#entry(user.id)?.remove();
+    for (const { user } of left) {
+      this.#entry(user.id)?.remove();
+      this.#listed.delete(user.id);
+    }
     this.#online = frame.online;
     this.#count();
   }
@@ -50,7 +62,10 @@ export class UserList {
   }
 
   #users(frame: Pick<UsersFrame, "users" | "online">, next: boolean): void {
-    if (!next) $("users").replaceChildren();
+    if (!next) {
+      $("users").replaceChildren();
+      this.#listed.clear();
+    }
     for (const user of frame.users) this.#addUser(user);
     this.#pagedThrough = frame.users.at(-1)?.id ?? this.#pagedThrough;
     this.#online = frame.online;
@@ -69,6 +84,7 @@ export class UserList {
   /** Adds someone to the list, unless they are on it: pages and presence may both name them. */
   #addUser(user: User): void {
     if (this.#entry(user.id)) return;
+    this.#listed.set(user.id, user);
     const entry = element("li", "");
     entry.append(document.createTextNode(user.name));
     entry.dataset.id = user.id;

@@ -22,9 +22,11 @@ export const INSECURE_HOST = "chat.lan.test";
  * 0.3 a second: small, so that the pacing test types faster than that
  * however slowly this machine types, and enough for every other test, none
  * of which sends more than 3 frames on one socket. History frames of two
- * messages, so that every resume is fetched page by page, and users in pages
- * of three, so that a handful of people need pages. Every page comes from
- * 127.0.0.1, so the per-address limits are lifted.
+ * messages, so that every resume and thread is fetched page by page, and
+ * users in pages of three, so that a handful of people need pages. Typing
+ * lasts ten minutes unless stopped, so that no test sees it expire on a slow
+ * machine. Every page comes from 127.0.0.1, so the per-address limits are
+ * lifted.
  */
 const BROWSER_VARS = {
   ...ONE_ADDRESS_FOR_ALL,
@@ -32,6 +34,7 @@ const BROWSER_VARS = {
   RATE_LIMIT_PER_10S: "3",
   HISTORY_REPLAY_LIMIT: "2",
   PRESENCE_LIST_LIMIT: "3",
+  TYPING_SECONDS: "600",
 };
 
 /** A test file's server and browser, and how its pages open a room and its moderators join. */
