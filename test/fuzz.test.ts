@@ -12,7 +12,7 @@ type Existing = { own: number[]; others: number[] };
 function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 19)) {
+  switch (Math.floor(next() * 20)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -82,6 +82,15 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
       };
     case 17: // a reply to no message, or with a replyTo that is no seq
       return { frame: JSON.stringify({ type: "message", text: "a reply", replyTo: pick([0, -3, "1", 10_000_000, null, 2 ** 53, 1.5]) }), expect: "error" };
+    case 18: // a typing frame whose stop is not true, or one that starts as typing and is something else
+      return {
+        frame: pick([
+          JSON.stringify({ type: "typing", stop: pick(["yes", 1, null, {}, "true"]) }),
+          '{"type":"typing","type":"message","text":"smuggled"}',
+          '{"type":"react","type":"rename","name":"mallory"}',
+        ]),
+        expect: "error",
+      };
     default:
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }

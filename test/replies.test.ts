@@ -2,7 +2,10 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { REPLY_EXCERPT_CHARS, type MessagePage, type ThreadPage } from "../src/protocol";
+import { signToken } from "../src/auth/grant";
 import { Client, uniqueRoom } from "./support/client";
+
+const SECRET = "runtime-test-secret"; // as set for the runtime tests in vitest.config.ts
 
 async function say(client: Client, frame: { text: string; replyTo?: number }, id: string): Promise<number> {
   client.send({ type: "message", ...frame, id });
@@ -57,11 +60,19 @@ describe("replies and threads", () => {
       ann.send({ type: "message", text: "bad", replyTo, id: "x2" });
       expect(await ann.skipTo("error")).toMatchObject({ id: "x2", code: "bad_message" });
     }
+    const kept = await say(ann, { text: "still here" }, "m2");
     ann.send({ type: "delete", seq });
     await ann.skipTo("delete");
     ann.send({ type: "message", text: "to the deleted", replyTo: seq, id: "x3" });
     expect(await ann.skipTo("error")).toMatchObject({ id: "x3", code: "unknown_message", message: `message #${seq} was deleted` });
-    expect((await (await get(room, "")).json<MessagePage>()).messages).toHaveLength(1);
+
+    const token = await signToken(SECRET, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 3600 });
+    const mod = await Client.join(`/rooms/${room}?token=${token}`);
+    mod.send({ type: "mute", user: "1", seconds: 60 });
+    await mod.skipTo("moderated");
+    ann.send({ type: "message", text: "muted reply", replyTo: kept, id: "x4" });
+    expect(await ann.skipTo("error")).toMatchObject({ id: "x4", code: "muted" });
+    expect((await (await get(room, "")).json<MessagePage>()).messages.map((m) => m.seq)).toEqual([seq, kept]);
   });
 
   it("are counted on the message they answer and listed in its thread, in order and paged, over the socket and HTTP", async () => {
