@@ -537,12 +537,14 @@ describe("typing", () => {
     ws.open();
     chat.typing();
     chat.typing(false);
-    void chat.react(1, "👍");
-    void chat.unreact(1, "👍");
+    const reacted = chat.react(1, "👍");
+    const unreacted = chat.unreact(1, "👍");
     expect(ws.sent.map((raw) => raw.slice(0, raw.indexOf(","))).slice(0, 3)).toEqual(['{"type":"typing"', '{"type":"typing"', '{"type":"react"']);
     ws.receive({ type: "ack", id: ws.frames()[2]!.id!, seq: 2 });
     await vi.advanceTimersByTimeAsync(0);
     expect(ws.sent[3]).toMatch(/^\{"type":"unreact",/);
+    ws.receive({ type: "ack", id: ws.frames()[3]!.id!, seq: 3 });
+    expect(await Promise.all([reacted, unreacted])).toEqual([2, 3]);
   });
 
   it("takes the room's refusal of a typing frame, which names it, for the answer to nothing else", async () => {
@@ -553,10 +555,13 @@ describe("typing", () => {
     const [ask, typing] = ws.frames();
     ws.receive({ type: "error", id: typing!.id, code: "rate_limited", message: "too much typing", retryAfterMs: 5_000 });
     // Messages do not wait for typing's budget.
-    void chat.send("at once");
-    expect(ws.frames().at(-1)).toMatchObject({ type: "message", text: "at once" });
+    const sent = chat.send("at once");
+    const message = ws.frames().at(-1);
+    expect(message).toMatchObject({ type: "message", text: "at once" });
     ws.receive({ type: "users", id: ask!.id, users: [], online: 1, more: false });
     expect(await who).toMatchObject({ type: "users" });
+    ws.receive({ type: "ack", id: message!.id!, seq: 1 });
+    expect(await sent).toBe(1);
   });
 
   it("tells who else is typing, without this client under any id it had, and that nobody is once the connection drops", async () => {
