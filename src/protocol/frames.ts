@@ -46,6 +46,7 @@ export type ErrorCode =
   | "banned"
   | "unknown_message"
   | "bad_emoji"
+  | "bad_query"
   | "too_many_reactions"
   | "unknown_type"
   | "unsupported"
@@ -123,6 +124,8 @@ export type WelcomeFrame = {
   lastSeq: number;
   /** Names the room's history; resume with `?epoch=` so that a history lost since is noticed. */
   epoch: string;
+  /** How far this connection's account has read (see `ReadFrame`); 0 when it has not. */
+  read: number;
   at: number;
 };
 /**
@@ -273,6 +276,32 @@ export type TypingFrame = { type: "typing"; users: User[]; count: number; starte
  * set to the last reply's seq.
  */
 export type ThreadFrame = { type: "thread"; id?: string; seq: number; root: MessageFrame; messages: MessageFrame[]; more: boolean };
+/**
+ * This connection's account has read up to `seq`, on another of its
+ * connections: a second device clears its unread marker.
+ */
+export type ReadFrame = { type: "read"; seq: number };
+/** How far people in a small room have read, for those whose position moved since the last such frame. */
+export type ReceiptsFrame = { type: "receipts"; receipts: Receipt[] };
+/** Someone in the room, and the newest seq their account has read. */
+export interface Receipt {
+  user: User;
+  seq: number;
+}
+/**
+ * The answer to a `search`: messages whose text matches `q`, newest
+ * first; `more`: ask again with `before` set to the last result's seq.
+ */
+export type SearchFrame = { type: "search"; id?: string; q: string; results: SearchResult[]; more: boolean };
+/** A message found by a search, as it is now, with the matching words marked in `snippet`. */
+export interface SearchResult {
+  seq: number;
+  user: User;
+  text: string;
+  at: number;
+  /** The text around the match, the matched words between `[` and `]`, cut with `…`. */
+  snippet: string;
+}
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
 export type RenewedFrame = { type: "renewed"; id?: string; exp: number };
 /** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
@@ -308,6 +337,9 @@ export type ServerFrame =
   | ReactionsFrame
   | TypingFrame
   | ThreadFrame
+  | ReadFrame
+  | ReceiptsFrame
+  | SearchFrame
   | HistoryFrame
   | AckFrame
   | UsersFrame
@@ -354,6 +386,37 @@ export interface MessagePage {
   epoch: string | null;
 }
 
+/** `GET /api/rooms/<room>/search?q=`: as a search frame. */
+export type SearchPage = Omit<SearchFrame, "type" | "id">;
+
+/** One of a person's rooms in `GET /api/me/rooms`: its newest seq, how far they read, and what they have not. */
+export interface MyRoom {
+  room: string;
+  lastSeq: number;
+  /** When the newest message arrived (epoch ms); null in a room without one. */
+  lastAt: number | null;
+  read: number;
+  /** Messages after `read` by others. */
+  unread: number;
+  /** Of those, the ones that mention this person. */
+  mentions: number;
+  /** For a direct message: the other person's `sub`. */
+  with?: string;
+}
+
+/** `GET /api/me/rooms`: newest activity first. */
+export interface MyRooms {
+  rooms: MyRoom[];
+}
+
+/** `POST /api/dms`: the private room of two accounts, the same whichever asks. */
+export interface DirectRoom {
+  room: string;
+  url: string;
+  wsUrl: string;
+  with: string;
+}
+
 /** `GET /api/rooms/<room>/messages?thread=<seq>`: as a thread frame. */
 export type ThreadPage = Omit<ThreadFrame, "type" | "id">;
 
@@ -367,6 +430,8 @@ export type ClientFrame =
   | TypingRequest
   | ReactionRequest
   | ThreadRequest
+  | ReadRequest
+  | SearchRequest
   | { type: "rename"; name: string; id?: string }
   | { type: "who"; after?: string; id?: string }
   | { type: "history"; after: number; id?: string }
@@ -383,6 +448,11 @@ export type TypingRequest = { type: "typing"; stop?: true; id?: string };
 export type ReactionRequest = { type: "react" | "unreact"; seq: number; emoji: string; id?: string };
 /** The replies to message `seq` after reply `after` (0 or absent: from the first). */
 export type ThreadRequest = { type: "thread"; seq: number; after?: number; id?: string };
+
+/** The sender's account has read up to message `seq`; a lower one than before changes nothing. */
+export type ReadRequest = { type: "read"; seq: number; id?: string };
+/** Messages whose text matches `q` (SQLite FTS5 syntax), newest first, older than `before` if set. */
+export type SearchRequest = { type: "search"; q: string; before?: number; id?: string };
 
 /** An author's new text for their message `seq`; `id` as for a message, answered by an `ack` of the edit's seq. */
 export type EditRequest = { type: "edit"; seq: number; text: string; id?: string };
@@ -403,6 +473,8 @@ export const MAX_EMOJI_PER_MESSAGE = 20;
 export const REACTION_USERS_SHOWN = 5;
 /** People a typing frame names. */
 export const TYPING_USERS_SHOWN = 5;
+/** Characters a search query may have. */
+export const MAX_QUERY_CHARS = 200;
 /** People one message may mention. */
 export const MAX_MENTIONS = 20;
 

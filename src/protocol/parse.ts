@@ -11,6 +11,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   MAX_MESSAGE_ID_CHARS,
+  MAX_QUERY_CHARS,
   MAX_SANCTION_SECONDS,
   type ModerationFrame,
   type ReactionRequest,
@@ -61,6 +62,20 @@ function parseCommand(command: Record<string, unknown> & { type: string }, maxMe
     case "react":
     case "unreact":
       return reaction(command);
+    case "read": {
+      const seq = messageSeq(command);
+      if (seq === null) return fail("bad_message", "a read frame needs `seq`: the seq of the newest message read, a whole number from 1");
+      return { ok: true, frame: { type: "read", seq } };
+    }
+    case "search": {
+      const { q, before } = command;
+      if (typeof q !== "string" || q.trim() === "" || [...q].length > MAX_QUERY_CHARS) {
+        return fail("bad_query", `a search needs \`q\`: words to look for, 1 to ${MAX_QUERY_CHARS} characters`);
+      }
+      if (before === undefined) return { ok: true, frame: { type: "search", q } };
+      if (!isSeq(before)) return fail("bad_message", "a search's `before` must be the seq of the last result you have, a whole number from 1");
+      return { ok: true, frame: { type: "search", q, before } };
+    }
     case "thread": {
       const { after } = command;
       const seq = messageSeq(command);

@@ -11,6 +11,7 @@ import {
   type PresenceFrame,
   type ReactionsFrame,
   type ReplyTo,
+  type SearchFrame,
   type ThreadFrame,
   type Sanction,
   type SequenceFrame,
@@ -40,6 +41,12 @@ export function toText(frame: ServerFrame): string | null {
       return frame.started.length === 0 ? null : `${some(frame.started.map((u) => u.name))} ${frame.started.length === 1 ? "is" : "are"} typing…`;
     case "thread":
       return threadText(frame);
+    case "search":
+      return searchText(frame);
+    case "read":
+    case "receipts":
+      // What another device of yours read, or others: nothing a person at a terminal acts on.
+      return null;
     case "history":
       return historyText(frame);
     case "ack":
@@ -88,6 +95,13 @@ function quoted({ user, text, deleted }: ReplyTo): string {
 function reactionText({ user, emoji, removed, author, seq }: ReactionsFrame): string {
   const whose = author === undefined ? `message #${seq}` : `${author.name}'s message`;
   return removed ? `${user.name} took back ${emoji} from ${whose}` : `${user.name} reacted ${emoji} to ${whose}`;
+}
+
+function searchText({ q, results, more }: SearchFrame): string {
+  if (results.length === 0) return `Nothing found for ${JSON.stringify(q)}.`;
+  const lines = [`Found for ${JSON.stringify(q)}:`, ...results.map((r) => `${CONTINUATION}#${r.seq} ${r.user.name}: ${r.snippet.replaceAll("\n", " ")}`)];
+  if (more) lines.push(`(more results follow; send {"type":"search","q":${JSON.stringify(q)},"before":${results.at(-1)!.seq}} for them)`);
+  return lines.join("\n");
 }
 
 function threadText(frame: ThreadFrame): string {

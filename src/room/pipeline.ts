@@ -184,6 +184,10 @@ export class FramePipeline {
         if (frame.stop) typing.stop(entry.id);
         else typing.start(entry.id, now);
         break;
+      case "read":
+      case "search":
+        answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
+        break;
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
         else answer(moderate(frame, now, sanctions, roster, this.parts.expel));

@@ -171,7 +171,7 @@ export class Room extends SocketObject {
     const you = toUser(member);
     const { tickSeconds, typingSeconds } = config;
     const welcome = { type: "welcome", room, you, users, more, online, tickSeconds, typingSeconds, limits: limitsOf(config) } as const;
-    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, at: now });
+    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, read: 0, at: now });
     peer.deliver(this.#replay({ since, epoch }));
     const typing = this.#typing.current();
     if (typing !== null) peer.deliver(typing);
