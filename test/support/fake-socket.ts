@@ -78,6 +78,7 @@ export class FakeSocket extends EventTarget {
       limits: { framesPer10s, frameBytes, messageChars: 2000, typingPer10s, reactionsPer10s },
       lastSeq,
       epoch,
+      read: 0,
       at: Date.now(),
     };
     this.receive(welcome);
