@@ -8,8 +8,22 @@
  * the connection drops. docs/protocol.md describes the frames it speaks.
  */
 
-import type { ModeratedFrame, ModerationFrame, RenewedFrame, Sanction, ThreadFrame, ThreadRequest, User, UsersFrame } from "../protocol";
+import type {
+  DirectRoom,
+  ModeratedFrame,
+  ModerationFrame,
+  MyRooms,
+  RenewedFrame,
+  Sanction,
+  SearchFrame,
+  SearchRequest,
+  ThreadFrame,
+  ThreadRequest,
+  User,
+  UsersFrame,
+} from "../protocol";
 import { randomHex } from "../protocol/names";
+import { leaveRoom, myRooms, openDirect } from "./account-api";
 import { Emitter, type ChatEvents, type ConnectionState } from "./events";
 import type { ChatClientOptions } from "./options";
 import { Session } from "./session";
@@ -29,6 +43,30 @@ export type { ChatClientOptions } from "./options";
 export class ChatClient {
   readonly #events = new Emitter<ChatEvents>();
   readonly #session: Session;
+
+  /**
+   * The rooms of the account a token names, newest activity first, with how
+   * far it read in each and what it has not: `base` is the server (its
+   * http(s) or ws(s) URL), `token` one for every room (`"room":"*"`) with a
+   * `sub`. Rejects with a `ChatError` carrying the server's code.
+   */
+  static myRooms(base: string, token: string): Promise<MyRooms> {
+    return myRooms(base, token);
+  }
+
+  /** Takes `room` off the account's list of rooms, as `myRooms` is called. */
+  static leaveRoom(base: string, token: string, room: string): Promise<void> {
+    return leaveRoom(base, token, room);
+  }
+
+  /**
+   * The private room of the token's account and the account `to` (a
+   * `sub`): the same room whichever of the two asks, which only they may
+   * join. Connect to its `wsUrl` with a token that names either of them.
+   */
+  static openDirect(base: string, token: string, to: string): Promise<DirectRoom> {
+    return openDirect(base, token, to);
+  }
 
   constructor(options: ChatClientOptions) {
     this.#session = new Session(options, this.#events);
@@ -51,6 +89,27 @@ export class ChatClient {
   /** Messages sent and not yet acknowledged, oldest first: they are resent after each reconnect. */
   get pending(): Array<{ id: string; text: string }> {
     return this.#session.pending;
+  }
+
+  /** How far this client's account has read, as far as it knows: the welcome's word, raised by `markRead` and by the account's other devices. */
+  get readSeq(): number {
+    return this.#session.readSeq;
+  }
+
+  /** Messages handed over after `readSeq` that others wrote and that are not deleted. */
+  get unread(): number {
+    return this.#session.unread;
+  }
+
+  /**
+   * Marks the room read up to `seq` (by default, all that was handed over;
+   * never past that): `readSeq` moves at once, never back. The room hears
+   * of it at most once per 2 s, the newest position when that time is up,
+   * and the account's other devices with it. An anonymous client, which
+   * the room keeps no position for, keeps it here only.
+   */
+  markRead(seq?: number): void {
+    this.#session.markRead(seq);
   }
 
   /** Listens for an event; returns the function that stops listening. */
@@ -107,6 +166,18 @@ export class ChatClient {
   async thread(seq: number, after?: number): Promise<ThreadFrame> {
     const frame: ThreadRequest = after === undefined ? { type: "thread", seq } : { type: "thread", seq, after };
     return (await this.#session.request(frame)) as ThreadFrame;
+  }
+
+  /**
+   * Messages whose text matches `q` (words; SQLite FTS5 syntax), newest
+   * first, with the matching words marked in each `snippet`; a page older
+   * than message `before` if given: while `more`, ask again with the last
+   * result's `seq`. Rejects with `bad_query` for a query the room cannot
+   * read.
+   */
+  async search(q: string, before?: number): Promise<SearchFrame> {
+    const frame: SearchRequest = before === undefined ? { type: "search", q } : { type: "search", q, before };
+    return (await this.#session.request(frame)) as SearchFrame;
   }
 
   /**

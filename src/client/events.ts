@@ -5,9 +5,11 @@ import type {
   MessageFrame,
   ModeratedFrame,
   PresenceFrame,
+  ReceiptsFrame,
   Refusal,
   RenamedFrame,
   RenewedFrame,
+  SearchFrame,
   ThreadFrame,
   TickFrame,
   User,
@@ -57,12 +59,19 @@ export interface ChatEvents {
    * refusal says until when, when the room said.
    */
   refused: { refusal: Refusal; retryInMs: number | null };
-  /** The answers to `who`, `rename`, `renew`, `moderate` and `thread`, also as events. */
+  /** The answers to `who`, `rename`, `renew`, `moderate`, `thread` and `search`, also as events. */
   renewed: RenewedFrame;
   users: UsersFrame;
   renamed: RenamedFrame;
   moderated: ModeratedFrame;
   thread: ThreadFrame;
+  search: SearchFrame;
+  /** The account's read position moved: by `markRead`, on another of its devices, or by a welcome. */
+  read: { seq: number };
+  /** Messages handed over after the read position, by others and not deleted, changed in number; `mentions`: how many of them mention this client. */
+  unread: { count: number; mentions: number };
+  /** How far people in a small room have read, for those whose position moved, as the room says. */
+  receipts: ReceiptsFrame;
 }
 
 type Listener = (value: never) => void;

@@ -24,9 +24,15 @@ export class Me {
     return this.#ids.has(id);
   }
 
-  /** Whether a message mentions this client: one of its connections, or its account. */
-  mentionedIn(message: MessageFrame): boolean {
+  /** Whether a message (or an edit's new text) mentions this client: one of its connections, or its account. */
+  mentionedIn(message: Pick<MessageFrame, "mentions">): boolean {
     const account = this.#account;
     return message.mentions?.some((m) => this.#ids.has(m.id) || (account !== undefined && m.account === account)) ?? false;
+  }
+
+  /** Whether this client wrote a message: on one of its connections, or on another device of its account. */
+  wrote(message: Pick<MessageFrame, "user">): boolean {
+    const account = this.#account;
+    return this.#ids.has(message.user.id) || (account !== undefined && message.user.account === account);
   }
 }

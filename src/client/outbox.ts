@@ -6,8 +6,10 @@ import {
   type HistoryFrame,
   type Limits,
   type ModeratedFrame,
+  type ReadRequest,
   type RenamedFrame,
   type RenewedFrame,
+  type SearchFrame,
   type ThreadFrame,
   type UsersFrame,
 } from "../protocol";
@@ -21,7 +23,7 @@ import { Pacer } from "./pacer";
 const RETRY_MS = 1_000;
 
 /** What the room answers a request with, when it does not refuse it. */
-export type Answer = UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ThreadFrame;
+export type Answer = UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ThreadFrame | SearchFrame;
 
 /** A message, edit, delete or reaction: stored in the room's sequence, resent until answered. */
 interface Write {
@@ -104,6 +106,8 @@ export class Outbox {
   #order = 0;
   /** Requests not sent yet, in order. */
   #asks: Ask[] = [];
+  /** A frame the room does not answer, waiting for a token: a read position. */
+  #notice: { frame: ReadRequest; order: number } | null = null;
   /** The history page to ask for next, while catching up. */
   #historyAfter: number | null = null;
   #historyNotBefore = 0;
@@ -137,6 +141,16 @@ export class Outbox {
     });
   }
 
+  /**
+   * A frame the room does not answer, to go with the frames' budget while
+   * live, so that it never costs a message a refusal: a read position. A
+   * newer one replaces it while it waits; a drop forgets it.
+   */
+  notify(frame: ReadRequest): void {
+    this.#notice = { frame, order: this.#notice?.order ?? this.#order++ };
+    this.pump();
+  }
+
   /** A new socket was welcomed, with these limits. */
   welcomed(limits: Limits, now: number): void {
     this.#open = true;
@@ -164,6 +178,7 @@ export class Outbox {
     this.#messages.writing = false;
     this.#reactions.writing = false;
     this.#historyAfter = null;
+    this.#notice = null;
     clearTimeout(this.#pumpTimer);
     const lost = new ChatError("connection_lost", "the connection dropped before the room answered");
     for (const sent of this.#inFlight.clear()) if (sent.kind === "ask") sent.ask.reject(lost);
@@ -270,6 +285,8 @@ export class Outbox {
     if (reaction !== undefined && reaction.order < (this.#messages.first?.order ?? Infinity)) candidates.push(write(this.#reactions, reaction));
     const ask = this.#asks[0];
     if (ask !== undefined) candidates.push({ at: now, order: ask.order, pacer: this.#pacer, send: () => this.#ask(ask) });
+    const notice = this.#notice;
+    if (notice !== null) candidates.push({ at: now, order: notice.order, pacer: this.#pacer, send: () => this.#notify(notice.frame) });
     return candidates;
   }
 
@@ -302,6 +319,12 @@ export class Outbox {
     }
     this.#inFlight.add(ask.id, { kind: "ask", ask });
     this.#send(ask.frame);
+    return true;
+  }
+
+  #notify(frame: ReadRequest): boolean {
+    this.#notice = null;
+    this.#send(frame);
     return true;
   }
 

@@ -51,7 +51,7 @@ export async function whyRefused(url: URL, token: string | undefined, dropped: s
 }
 
 /** `Retry-After` in seconds, as milliseconds. */
-function retryAfterHeader(response: Response): number | undefined {
+export function retryAfterHeader(response: Response): number | undefined {
   const seconds = Number(response.headers.get("Retry-After") ?? NaN);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }

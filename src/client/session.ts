@@ -6,9 +6,11 @@ import type { ChatEvents, ConnectionState, Emitter } from "./events";
 import type { ChatClientOptions } from "./options";
 import { Me } from "./me";
 import { Outbox, type Answer } from "./outbox";
+import { ReadPosition } from "./read-position";
 import { Timeline } from "./timeline";
 import { Transport } from "./transport";
 import { Typing } from "./typing";
+import { Unread } from "./unread";
 
 /**
  * One client's session with one room, over as many sockets as it takes:
@@ -31,6 +33,8 @@ export class Session {
   readonly #timeline: Timeline;
   readonly #outbox: Outbox;
   readonly #typing: Typing;
+  readonly #read: ReadPosition;
+  readonly #unread: Unread;
   readonly #transport: Transport;
 
   constructor(options: ChatClientOptions, events: Emitter<ChatEvents>) {
@@ -44,6 +48,9 @@ export class Session {
       this.#transport.send(frame);
     });
     this.#typing = new Typing(events, this.#me, (frame) => this.#transport.send(frame));
+    // Before the app's listeners: what they read of the position and the counts is current.
+    this.#read = new ReadPosition(events, (frame) => this.#outbox.notify(frame));
+    this.#unread = new Unread(events, this.#me);
     this.#transport = new Transport(options, {
       address: () => this.#address(),
       connecting: () => this.#setState("connecting"),
@@ -52,6 +59,7 @@ export class Session {
         this.#timeline.dropped();
         this.#outbox.dropped();
         this.#typing.dropped();
+        this.#read.dropped();
       },
       ended: (code) => this.#ended(code, null),
       waiting: (retryInMs, reason, refusal) => {
@@ -77,6 +85,19 @@ export class Session {
 
   get pending(): Array<{ id: string; text: string }> {
     return this.#outbox.pending;
+  }
+
+  get readSeq(): number {
+    return this.#read.seq;
+  }
+
+  get unread(): number {
+    return this.#unread.count;
+  }
+
+  /** Nothing delivered is read beyond what was delivered: the rest is not there yet to have been read. */
+  markRead(seq = this.#timeline.lastSeq): void {
+    if (!this.#stopped) this.#read.mark(Math.min(seq, this.#timeline.lastSeq));
   }
 
   write(frame: ClientFrame & { id: string }, text?: string): Promise<number> {
@@ -136,6 +157,7 @@ export class Session {
         this.#me.welcomed(frame);
         this.#outbox.welcomed(frame.limits, Date.now());
         this.#typing.welcomed(frame, Date.now());
+        this.#read.welcomed(frame);
         this.#events.emit("welcome", frame);
         return;
       case "history":
@@ -156,6 +178,8 @@ export class Session {
         this.#outbox.ack(frame);
         return;
       case "error":
+        // Only a read frame is refused for want of an account.
+        if (frame.code === "account_required") this.#read.refused();
         this.#outbox.error(frame);
         return;
       case "users":
@@ -163,7 +187,14 @@ export class Session {
       case "renewed":
       case "moderated":
       case "thread":
+      case "search":
         this.#outbox.answer(frame);
+        return;
+      case "read":
+        this.#read.heard(frame);
+        return;
+      case "receipts":
+        this.#events.emit("receipts", frame);
         return;
       case "closing":
         this.#closing(frame);
@@ -186,6 +217,7 @@ export class Session {
     // Writes may go from here on, even from the listeners of what was held.
     this.#outbox.live();
     this.#timeline.live();
+    this.#read.live();
     this.#transport.startPinging();
     this.#setState("open");
     this.#outbox.pump();
@@ -214,6 +246,7 @@ export class Session {
     this.#stopped = true;
     this.#stopReason = refusal;
     this.#transport.stop();
+    this.#read.stop();
     this.#outbox.stop(this.#stoppedError());
     if (refusal !== null) this.#events.emit("refused", { refusal, retryInMs: null });
     this.#setState("closed");

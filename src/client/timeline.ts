@@ -61,13 +61,18 @@ export class Timeline {
       this.#events.emit("gap", undefined);
     }
     const cursor = this.#lastSeq;
+    // Each one delivered counts at once, so that a listener that marks it read may.
     for (const message of messages) {
-      if (message.seq > cursor) this.#message(message);
+      if (message.seq <= cursor) continue;
+      this.#lastSeq = Math.max(this.#lastSeq, message.seq);
+      this.#message(message);
     }
     for (const change of changes) {
-      if (change.change > cursor) this.#events.emit("change", change);
+      if (change.change <= cursor) continue;
+      this.#lastSeq = Math.max(this.#lastSeq, change.change);
+      this.#events.emit("change", change);
     }
-    this.#lastSeq = Math.max(cursor, more ? lastPosition(frame) : lastSeq);
+    this.#lastSeq = Math.max(this.#lastSeq, more ? lastPosition(frame) : lastSeq);
     return more;
   }
 
