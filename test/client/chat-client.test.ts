@@ -6,8 +6,11 @@ import {
   type ChatClientOptions,
   type ChatEvents,
   type ChatMessage,
+  type DirectRoom,
   type MessageFrame,
+  type MyRooms,
   type ReactionsFrame,
+  type SearchFrame,
   type ThreadFrame,
 } from "../../src/client/chat-client";
 import { fullBucket, take } from "../../src/protocol";
@@ -794,5 +797,326 @@ describe("who is you", () => {
       [6, true],
       [7, false],
     ]);
+  });
+});
+
+const readFrames = (ws: FakeSocket) => ws.frames().filter((f) => f.type === "read");
+/** Messages 1 to n, each by bob. */
+const byBob = (n: number) => Array.from({ length: n }, (_, i) => message(i + 1));
+
+/** Every read and unread event of a client, in order. */
+function reading(chat: ChatClient): { read: number[]; unread: Array<ChatEvents["unread"]> } {
+  const seen = { read: [] as number[], unread: [] as Array<ChatEvents["unread"]> };
+  chat.on("read", ({ seq }) => seen.read.push(seq));
+  chat.on("unread", (u) => seen.unread.push(u));
+  return seen;
+}
+
+describe("read positions", () => {
+  it("takes readSeq from the welcome and raises it by the account's other devices, never lowering it, with a read event each time it moves", async () => {
+    const { chat, ws } = await start();
+    const seen = reading(chat);
+    ws.open({ read: 5, lastSeq: 8, messages: byBob(8) });
+    expect([chat.readSeq, chat.unread]).toEqual([5, 3]);
+    ws.receive({ type: "read", seq: 7 });
+    ws.receive({ type: "read", seq: 6 });
+    expect([chat.readSeq, chat.unread]).toEqual([7, 1]);
+    expect(seen.read).toEqual([5, 7]);
+    // The room has all of it: nothing to tell it.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(readFrames(ws)).toEqual([]);
+  });
+
+  it("marks read monotonically, never past what was handed over, and sends at most one read frame per 2 s, the newest position when the 2 s are up", async () => {
+    const { chat, ws } = await start();
+    const seen = reading(chat);
+    ws.open({ lastSeq: 10, messages: byBob(10) });
+    chat.markRead(3);
+    expect(readFrames(ws)).toEqual([{ type: "read", seq: 3, id: expect.any(String) }]);
+    chat.markRead(5);
+    chat.markRead(4);
+    chat.markRead(8);
+    expect(chat.readSeq).toBe(8);
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(readFrames(ws)).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(readFrames(ws).map((f) => f.seq)).toEqual([3, 8]);
+    chat.markRead(2);
+    chat.markRead(50);
+    expect(chat.readSeq, "what was not handed over cannot have been read").toBe(10);
+    chat.markRead();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(readFrames(ws).map((f) => f.seq)).toEqual([3, 8, 10]);
+    expect(seen.read).toEqual([3, 5, 8, 10]);
+    // A later message counts from where the reader stopped; marking read with no seq reads it too.
+    ws.receive(message(11));
+    expect(chat.unread).toBe(1);
+    chat.markRead();
+    expect([chat.readSeq, chat.unread]).toEqual([11, 0]);
+  });
+
+  it("sends again after a reconnect only a position past the one the welcome says: one marked while away, or one whose frame was lost", async () => {
+    const { chat, ws } = await start();
+    ws.open({ lastSeq: 8, messages: byBob(8) });
+    chat.markRead(4);
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const told = await nextSocket(ws, 1000);
+    told.open({ read: 4, lastSeq: 8 });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(readFrames(told), "the room has it already").toEqual([]);
+
+    told.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    chat.markRead(6);
+    const away = await nextSocket(told, 1000);
+    away.open({ read: 4, lastSeq: 8 });
+    expect(readFrames(away).map((f) => f.seq)).toEqual([6]);
+
+    await vi.advanceTimersByTimeAsync(5_000);
+    chat.markRead(8);
+    expect(readFrames(away).map((f) => f.seq)).toEqual([6, 8]);
+    away.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const lost = await nextSocket(away, 1000);
+    // The room read the frame for 6 but not the one for 8, which went with its socket.
+    lost.open({ read: 6, lastSeq: 8 });
+    // Once 2 s have passed since the last read frame, on whichever socket.
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(readFrames(lost).map((f) => f.seq)).toEqual([8]);
+    expect(chat.readSeq).toBe(8);
+  });
+
+  it("lets a listener mark read each message as it is handed over, the history's included", async () => {
+    const { chat, ws } = await start();
+    chat.on("message", (m) => chat.markRead(m.seq));
+    ws.open({ lastSeq: 3, messages: byBob(3) });
+    expect([chat.readSeq, chat.unread]).toEqual([3, 0]);
+    ws.receive(message(4));
+    expect([chat.readSeq, chat.unread]).toEqual([4, 0]);
+  });
+
+  it("keeps the position here alone once the room refuses it for want of an account, and never asks again", async () => {
+    const { chat, ws } = await start();
+    ws.open({ lastSeq: 4, messages: byBob(4) });
+    chat.markRead(2);
+    ws.receive({ type: "error", id: readFrames(ws)[0]!.id, code: "account_required", message: "read positions need a token or ?client=" });
+    chat.markRead(4);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(readFrames(ws)).toHaveLength(1);
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    back.open({ lastSeq: 4 });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(readFrames(back)).toEqual([]);
+    expect([chat.readSeq, chat.unread]).toEqual([4, 0]);
+  });
+
+  it("sends read frames within the frames' budget, so that they never get a message refused", async () => {
+    const { chat, ws } = await start();
+    const { stored, refusedAt } = room(ws, 4);
+    ws.open({ framesPer10s: 4, lastSeq: 3, messages: byBob(3) });
+    chat.markRead(1);
+    const sends = texts(6).map((text) => chat.send(text));
+    await vi.advanceTimersByTimeAsync(2_000);
+    chat.markRead(3);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(refusedAt).toEqual([]);
+    expect(stored).toEqual(texts(6));
+    expect(readFrames(ws).map((f) => f.seq)).toEqual([1, 3]);
+    await Promise.all(sends);
+  });
+
+  it("forgets a read frame still waiting for the budget when its socket drops: the next socket's welcome says what the room has", async () => {
+    const { chat, ws } = await start();
+    ws.open({ framesPer10s: 2, lastSeq: 1, messages: byBob(1) });
+    const sent = chat.send("takes the one token there is");
+    chat.markRead(1);
+    expect(ws.frames().map((f) => f.type)).toEqual(["message"]);
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    back.open({ framesPer10s: 2, read: 1, lastSeq: 1 });
+    back.receive({ type: "ack", id: back.frames()[0]!.id!, seq: 2 });
+    expect(await sent).toBe(2);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(readFrames(back)).toEqual([]);
+  });
+
+  it("hands over receipts as the room sends them", async () => {
+    const { chat, ws } = await start();
+    const got: Array<ChatEvents["receipts"]> = [];
+    chat.on("receipts", (r) => got.push(r));
+    ws.open();
+    ws.receive({ type: "receipts", receipts: [{ user: bob, seq: 4 }] });
+    expect(got).toEqual([{ type: "receipts", receipts: [{ user: bob, seq: 4 }] }]);
+  });
+});
+
+describe("unread", () => {
+  const ann1 = ann("1");
+  const mentioningAnn = { mentions: [{ id: "1", name: "ann", account: "ann-sub" }] };
+
+  it("counts the messages by others that are not deleted, and those that mention this client, through messages, deletes, edits and reads", async () => {
+    const { chat, ws } = await start();
+    const seen = reading(chat);
+    ws.open({
+      account: "ann-sub",
+      read: 1,
+      lastSeq: 6,
+      messages: [
+        message(1),
+        message(2, { deletedAt: 5, text: "" }),
+        message(3, { user: ann1 }),
+        message(4, mentioningAnn),
+        // Written on another device of the same account.
+        message(5, { user: { id: "77", name: "ann", account: "ann-sub" } }),
+        message(6),
+      ],
+    });
+    expect([chat.readSeq, chat.unread]).toEqual([1, 2]);
+    ws.receive(message(7));
+    ws.receive({ type: "delete", seq: 6, change: 8, deletedAt: 9 });
+    ws.receive({ type: "edit", seq: 7, change: 9, user: bob, text: "@ann look", editedAt: 9, ...mentioningAnn });
+    ws.receive({ type: "edit", seq: 4, change: 10, user: bob, text: "nobody", editedAt: 9 });
+    ws.receive(message(11, { user: ann1 }));
+    chat.markRead(7);
+    expect(seen.unread).toEqual([
+      { count: 1, mentions: 1 },
+      { count: 2, mentions: 1 },
+      { count: 3, mentions: 1 },
+      { count: 2, mentions: 1 },
+      { count: 2, mentions: 2 },
+      { count: 2, mentions: 1 },
+      { count: 0, mentions: 0 },
+    ]);
+    expect(chat.unread).toBe(0);
+  });
+
+  it("keeps counting across reconnects, each message once, and lowers the count when another device reads", async () => {
+    const { chat, ws } = await start();
+    const seen = reading(chat);
+    ws.open({ lastSeq: 2, messages: byBob(2) });
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    expect(new URL(back.url).searchParams.get("since")).toBe("2");
+    // A room that lists again a message the client has: it counts once.
+    back.open({ lastSeq: 4, messages: [message(2), message(3), message(4, mentioningAnn)] });
+    expect(chat.unread).toBe(4);
+    back.receive({ type: "read", seq: 3 });
+    expect(chat.unread).toBe(1);
+    expect(seen.unread.at(-1)).toEqual({ count: 1, mentions: 1 });
+  });
+
+  it("starts over with the room's read position and its messages when the room's history starts over", async () => {
+    const { chat, ws } = await start();
+    const seen = reading(chat);
+    ws.open({ lastSeq: 3, messages: byBob(3) });
+    chat.markRead(3);
+    ws.receive(message(4));
+    ws.end(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const back = await nextSocket(ws, 1000);
+    back.open({ epoch: "fedcba9876543210", reset: true, lastSeq: 2, messages: byBob(2) });
+    expect([chat.readSeq, chat.unread]).toEqual([0, 2]);
+    expect(seen.read).toEqual([3, 0]);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(readFrames(back), "nothing was read in the new history").toEqual([]);
+  });
+});
+
+describe("search", () => {
+  const found = (id: string, q: string, seqs: number[], more: boolean): SearchFrame => ({
+    type: "search",
+    id,
+    q,
+    results: seqs.map((seq) => ({ seq, user: bob, text: `m${seq}`, at: 0, snippet: `[m${seq}]` })),
+    more,
+  });
+
+  it("pairs each page of results with its request by id, in whatever order they come, and emits it", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const events: Array<ChatEvents["search"]> = [];
+    chat.on("search", (s) => events.push(s));
+    const first = chat.search("lunch");
+    const older = chat.search("lunch", 40);
+    const [a, b] = ws.frames();
+    expect(a).toEqual({ type: "search", q: "lunch", id: expect.any(String) });
+    expect(b).toEqual({ type: "search", q: "lunch", before: 40, id: expect.any(String) });
+    ws.receive(found(b!.id!, "lunch", [12], false));
+    ws.receive(found(a!.id!, "lunch", [60, 40], true));
+    expect((await first).results.map((r) => r.seq)).toEqual([60, 40]);
+    expect((await older).results.map((r) => r.seq)).toEqual([12]);
+    expect(events.map((s) => s.more)).toEqual([false, true]);
+  });
+
+  it("rejects a query the room cannot read with bad_query, and one whose connection dropped", async () => {
+    const { chat, ws } = await start();
+    ws.open();
+    const bad = chat.search('"unclosed');
+    ws.receive({ type: "error", id: ws.frames()[0]!.id, code: "bad_query", message: "the query has an unclosed quote" });
+    await expect(bad).rejects.toEqual(new ChatError("bad_query", "the query has an unclosed quote"));
+    const lost = chat.search("lunch");
+    ws.end(1006);
+    await expect(lost).rejects.toMatchObject({ code: "connection_lost" });
+  });
+});
+
+describe("a person's rooms and direct messages over HTTP", () => {
+  /** What the stubbed server was asked: method, URL, headers and body. */
+  let calls: Array<{ method: string; url: string; headers: Record<string, string>; body: unknown }> = [];
+
+  function serve(reply: () => Response): void {
+    calls = [];
+    vi.stubGlobal("fetch", async (url: URL, init: RequestInit) => {
+      const body = typeof init.body === "string" ? JSON.parse(init.body) : undefined;
+      calls.push({ method: init.method ?? "GET", url: String(url), headers: init.headers as Record<string, string>, body });
+      return reply();
+    });
+  }
+
+  it("resolves with the server's answers: the rooms, nothing for a leave, the direct room for a JSON body naming whom", async () => {
+    const rooms: MyRooms = { rooms: [{ room: "lobby", lastSeq: 9, lastAt: 1, read: 7, unread: 2, mentions: 1 }] };
+    serve(() => Response.json(rooms));
+    expect(await ChatClient.myRooms("http://chat.test", "star-token")).toEqual(rooms);
+    serve(() => new Response(null, { status: 204 }));
+    expect(await ChatClient.leaveRoom("wss://chat.test/", "star-token", "a room/x")).toBeUndefined();
+    const direct: DirectRoom = { room: "dm-0123", url: "https://chat.test/rooms/dm-0123", wsUrl: "wss://chat.test/rooms/dm-0123", with: "bob-sub" };
+    serve(() => Response.json(direct, { status: 201 }));
+    expect(await ChatClient.openDirect("http://chat.test", "star-token", "bob-sub")).toEqual(direct);
+    expect(calls).toEqual([
+      { method: "POST", url: "http://chat.test/api/dms", headers: expect.objectContaining({ Authorization: "Bearer star-token" }), body: { to: "bob-sub" } },
+    ]);
+  });
+
+  it("asks with the method, path and bearer header each route needs, on the server the base names, whatever its scheme", async () => {
+    const asked: string[] = [];
+    serve(() => Response.json({ rooms: [] }));
+    await ChatClient.myRooms("http://chat.test", "t");
+    asked.push(...calls.map((c) => `${c.method} ${c.url} ${c.headers.Authorization}`));
+    serve(() => new Response(null, { status: 204 }));
+    await ChatClient.leaveRoom("wss://chat.test/", "t", "a room/x");
+    asked.push(...calls.map((c) => `${c.method} ${c.url} ${c.headers.Authorization}`));
+    expect(asked).toEqual(["GET http://chat.test/api/me/rooms Bearer t", "DELETE https://chat.test/api/me/rooms/a%20room%2Fx Bearer t"]);
+  });
+
+  it("rejects an error answer with a ChatError holding the server's code, words and when to retry", async () => {
+    serve(() => Response.json({ code: "token_required", message: "a token for every room is needed" }, { status: 401 }));
+    await expect(ChatClient.myRooms("http://chat.test", "t")).rejects.toEqual(new ChatError("token_required", "a token for every room is needed"));
+    serve(() => Response.json({ code: "rate_limited", message: "too many requests" }, { status: 429, headers: { "Retry-After": "3" } }));
+    await expect(ChatClient.openDirect("http://chat.test", "t", "bob")).rejects.toEqual(new ChatError("rate_limited", "too many requests", 3000));
+    serve(() => Response.json({ code: "forbidden", message: "not yours", retryAfterMs: 1500 }, { status: 403 }));
+    await expect(ChatClient.leaveRoom("http://chat.test", "t", "x")).rejects.toMatchObject({ code: "forbidden", retryAfterMs: 1500 });
+    serve(() => new Response("<html>bad gateway</html>", { status: 502, statusText: "Bad Gateway" }));
+    await expect(ChatClient.myRooms("http://chat.test", "t")).rejects.toMatchObject({ name: "ChatError", code: "http_502" });
+    vi.stubGlobal("fetch", async () => {
+      throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:9") });
+    });
+    await expect(ChatClient.myRooms("http://127.0.0.1:9", "t")).rejects.toEqual(
+      new ChatError("unreachable", "cannot reach 127.0.0.1:9: connect ECONNREFUSED 127.0.0.1:9"),
+    );
   });
 });

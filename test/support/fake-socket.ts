@@ -58,12 +58,13 @@ export class FakeSocket extends EventTarget {
 
   /**
    * Welcomes the client, and sends it the history that makes it live: empty
-   * unless `messages` or `changes` are given. The welcome names the client
+   * unless `messages` or `changes` are given; with `reset`, one that
+   * starts the room's history over. The welcome names the client
    * after this socket's place among those made, so that each connection has
    * an id of its own.
    */
   open(options: OpenOptions = {}): void {
-    const { lastSeq = 0, epoch = "0123456789abcdef", account, typingSeconds = 6, messages = [], changes = [] } = options;
+    const { lastSeq = 0, epoch = "0123456789abcdef", account, typingSeconds = 6, read = 0, messages = [], changes = [], reset = false } = options;
     const { framesPer10s = 0, frameBytes = 16_384, typingPer10s = 0, reactionsPer10s = 0 } = options;
     const you = { id: String(FakeSocket.made.indexOf(this) + 1), name: "ann", ...(account !== undefined && { account }) };
     const welcome: WelcomeFrame = {
@@ -78,15 +79,15 @@ export class FakeSocket extends EventTarget {
       limits: { framesPer10s, frameBytes, messageChars: 2000, typingPer10s, reactionsPer10s },
       lastSeq,
       epoch,
-      read: 0,
+      read,
       at: Date.now(),
     };
     this.receive(welcome);
-    this.receive({ type: "history", messages, changes, oldestSeq: messages[0]?.seq ?? 0, lastSeq, gap: false, reset: false, more: false, epoch });
+    this.receive({ type: "history", messages, changes, oldestSeq: messages[0]?.seq ?? 0, lastSeq, gap: false, reset, more: false, epoch });
   }
 }
 
 /** What the room says in a welcome and the history after it, where a test needs more than the defaults. */
 export type OpenOptions = Partial<Pick<Limits, "framesPer10s" | "frameBytes" | "typingPer10s" | "reactionsPer10s">> &
-  Partial<Pick<WelcomeFrame, "lastSeq" | "epoch" | "typingSeconds">> &
-  Partial<Pick<HistoryFrame, "messages" | "changes">> & { account?: string };
+  Partial<Pick<WelcomeFrame, "lastSeq" | "epoch" | "typingSeconds" | "read">> &
+  Partial<Pick<HistoryFrame, "messages" | "changes" | "reset">> & { account?: string };
