@@ -50,6 +50,7 @@ export type ErrorCode =
   | "too_many_reactions"
   | "unknown_type"
   | "unsupported"
+  | "account_required"
   | "auth_unavailable"
   | "internal";
 
