@@ -33,7 +33,7 @@ export class Reads {
     if (store.exists) sql.exec(Reads.SCHEMA);
   }
 
-  /** How far this account has read; 0 when it never said. */
+  /** How far this account (as `accountOf` keys it: `accountOf({ sub })` for a token's) has read; 0 when it never said. */
   of(account: string): number {
     if (!this.store.exists) return 0;
     return this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE account = ?", account).toArray()[0]?.seq ?? 0;

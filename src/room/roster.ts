@@ -274,6 +274,8 @@ export function senderOf(member: { id: string; client?: string; sub?: string }):
  * that the two never collide; null for a connection with neither, which
  * no later connection could be told apart from.
  */
+export function accountOf(member: { sub: string }): string;
+export function accountOf(member: { client?: string; sub?: string }): string | null;
 export function accountOf(member: { client?: string; sub?: string }): string | null {
   return senderOfIdentity(member) ?? member.client ?? null;
 }
