@@ -12,7 +12,7 @@ type Existing = { own: number[]; others: number[] };
 function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 20)) {
+  switch (Math.floor(next() * 21)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -89,6 +89,11 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
           '{"type":"typing","type":"message","text":"smuggled"}',
           '{"type":"react","type":"rename","name":"mallory"}',
         ]),
+        expect: "error",
+      };
+    case 19: // a read position that is no seq, or from a connection without an account to keep it for
+      return {
+        frame: JSON.stringify({ type: "read", seq: pick([0, -1, 1.5, "2", null, 2 ** 53, undefined, 1]), id: pick([undefined, "", "x".repeat(65), "r1"]) }),
         expect: "error",
       };
     default:

@@ -482,3 +482,69 @@ describe("typing across objects", () => {
     expect(messagesOf(u0!)).toEqual([]);
   });
 });
+
+describe("read positions across objects", () => {
+  /** Waits until the room has handled everything `client` sent before, and sent it what that caused: its answer to a `who` comes after. */
+  let asked = 0;
+  async function handled(client: Client): Promise<void> {
+    const id = `handled-${++asked}`;
+    client.send({ type: "who", id });
+    await waitFor(
+      () => parsed(client).some((f) => f.type === "users" && f.id === id),
+      () => `the answer to who ${id}`,
+    );
+  }
+  const readsOf = (client: Client) => parsed(client).filter((f) => f.type === "read");
+
+  it("reach the account's sockets on every object, from the room's and from a shard's, and newcomers' welcomes and receipts there", async () => {
+    const room = uniqueRoom("shard-reads");
+    const annHere = await Client.join(`/rooms/${room}?name=ann&client=ann-1`);
+    const [talker] = await crowd(room, 2);
+    const annThere = await Client.join(`/rooms/${room}?name=ann&client=ann-1`);
+    const bob = await Client.join(`/rooms/${room}?name=bob&client=bob-1`);
+    const pat = await Client.join(`/rooms/${room}?name=pat`);
+    const bobTab = await Client.join(`/rooms/${room}?name=bob&client=bob-1`);
+    expect((await info(room)).objects).toBe(3);
+    for (let i = 0; i < 3; i++) talker!.send(`message ${i}`);
+    await untilMessages([annHere, annThere, bob, bobTab], 3);
+
+    annThere.send({ type: "read", seq: 2 });
+    await handled(annThere);
+    await handled(annHere);
+    expect(readsOf(annHere), "on the room, from shard 1").toEqual([{ type: "read", seq: 2 }]);
+    annHere.send({ type: "read", seq: 3 });
+    await handled(annHere);
+    await handled(annThere);
+    expect(readsOf(annThere), "on shard 1, from the room").toEqual([{ type: "read", seq: 3 }]);
+    bob.send({ type: "read", seq: 3 });
+    await handled(bob);
+    await handled(bobTab);
+    expect(readsOf(bobTab), "on shard 2, from shard 1").toEqual([{ type: "read", seq: 3 }]);
+    for (const client of [annHere, annThere, bob, pat]) await handled(client);
+    expect(readsOf(annHere)).toHaveLength(1);
+    expect(readsOf(annThere)).toHaveLength(1);
+    expect([...readsOf(bob), ...readsOf(pat)], "to the reader and to others").toEqual([]);
+
+    // Everyone in this small room hears of them, wherever their socket is.
+    const ann = { name: "ann" };
+    const bobs = { name: "bob" };
+    const heard = (client: Client) => new Map(parsed(client).flatMap((f) => (f.type === "receipts" ? f.receipts.map((r) => [r.user.id, r.seq] as const) : [])));
+    const all = new Map([
+      ["1", 3],
+      ["4", 3],
+      ["5", 3],
+      ["7", 3],
+    ]);
+    await waitFor(
+      () => [pat, bobTab].every((client) => heard(client).size === 4 && [...heard(client)].every(([id, seq]) => all.get(id) === seq)),
+      () => `receipts on shards 1 and 2; pat heard ${JSON.stringify([...heard(pat)])}, bob's tab ${JSON.stringify([...heard(bobTab)])}`,
+    );
+
+    const annLater = await Client.connect(`/rooms/${room}?name=ann&client=ann-1`);
+    expect((await annLater.next("welcome")).read, "a welcome on shard 2").toBe(3);
+    await annLater.next("history");
+    const current = await annLater.next("receipts");
+    expect(current.receipts.map((r) => ({ id: r.user.id, seq: r.seq }))).toEqual(["1", "4", "5", "7", "8"].map((id) => ({ id, seq: 3 })));
+    expect(current.receipts.map((r) => r.user)).toMatchObject([ann, ann, bobs, bobs, ann]);
+  });
+});

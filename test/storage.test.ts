@@ -37,7 +37,7 @@ describe("a room's storage", () => {
     const room = uniqueRoom("emptied");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    expect(await tables(room)).toEqual(["accounts", "addresses", "counters", "messages", "meta", "reactions", "remote_members", "sanctions"]);
+    expect(await tables(room)).toEqual(["accounts", "addresses", "counters", "messages", "meta", "reactions", "reads", "remote_members", "sanctions"]);
     ann.close();
     await bob.presence({ left: 1 });
     expect(await tables(room)).not.toEqual([]);

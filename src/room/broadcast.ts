@@ -3,6 +3,7 @@ import { positionOf, type ServerFrame } from "../protocol";
 import { deliver } from "../sockets/socket-set";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import type { RoomParts } from "./parts";
+import type { Entry } from "./roster";
 
 /**
  * What goes to everyone in the room, on its own sockets and its shards':
@@ -84,6 +85,23 @@ export class Broadcast {
     this.flush();
     sockets.fanOut(frame);
     for (const k of roster.shards()) shards.push(k, { frame });
+  }
+
+  /**
+   * Sends a frame that is never stored to these members, on whichever
+   * object holds each, after the messages before it. Presence news may
+   * still wait for its window: these frames say nothing it could contradict.
+   */
+  toSome(entries: Entry[], frame: ServerFrame): void {
+    const { sockets, shards } = this.parts;
+    this.flush();
+    for (const entry of entries) {
+      if (entry.shard !== 0) shards.push(entry.shard, { frame, to: entry.id });
+      else {
+        const ws = sockets.socketOf(entry.id);
+        if (ws !== undefined) sockets.send(ws, frame);
+      }
+    }
   }
 
   /** The member with this id was just shown the user list: the presence news so far is not news to them. */

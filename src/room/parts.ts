@@ -6,6 +6,7 @@ import type { Accounts } from "./accounts";
 import type { AddressBook } from "./addresses";
 import type { History } from "./history";
 import type { Peer } from "./peer";
+import type { Reads } from "./reads";
 import type { Roster } from "./roster";
 import type { Sanctions } from "./sanctions";
 import type { Sequencer } from "./sequencer";
@@ -29,6 +30,8 @@ export interface RoomParts {
   roster: Roster;
   /** Token accounts that have been in the room, who may be mentioned while away. */
   accounts: Accounts;
+  /** How far each account has read. */
+  reads: Reads;
   shards: Shards;
   addresses: AddressBook;
   sanctions: Sanctions;

@@ -27,8 +27,9 @@ import type { ReplayFrom } from "./history";
 import type { RoomParts } from "./parts";
 import { mentionedIn } from "./mentions";
 import type { Expel, Peer } from "./peer";
+import type { Receipts } from "./receipts";
 import type { TypingIndicator } from "./typing";
-import { senderOf, toUser } from "./roster";
+import { accountOf, senderOf, toUser } from "./roster";
 import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
 
@@ -42,6 +43,7 @@ const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "renam
 export interface PipelineLinks {
   broadcast: Broadcast;
   typing: TypingIndicator;
+  receipts: Receipts;
   expel: Expel;
   /** The history frame for a join or a `history` request. */
   replay(from: ReplayFrom): HistoryFrame;
@@ -72,7 +74,8 @@ export class FramePipeline {
   readonly #reactionsByAddress = new Buckets();
 
   constructor(
-    private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history"> & PipelineLinks,
+    private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history" | "reads"> &
+      PipelineLinks,
   ) {}
 
   /**
@@ -184,7 +187,16 @@ export class FramePipeline {
         if (frame.stop) typing.stop(entry.id);
         else typing.start(entry.id, now);
         break;
-      case "read":
+      case "read": {
+        const account = accountOf(entry);
+        if (account === null) {
+          answer(errorFrame("account_required", "read positions need a token or ?client="));
+          break;
+        }
+        const seq = this.parts.reads.advance(account, frame.seq, now);
+        if (seq !== null) this.parts.receipts.moved(entry.id, account, seq);
+        break;
+      }
       case "search":
         answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
         break;

@@ -35,7 +35,9 @@ import type { RoomParts } from "./parts";
 import { localPeer, remotePeer, type Ending, type Peer } from "./peer";
 import { FramePipeline } from "./pipeline";
 import { handOver, placeOn } from "./placement";
-import { entryOf, Roster, toUser, type Entry } from "./roster";
+import { Reads } from "./reads";
+import { Receipts } from "./receipts";
+import { accountOf, entryOf, Roster, toUser, type Entry } from "./roster";
 import { personOf, Sanctions } from "./sanctions";
 import { Sequencer } from "./sequencer";
 import { RoomStore } from "./store";
@@ -55,6 +57,7 @@ export class Room extends SocketObject {
   readonly #parts: RoomParts;
   readonly #broadcast: Broadcast;
   readonly #typing: TypingIndicator;
+  readonly #receipts: Receipts;
   readonly #pipeline: FramePipeline;
   readonly #upkeep: Upkeep;
   readonly #api: RoomApi;
@@ -64,7 +67,7 @@ export class Room extends SocketObject {
     const { config, sockets, schedule } = this;
     const name = this.objectName;
     const sql = ctx.storage.sql;
-    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA]);
+    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA, Reads.SCHEMA]);
     const history = new History(ctx.storage, store);
     const sequencer = new Sequencer<Peer>(history, config.historyLimit);
     const addresses = new AddressBook(sql, store, {
@@ -92,18 +95,21 @@ export class Room extends SocketObject {
     });
     const sanctions = new Sanctions(sql, store);
     const accounts = new Accounts(sql, store);
-    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, accounts, shards, addresses, sanctions, schedule };
+    const reads = new Reads(sql, store, history);
+    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, accounts, reads, shards, addresses, sanctions, schedule };
     const broadcast = new Broadcast(parts);
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
     this.#broadcast = broadcast;
     this.#typing = new TypingIndicator(parts, (frame) => broadcast.toEveryone(frame));
+    this.#receipts = new Receipts({ ...parts, broadcast });
     this.#upkeep = new Upkeep({ ...parts, broadcast, expel, tick: (now, online, first) => this.tick(now, online, first) });
     this.#api = new RoomApi({ ...parts, broadcast, expel, settle: () => this.settle() });
     this.#pipeline = new FramePipeline({
       ...parts,
       broadcast,
       typing: this.#typing,
+      receipts: this.#receipts,
       expel,
       replay: (from) => this.#replay(from),
       keys: keysOf(env),
@@ -113,7 +119,7 @@ export class Room extends SocketObject {
 
   /** Takes the socket itself while it has space, else places it on a shard; either way its welcome, history and join are queued here. */
   protected override async join(request: Request): Promise<Response> {
-    const { config, store, history, sockets, roster, shards, addresses } = this.#parts;
+    const { config, store, history, sockets, roster, shards, addresses, reads } = this.#parts;
     const url = new URL(request.url);
     const parsed = parseJoin(roomSegment(url.pathname) ?? "", url.searchParams);
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
@@ -171,10 +177,14 @@ export class Room extends SocketObject {
     const you = toUser(member);
     const { tickSeconds, typingSeconds } = config;
     const welcome = { type: "welcome", room, you, users, more, online, tickSeconds, typingSeconds, limits: limitsOf(config) } as const;
-    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, read: 0, at: now });
+    const account = accountOf(member);
+    const read = account === null ? 0 : reads.of(account);
+    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, read, at: now });
     peer.deliver(this.#replay({ since, epoch }));
     const typing = this.#typing.current();
     if (typing !== null) peer.deliver(typing);
+    const receipts = this.#receipts.current();
+    if (receipts !== null) peer.deliver(receipts);
     this.#broadcast.record({ kind: "joined", user: you });
     log({ event: "connect", room, id: member.id, format, online });
 

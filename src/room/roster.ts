@@ -50,6 +50,8 @@ export class Roster {
   readonly #perShard = new Map<number, number>();
   /** Ids by their name's `nameKey`, so that a mention looks at a few people, not at everyone. */
   readonly #byNameKey = new Map<string, Set<string>>();
+  /** Ids by their `accountOf`, so that a read position reaches an account's other sockets without a look at everyone. */
+  readonly #byAccount = new Map<string, Set<string>>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -141,6 +143,8 @@ export class Roster {
     if (entry === undefined) return undefined;
     this.#entries.delete(id);
     this.#unindex(entry);
+    const account = accountOf(entry);
+    if (account !== null) removeFrom(this.#byAccount, account, id);
     decrement(this.#perAddress, entry.address);
     decrement(this.#perShard, entry.shard);
     if (entry.shard !== 0) this.sql.exec("DELETE FROM remote_members WHERE id = ?", Number(id));
@@ -150,30 +154,28 @@ export class Roster {
   #track(entry: Entry): void {
     this.#entries.set(entry.id, entry);
     this.#index(entry);
+    const account = accountOf(entry);
+    if (account !== null) addTo(this.#byAccount, account, entry.id);
     this.#perAddress.set(entry.address, this.countAt(entry.address) + 1);
     this.#perShard.set(entry.shard, this.countOn(entry.shard) + 1);
   }
 
   #index(entry: Entry): void {
-    const key = nameKey(entry.name);
-    let ids = this.#byNameKey.get(key);
-    if (ids === undefined) {
-      ids = new Set();
-      this.#byNameKey.set(key, ids);
-    }
-    ids.add(entry.id);
+    addTo(this.#byNameKey, nameKey(entry.name), entry.id);
   }
 
   #unindex(entry: Entry): void {
-    const key = nameKey(entry.name);
-    const ids = this.#byNameKey.get(key);
-    ids?.delete(entry.id);
-    if (ids?.size === 0) this.#byNameKey.delete(key);
+    removeFrom(this.#byNameKey, nameKey(entry.name), entry.id);
   }
 
   /** Everyone here whose name has this `nameKey`. */
   named(key: string): Entry[] {
     return Array.from(this.#byNameKey.get(key) ?? [], (id) => this.#entries.get(id)!);
+  }
+
+  /** Every connection of an account (see `accountOf`), on every object. */
+  ofAccount(account: string): Entry[] {
+    return Array.from(this.#byAccount.get(account) ?? [], (id) => this.#entries.get(id)!);
   }
 
   /** Everyone a shard holds. */
@@ -206,6 +208,21 @@ export class Roster {
     }
     return { users, more: false };
   }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
+  let ids = index.get(key);
+  if (ids === undefined) {
+    ids = new Set();
+    index.set(key, ids);
+  }
+  ids.add(id);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = index.get(key);
+  ids?.delete(id);
+  if (ids?.size === 0) index.delete(key);
 }
 
 function decrement<K>(counts: Map<K, number>, key: K): void {
@@ -249,6 +266,18 @@ function withoutUndefined<T extends object>(value: T): T {
  */
 export function senderOf(member: { id: string; client?: string; sub?: string }): string {
   return senderOfIdentity(member) ?? member.client ?? `#${member.id}`;
+}
+
+/**
+ * The account a connection belongs to, whose read position it shares: its
+ * token's `sub`, else its `?client=` id, keyed as `senderOf` keys them so
+ * that the two never collide; null for a connection with neither, which
+ * no later connection could be told apart from.
+ */
+export function accountOf(member: { sub: string }): string;
+export function accountOf(member: { client?: string; sub?: string }): string | null;
+export function accountOf(member: { client?: string; sub?: string }): string | null {
+  return senderOfIdentity(member) ?? member.client ?? null;
 }
 
 export function toUser(member: { id: string; name: string; verified?: true; sub?: string; moderator?: true }): User {
