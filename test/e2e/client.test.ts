@@ -456,6 +456,38 @@ describe("edge-chat/client against wrangler dev", () => {
     }
   });
 
+  it("keeps two devices of one account at one read position: one marks read, the other's readSeq and unread follow, and a third comes in with it", async () => {
+    const room = "client-reads";
+    const token = await signToken(SECRET, { room, name: "ann", sub: "ann-reads-sub", exp: Math.floor(Date.now() / 1000) + 600 });
+    const phone = client({ url: wsUrl(room), token });
+    const laptop = client({ url: wsUrl(room), token });
+    const bob = client({ url: wsUrl(room), name: "bob" });
+    const laptopReads: number[] = [];
+    laptop.on("read", ({ seq }) => laptopReads.push(seq));
+    await Promise.all([until(phone, "open"), until(laptop, "open"), until(bob, "open")]);
+    for (const text of ["one", "two", "@ann three"]) await bob.send(text);
+    const unread = (chat: ChatClient, count: number, who: string) =>
+      waitFor(
+        () => chat.unread === count,
+        () => `${count} unread at ${who}; it has ${chat.unread}, read up to ${chat.readSeq}, with ${chat.lastSeq} handed over`,
+      );
+    await unread(phone, 3, "the phone");
+    await unread(laptop, 3, "the laptop");
+    phone.markRead();
+    expect([phone.readSeq, phone.unread]).toEqual([phone.lastSeq, 0]);
+    await unread(laptop, 0, "the laptop once the phone read");
+    expect(laptop.readSeq).toBe(phone.readSeq);
+    expect(laptopReads).toEqual([phone.readSeq]);
+
+    const tablet = client({ url: wsUrl(room), token });
+    const welcomed = new Promise<number>((resolve) => tablet.on("welcome", (w) => resolve(w.read)));
+    await until(tablet, "open");
+    expect(await welcomed).toBe(phone.readSeq);
+    expect([tablet.readSeq, tablet.unread]).toEqual([phone.readSeq, 0]);
+    await bob.send("four");
+    await Promise.all([unread(phone, 1, "the phone"), unread(laptop, 1, "the laptop"), unread(tablet, 1, "the tablet")]);
+  });
+
   it("pages through the user list with who(after), each user once", async () => {
     const room = "client-who";
     // One after another, so that the list, in join order, is in this order.
