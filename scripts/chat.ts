@@ -1,19 +1,31 @@
 // npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]
 // The chat in a terminal, line by line, as the original was over telnet,
 // built on edge-chat/client: every line typed is a message; /reply, /react,
-// /unreact, /thread, /who, /name, /quit. With stdin that is not a terminal
+// /unreact, /thread, /search, /dm, /who, /name, /quit. With stdin that is not a terminal
 // it sends every line, waits for each to be acknowledged or refused, and
 // exits: 0 when all were stored, 1 when any was refused, 2 when the URL is
 // bad, the room refused the connection, or it could not connect at all.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { ChatClient, ChatError, toText, type ChangeFrame, type ChatMessage, type MessageFrame, type TypingUsers, type User } from "edge-chat/client";
+import {
+  ChatClient,
+  ChatError,
+  toText,
+  type ChangeFrame,
+  type ChatMessage,
+  type MessageFrame,
+  type SearchResult,
+  type TypingUsers,
+  type User,
+} from "edge-chat/client";
 import { isRoomName } from "../src/protocol/names.ts";
 
 const USAGE = "usage: npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]";
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 /** How long a script waits for its first connection before it gives up. */
 const CONNECT_DEADLINE_MS = 15_000;
+/** How long after their last keystroke someone at a terminal still counts as reading what is printed. */
+const AWAY_AFTER_MS = 5 * 60_000;
 
 const HELP = `${USAGE}
 
@@ -32,13 +44,20 @@ Each message shows its number (#12), which these commands take:
   /react <seq> <emoji>     react to message <seq> (👍, or a :short_name:)
   /unreact <seq> <emoji>   take that reaction back
   /thread <seq>            message <seq> and every reply to it
+  /search <words>          the messages that hold these words, newest first
+  /dm <sub>                your direct conversation with the account <sub>:
+                           prints the room's URL, to join with this command
+                           and your --token (one for every room, with a sub)
   /who                     who is online
   /name <new name>         rename yourself
   /quit                    leave once what you sent is stored
 
 A message that mentions you (@yourname) is shown in bold, or in a script's
 output after "@ ". In a terminal, who else is typing shows under the
-messages, and others see when you type.
+messages, and others see when you type. A message printed in a terminal
+counts as read, on your other devices too, unless you have been away
+(no key pressed for ${AWAY_AFTER_MS / 60_000} minutes): those printed meanwhile are counted in the
+prompt, "ann (3 unread)>", until you press a key.
 
 With stdin that is not a terminal, every line is sent, in order, paced to
 the room's rate limit, and the exit code says how it went: 0 all stored,
@@ -153,11 +172,16 @@ function entry(frame: MessageFrame | ChangeFrame): string {
   return `[${clock(at)}] #${frame.seq} ${toText(frame)}`;
 }
 
+/** When the person at the terminal last pressed a key: until `AWAY_AFTER_MS` after it, what is printed is read. */
+let pressedAt = Date.now();
+const present = () => interactive && Date.now() - pressedAt < AWAY_AFTER_MS;
+
 /** A message that mentions this user stands out: in bold on a terminal, after "@ " where nothing can be bold. */
 function onMessage(message: ChatMessage): void {
   const line = entry(message);
   if (!message.mentionsMe) say(line);
   else say(tty ? `\x1b[1m${line}\x1b[22m` : `@ ${line}`);
+  if (present()) chat.markRead(message.seq);
 }
 
 /** Who is typing in a sentence: `ann is typing…`, `ann and bob are typing…`, `ann, bob and 4 others are typing…`. */
@@ -175,12 +199,17 @@ function online(users: User[], count: number): string {
   return `Online (${count}): ${count > users.length ? `${names} and ${count - users.length} more` : names}`;
 }
 
-function setPrompt(): void {
-  if (!interactive || inputClosed) return;
+function promptText(): string {
   const you = chat.you?.name ?? name ?? "you";
   const state = chat.state === "open" ? "" : `${chat.state}… `;
   const unsent = chat.pending.length === 0 ? "" : `(${chat.pending.length} sending) `;
-  lines.setPrompt(`${state}${unsent}${you}> `);
+  const unread = chat.unread === 0 ? "" : ` (${chat.unread} unread)`;
+  return `${state}${unsent}${you}${unread}> `;
+}
+
+function setPrompt(): void {
+  if (!interactive || inputClosed) return;
+  lines.setPrompt(promptText());
   lines.prompt(true);
 }
 
@@ -214,6 +243,12 @@ chat.on("welcome", (frame) => {
   say(`Welcome to ${frame.room}, ${frame.you.name}! ${online(frame.users, frame.online)}`);
 });
 chat.on("message", onMessage);
+chat.on("unread", () => {
+  // A message counts as unread until it is printed, just after: only a count that stays is worth drawing.
+  queueMicrotask(() => {
+    if (interactive && !inputClosed && promptText() !== lines.getPrompt()) setPrompt();
+  });
+});
 chat.on("change", (change) => say(entry(change)));
 chat.on("typing", (typers) => {
   if (!tty || inputClosed) return;
@@ -283,7 +318,35 @@ async function showThread(seq: number): Promise<void> {
   }
 }
 
-const COMMANDS = "/reply <seq> <text>, /react <seq> <emoji>, /unreact <seq> <emoji>, /thread <seq>, /who, /name <new name> and /quit";
+/** Prints the messages that match `q`, newest first, a page at a time, once what was typed before is settled. */
+async function showSearch(q: string): Promise<void> {
+  // As for a thread: the lines just typed are to be found.
+  await Promise.allSettled([...sending]);
+  let page = await chat.search(q);
+  if (page.results.length === 0) return say(`Nothing found for ${JSON.stringify(q)}.`);
+  say(`Found for ${JSON.stringify(q)}, newest first:`);
+  for (;;) {
+    say(page.results.map(found).join("\n"));
+    const last = page.results.at(-1);
+    if (!page.more || last === undefined) return;
+    page = await chat.search(q, last.seq);
+  }
+}
+
+/** A search result as a message line, with the matching words in brackets: `[hh:mm] #12 ann: …the [lunch] menu…`. */
+function found({ seq, user, at, snippet }: SearchResult): string {
+  return `[${clock(at)}] #${seq} ${user.name}: ${snippet.replaceAll("\n", " ")}`;
+}
+
+/** Opens the direct conversation with account `to`, and says how to join it: the token stays out of what is printed. */
+async function openDirect(to: string): Promise<void> {
+  if (token === undefined) return say("/dm needs --token: a token for every room (room *) that names you with a sub");
+  const direct = await ChatClient.openDirect(url.href, token, to);
+  say(`* your direct conversation with ${direct.with}: ${direct.url}\n  join it with: npm run chat -- ${direct.url} --token <the same token>`);
+}
+
+const COMMANDS =
+  "/reply <seq> <text>, /react <seq> <emoji>, /unreact <seq> <emoji>, /thread <seq>, /search <words>, /dm <sub>, /who, /name <new name> and /quit";
 
 async function command(line: string): Promise<void> {
   const [word, ...rest] = line.split(/\s+/);
@@ -305,6 +368,14 @@ async function command(line: string): Promise<void> {
       case "/thread":
         if (seq === null || rest.length > 1) return say("usage: /thread <seq>, where <seq> is the number after a message's time");
         return await showThread(seq);
+      case "/search": {
+        const q = line.replace(/^\/search\s*/, "");
+        if (q === "") return say("usage: /search <words>");
+        return await showSearch(q);
+      }
+      case "/dm":
+        if (rest.length !== 1 || rest[0] === "") return say("usage: /dm <sub>, the account of the person to talk to");
+        return await openDirect(rest[0]!);
       case "/who": {
         const page = await chat.who();
         say(online(page.users, page.online));
@@ -388,6 +459,9 @@ if (interactive) {
   });
   // Others see that this user types a message (not a command), until it is sent or cleared.
   process.stdin.on("keypress", () => {
+    // Back at the terminal: what was printed meanwhile is in front of them.
+    pressedAt = Date.now();
+    if (chat.unread > 0) chat.markRead();
     const typed = lines.line;
     chat.typing(typed !== "" && (!typed.startsWith("/") || typed.startsWith("//")));
   });
