@@ -12,7 +12,7 @@ import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose"
 import { DEFAULTS, readConfig, type ConfigVars } from "../platform/config";
 import type { Role } from "./grant";
 import { KeySet, KeysUnavailable } from "./key-set";
-import { checkDisplayName } from "../protocol/names";
+import { checkDisplayName, isDirectRoom } from "../protocol/names";
 
 /**
  * Who a valid token says its holder is: the app's claims, before any
@@ -100,9 +100,12 @@ export function canVerify(keys: TokenKeys): boolean {
   return Boolean(keys.secret || keys.jwksUrl);
 }
 
-/** `private-` rooms admit only holders of a valid token; others take one if it is offered. */
+/**
+ * `private-` rooms and direct conversations admit only holders of a valid
+ * token; others take one if it is offered.
+ */
 export function isPrivateRoom(room: string): boolean {
-  return room.startsWith("private-");
+  return room.startsWith("private-") || isDirectRoom(room);
 }
 
 export const NOT_CONFIGURED: TokenCheck & { ok: false } = {

@@ -1,4 +1,5 @@
 import type { ConfigVars } from "./config";
+import type { Account } from "../account/account";
 import type { Room } from "../room/room";
 import type { Shard } from "../shard/shard";
 
@@ -6,6 +7,8 @@ export interface Env extends ConfigVars {
   ROOMS: DurableObjectNamespace<Room>;
   /** The objects that hold a room's sockets beyond `SHARD_SIZE`; see `../shard/shard.ts`. */
   SHARDS: DurableObjectNamespace<Shard>;
+  /** Each account's own object, by its token's `sub`: the rooms it is in. See `../account/account.ts`. */
+  ACCOUNTS: DurableObjectNamespace<Account>;
   /** The web client in `public/`. */
   ASSETS: Fetcher;
   /** Origins allowed to open sockets from a browser; see `../worker/origin.ts`. */

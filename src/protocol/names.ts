@@ -13,6 +13,11 @@ export function isRoomName(room: string): boolean {
   return ROOM_NAME.test(room);
 }
 
+/** Direct conversations of two accounts are rooms named `dm-…`, which `POST /api/dms` derives; only those two may be in one. */
+export function isDirectRoom(room: string): boolean {
+  return room.startsWith("dm-");
+}
+
 /** A client's stable id (`?client=`), which scopes its message ids across reconnects. */
 export function isClientId(client: string): boolean {
   return CLIENT_ID.test(client);

@@ -4,10 +4,17 @@ import type { Refusal } from "../protocol";
 
 /**
  * Why a room would refuse another socket from `person` now, or null if it
- * would take it: a ban, the address's share of the room, or a full room.
- * Reads only, so that asking costs no write.
+ * would take it: someone else's direct conversation, a ban, the address's
+ * share of the room, or a full room. Reads only, so that asking costs no
+ * write.
  */
-export function refusal(person: Person, now: number, { sanctions, roster, config }: Pick<RoomParts, "sanctions" | "roster" | "config">): Refusal | null {
+export function refusal(
+  person: Person,
+  now: number,
+  { sanctions, direct, roster, config }: Pick<RoomParts, "sanctions" | "direct" | "roster" | "config">,
+): Refusal | null {
+  const outsider = direct.refusal(person);
+  if (outsider !== null) return outsider;
   const banned = sanctions.refusal(person, now, false);
   if (banned !== null) return banned;
   const perAddress = config.maxConnectionsPerAddress;

@@ -76,7 +76,7 @@ export class RoomApi {
   constructor(
     private readonly parts: Pick<
       RoomParts,
-      "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "accounts" | "sanctions" | "schedule"
+      "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "accounts" | "sanctions" | "direct" | "schedule"
     > &
       ApiLinks,
   ) {}
@@ -198,9 +198,10 @@ export class RoomApi {
     return tooMany("reads", verdict.retryAfterMs);
   }
 
-  /** What the room's sanctions refuse an HTTP caller now, reading or `writing`. */
+  /** What the room refuses an HTTP caller now, reading or `writing`: someone else's direct conversation, or its sanctions. */
   #sanctioned({ address, client, identity }: Caller, now: number, writing: boolean): Refusal | null {
-    return this.parts.sanctions.refusal(personOf(addressKey(address), client, identity), now, writing);
+    const person = personOf(addressKey(address), client, identity);
+    return this.parts.direct.refusal(person) ?? this.parts.sanctions.refusal(person, now, writing);
   }
 }
 

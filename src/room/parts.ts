@@ -4,6 +4,7 @@ import type { Alarm } from "../sockets/alarm";
 import type { SocketSet } from "../sockets/socket-set";
 import type { Accounts } from "./accounts";
 import type { AddressBook } from "./addresses";
+import type { DirectMembers } from "./direct";
 import type { History } from "./history";
 import type { Peer } from "./peer";
 import type { Reads } from "./reads";
@@ -35,5 +36,7 @@ export interface RoomParts {
   shards: Shards;
   addresses: AddressBook;
   sanctions: Sanctions;
+  /** In a direct conversation, its two accounts. */
+  direct: DirectMembers;
   schedule: Alarm;
 }

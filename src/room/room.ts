@@ -16,6 +16,7 @@ import {
   type Refusal,
   type RoomInfo,
   type ServerFrame,
+  type MyRoom,
   type ThreadPage,
 } from "../protocol";
 import { defaultName } from "../protocol/names";
@@ -27,6 +28,7 @@ import { isWebSocketUpgrade, jsonError, refusalResponse } from "../worker/http";
 import { parseJoin, roomSegment } from "../worker/join";
 import { Accounts } from "./accounts";
 import { AddressBook, addressKey } from "./addresses";
+import { DirectMembers } from "./direct";
 import { connectingTooFast, refusal } from "./admission";
 import { RoomApi, type Caller, type HttpReaction, type Post, type PostResult, type Read } from "./api";
 import { Broadcast } from "./broadcast";
@@ -40,6 +42,7 @@ import { Receipts } from "./receipts";
 import { accountOf, entryOf, Roster, toUser, type Entry } from "./roster";
 import { personOf, Sanctions } from "./sanctions";
 import { Sequencer } from "./sequencer";
+import { summaryFor } from "./summary";
 import { RoomStore } from "./store";
 import { TypingIndicator } from "./typing";
 import { Upkeep } from "./upkeep";
@@ -96,7 +99,24 @@ export class Room extends SocketObject {
     const sanctions = new Sanctions(sql, store);
     const accounts = new Accounts(sql, store);
     const reads = new Reads(sql, store, history);
-    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, accounts, reads, shards, addresses, sanctions, schedule };
+    const direct = new DirectMembers(sql, store, name);
+    const parts = {
+      name,
+      config,
+      storage: ctx.storage,
+      store,
+      history,
+      sequencer,
+      sockets,
+      roster,
+      accounts,
+      reads,
+      shards,
+      addresses,
+      sanctions,
+      direct,
+      schedule,
+    };
     const broadcast = new Broadcast(parts);
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
@@ -145,7 +165,9 @@ export class Room extends SocketObject {
     };
     if (client !== null) member.client = client;
     if (identity !== null) identify(member, identity);
-    if (identity?.sub !== undefined) this.#parts.accounts.seen(identity.sub, member.name, member.id, now);
+    // Either of a direct conversation's two may moderate it: a ban is how one stops hearing from the other.
+    if (this.#parts.direct.has(identity?.sub)) member.moderator = true;
+    if (identity?.sub !== undefined) this.#joined(identity.sub, member, now);
     const shard = placeOn(roster, config.shardSize);
     // Messages still waiting for their commit are in the history sent below,
     // so they go to everyone else first and never twice to this socket.
@@ -195,6 +217,31 @@ export class Room extends SocketObject {
     // The first socket starts the ticks one period from now, whatever was scheduled for an empty room.
     await this.schedule.arm(online === 1);
     return response;
+  }
+
+  /**
+   * A token account joined: the room remembers it for mentions, and its
+   * own object lists this room among its rooms. That call goes on after the
+   * upgrade, and a failed one only leaves the list a room short until the
+   * next join.
+   */
+  #joined(sub: string, member: Member, now: number): void {
+    this.#parts.accounts.seen(sub, member.name, member.id, now);
+    const listed = this.env.ACCOUNTS.getByName(sub).joined(this.#parts.name, now);
+    this.ctx.waitUntil(listed.catch((error: unknown) => this.logError("account", error)));
+  }
+
+  /** What is new here for account `sub`, for `GET /api/me/rooms`. */
+  summary(sub: string): MyRoom {
+    this.trace("summary");
+    const { name, history, store, reads } = this.#parts;
+    return summaryFor(this.ctx.storage.sql, store, name, history.lastSeq, sub, reads.of(accountOf({ sub })));
+  }
+
+  /** Opens this room as the direct conversation of accounts `a` and `b`, for `POST /api/dms`; whether it was not open before. */
+  openDirect(a: string, b: string): boolean {
+    this.trace("openDirect");
+    return this.#parts.direct.open(a, b);
   }
 
   /**

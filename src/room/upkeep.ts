@@ -25,7 +25,10 @@ export interface UpkeepLinks {
  */
 export class Upkeep {
   constructor(
-    private readonly parts: Pick<RoomParts, "config" | "storage" | "store" | "history" | "roster" | "shards" | "addresses" | "sanctions" | "schedule"> &
+    private readonly parts: Pick<
+      RoomParts,
+      "config" | "storage" | "store" | "history" | "roster" | "shards" | "addresses" | "sanctions" | "direct" | "schedule"
+    > &
       UpkeepLinks,
   ) {}
 
@@ -55,11 +58,12 @@ export class Upkeep {
    * is no one a flood of connections could disturb.
    */
   async settle(): Promise<void> {
-    const { storage, store, history, roster, addresses, sanctions, schedule } = this.parts;
-    if (roster.size === 0 && history.size === 0 && store.exists && !sanctions.active(Date.now())) {
+    const { storage, store, history, roster, addresses, sanctions, direct, schedule } = this.parts;
+    if (roster.size === 0 && history.size === 0 && store.exists && !sanctions.active(Date.now()) && !direct.opened) {
       store.forget();
       addresses.forget();
       sanctions.forget();
+      direct.forget();
       await storage.deleteAll();
     }
     await schedule.settle();

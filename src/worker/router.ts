@@ -1,4 +1,5 @@
 import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction } from "./api";
+import { accountOf, getMyRooms, leaveRoom, openDirect } from "./me";
 import type { Env } from "../platform/env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
 import { describe, log } from "../platform/log";
@@ -19,6 +20,9 @@ const ROUTES = [
   { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
   { pattern: /^\/api\/rooms\/([^/]*)\/moderation$/, methods: ["POST"], name: "moderation" },
   { pattern: /^\/api\/rooms\/([^/]*)\/reactions$/, methods: ["POST"], name: "reactions" },
+  { pattern: /^\/api\/me\/rooms$/, methods: ["GET"], name: "myRooms" },
+  { pattern: /^\/api\/me\/rooms\/([^/]*)$/, methods: ["DELETE"], name: "leave" },
+  { pattern: /^\/api\/dms$/, methods: ["POST"], name: "dms" },
 ] as const;
 
 /**
@@ -51,9 +55,18 @@ async function handle(request: Request, env: Env): Promise<Response> {
   }
   if (route.name === "create") return createRoom(env, url);
   if (route.name === "lobby") return servePage(env, url, "lobby");
-  const segment = route.pattern.exec(url.pathname)![1]!;
   const token = tokenOf(request, url);
   if (token instanceof Response) return token;
+  if (route.name === "myRooms" || route.name === "leave" || route.name === "dms") {
+    const account = await accountOf(env, token);
+    if (account instanceof Response) return account;
+    if (route.name === "myRooms") return getMyRooms(env, account.sub);
+    if (route.name === "dms") return openDirect(env, account.sub, request, url);
+    const room = parseRoom(route.pattern.exec(url.pathname)![1]!);
+    if (room === null) return jsonError(400, BAD_ROOM.code, BAD_ROOM.message);
+    return leaveRoom(env, account.sub, room);
+  }
+  const segment = route.pattern.exec(url.pathname)![1]!;
 
   if (route.name === "socket") {
     const parsed = parseJoin(segment, url.searchParams);
