@@ -488,6 +488,63 @@ describe("edge-chat/client against wrangler dev", () => {
     await Promise.all([unread(phone, 1, "the phone"), unread(laptop, 1, "the laptop"), unread(tablet, 1, "the tablet")]);
   });
 
+  it("lists an account's rooms with what it has not read, leaves one, and opens one direct conversation for two people, in which both talk", async () => {
+    const room = "client-inbox";
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const annToken = await signToken(SECRET, { room: "*", name: "ann", sub: "ann-inbox-sub", exp });
+    const bobToken = await signToken(SECRET, { room: "*", name: "bob", sub: "bob-inbox-sub", exp });
+    const phone = client({ url: wsUrl(room), token: annToken });
+    const laptop = client({ url: wsUrl(room), token: annToken });
+    const bob = client({ url: wsUrl(room), token: bobToken });
+    await Promise.all([until(phone, "open"), until(laptop, "open"), until(bob, "open")]);
+    for (const text of ["one", "@ann two"]) await bob.send(text);
+    const listed = async (token: string, name: string) => (await ChatClient.myRooms(server.url, token)).rooms.find((r) => r.room === name);
+    expect(await listed(annToken, room)).toMatchObject({ room, read: 0, unread: 2, mentions: 1 });
+    await waitFor(
+      () => phone.unread === 2,
+      () => `both messages at ann's phone; it has ${phone.unread} unread`,
+    );
+    phone.markRead();
+    // The laptop hears of it once the room has stored it.
+    await waitFor(
+      () => laptop.readSeq === phone.readSeq,
+      () => `the laptop to read up to ${phone.readSeq}; it has ${laptop.readSeq}`,
+    );
+    expect(await listed(annToken, room)).toMatchObject({ read: phone.readSeq, unread: 0, mentions: 0 });
+    phone.close();
+    laptop.close();
+    await ChatClient.leaveRoom(server.url, annToken, room);
+    expect(await listed(annToken, room)).toBeUndefined();
+
+    const direct = await ChatClient.openDirect(server.url, annToken, "bob-inbox-sub");
+    const same = await ChatClient.openDirect(server.url, bobToken, "ann-inbox-sub");
+    expect(direct).toMatchObject({ wsUrl: wsUrl(direct.room), with: "bob-inbox-sub" });
+    expect(same).toEqual({ ...direct, with: "ann-inbox-sub" });
+    const annHere = client({ url: direct.wsUrl, token: annToken });
+    const bobHere = client({ url: same.wsUrl, token: bobToken });
+    const annGot = collect(annHere);
+    const bobGot = collect(bobHere);
+    await Promise.all([until(annHere, "open"), until(bobHere, "open")]);
+    const seq = await annHere.send("just between us");
+    await received(bobGot, 1, "bob");
+    await bobHere.reply(seq, "indeed");
+    await received(annGot, 2, "ann");
+    expect(annGot.map((m) => [m.user.name, m.text])).toEqual([
+      ["ann", "just between us"],
+      ["bob", "indeed"],
+    ]);
+    expect(await listed(bobToken, direct.room)).toMatchObject({ with: "ann-inbox-sub", unread: 1 });
+
+    const eve = client({ url: direct.wsUrl, token: await signToken(SECRET, { room: "*", name: "eve", sub: "eve-inbox-sub", exp }) });
+    const refusals: Array<ChatEvents["refused"]> = [];
+    eve.on("refused", (r) => refusals.push(r));
+    await until(eve, "closed");
+    expect(refusals).toEqual([{ refusal: expect.objectContaining({ status: 403, code: "forbidden" }), retryInMs: null }]);
+    await expect(ChatClient.openDirect(server.url, annToken, "ann-inbox-sub")).rejects.toMatchObject({ name: "ChatError", code: "bad_to" });
+    const oneRoom = await signToken(SECRET, { room, name: "ann", sub: "ann-inbox-sub", exp });
+    await expect(ChatClient.myRooms(server.url, oneRoom)).rejects.toMatchObject({ name: "ChatError", code: "bad_token" });
+  });
+
   it("pages through the user list with who(after), each user once", async () => {
     const room = "client-who";
     // One after another, so that the list, in join order, is in this order.
