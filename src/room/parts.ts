@@ -8,6 +8,7 @@ import type { History } from "./history";
 import type { Peer } from "./peer";
 import type { Roster } from "./roster";
 import type { Sanctions } from "./sanctions";
+import type { MessageSearch } from "./search";
 import type { Sequencer } from "./sequencer";
 import type { RoomStore } from "./store";
 
@@ -23,6 +24,7 @@ export interface RoomParts {
   storage: DurableObjectStorage;
   store: RoomStore;
   history: History;
+  search: MessageSearch;
   sequencer: Sequencer<Peer>;
   /** The room's own sockets; the others are on its shards. */
   sockets: SocketSet;

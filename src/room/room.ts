@@ -15,6 +15,7 @@ import {
   type ModerationFrame,
   type Refusal,
   type RoomInfo,
+  type SearchPage,
   type ServerFrame,
   type ThreadPage,
 } from "../protocol";
@@ -37,6 +38,7 @@ import { FramePipeline } from "./pipeline";
 import { handOver, placeOn } from "./placement";
 import { entryOf, Roster, toUser, type Entry } from "./roster";
 import { personOf, Sanctions } from "./sanctions";
+import { MessageSearch } from "./search";
 import { Sequencer } from "./sequencer";
 import { RoomStore } from "./store";
 import { TypingIndicator } from "./typing";
@@ -64,8 +66,10 @@ export class Room extends SocketObject {
     const { config, sockets, schedule } = this;
     const name = this.objectName;
     const sql = ctx.storage.sql;
-    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA]);
+    const store = new RoomStore(sql, [History.SCHEMA, MessageSearch.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA]);
     const history = new History(ctx.storage, store);
+    // After History, which gives an older room's messages the columns the index's triggers read.
+    const search = new MessageSearch(ctx.storage, store, config.rateLimitPer10s);
     const sequencer = new Sequencer<Peer>(history, config.historyLimit);
     const addresses = new AddressBook(sql, store, {
       connectsPerMinute: config.connectsPerMinute,
@@ -92,7 +96,7 @@ export class Room extends SocketObject {
     });
     const sanctions = new Sanctions(sql, store);
     const accounts = new Accounts(sql, store);
-    const parts = { name, config, storage: ctx.storage, store, history, sequencer, sockets, roster, accounts, shards, addresses, sanctions, schedule };
+    const parts = { name, config, storage: ctx.storage, store, history, search, sequencer, sockets, roster, accounts, shards, addresses, sanctions, schedule };
     const broadcast = new Broadcast(parts);
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
@@ -285,6 +289,12 @@ export class Room extends SocketObject {
   thread(seq: number, after: number, limit: number, caller: Caller): Read<ThreadPage> {
     this.trace("thread");
     return this.#api.thread(seq, after, limit, caller);
+  }
+
+  /** A page of search results for `GET /api/rooms/<room>/search` (see `RoomApi.search`). */
+  search(q: string, before: number | null, limit: number, caller: Caller): Read<SearchPage> {
+    this.trace("search");
+    return this.#api.search(q, before, limit, caller);
   }
 
   /** A reaction over HTTP (see `RoomApi.react`). */

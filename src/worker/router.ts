@@ -1,4 +1,4 @@
-import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction } from "./api";
+import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction, searchMessages } from "./api";
 import type { Env } from "../platform/env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
 import { describe, log } from "../platform/log";
@@ -19,6 +19,7 @@ const ROUTES = [
   { pattern: /^\/api\/rooms\/([^/]*)\/messages$/, methods: ["GET", "POST"], name: "messages" },
   { pattern: /^\/api\/rooms\/([^/]*)\/moderation$/, methods: ["POST"], name: "moderation" },
   { pattern: /^\/api\/rooms\/([^/]*)\/reactions$/, methods: ["POST"], name: "reactions" },
+  { pattern: /^\/api\/rooms\/([^/]*)\/search$/, methods: ["GET"], name: "search" },
 ] as const;
 
 /**
@@ -91,6 +92,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
   const caller = callerOf(request, client, access);
   if (route.name === "room") return getRoom(env, room, caller);
   if (route.name === "reactions") return postReaction(env, room, request, url.searchParams, caller);
+  if (route.name === "search") return searchMessages(env, room, url.searchParams, caller);
   return request.method === "POST" ? postMessage(env, room, request, url.searchParams, caller) : getMessages(env, room, url.searchParams, caller);
 }
 
