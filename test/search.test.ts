@@ -173,66 +173,67 @@ describe("search", () => {
     const room = uniqueRoom("older");
     const stub = stubOf(room);
     const mod = await signToken(SECRET, { room, name: "mod", role: "moderator", exp: inAnHour() });
-    const older = 2 * INDEX_BATCH + 100;
-    // A room as an older version left it: messages, edits among them, and no index.
+    const ann = { id: "1", name: "ann" };
+    // A room as an older version left it, with no index: message i is seq i,
+    // every hundredth says "centennial", and an edit of 1591 is seq 1601.
     await runInDurableObject(stub, (_, state) => {
-      const store = new RoomStore(state.storage.sql, [History.SCHEMA]);
-      const history = new History(state.storage, store);
-      for (let i = 1; i <= older; i++) {
-        history.append({ user: { id: "1", name: "ann" }, text: `old note ${i}${i % 100 === 0 ? " centennial" : ""}`, at: i, sender: "ann" }, 10_000);
-        // An edit's own row holds its text too, and must never be found.
-        if (i === 50)
-          history.append({ user: { id: "1", name: "ann" }, text: "old note fifty", at: i, sender: "ann", change: { kind: "edit", target: 50 } }, 10_000);
+      const history = new History(state.storage, new RoomStore(state.storage.sql, [History.SCHEMA]));
+      for (let i = 1; i <= 3 * INDEX_BATCH + 100; i++) {
+        history.append({ user: ann, text: `old note ${i}${i % 100 === 0 ? " centennial" : ""}`, at: i, sender: "ann" }, 10_000);
       }
+      // An edit's own row holds its text too, and must never be found.
+      history.append({ user: ann, text: "old note ninety", at: 0, sender: "ann", change: { kind: "edit", target: 1591 } }, 10_000);
     });
     await evictDurableObject(stub);
-    const newest = older + 1;
 
-    // Message i is seq i up to 50, then i + 1: the edit took 51.
-    // The first wake makes the index and takes the newest batch, seqs 1101 down to 602.
+    // The first wake makes the index and takes the newest batch, 1600 down to 1101.
     const first = await found(room, "centennial");
     expect(first).toMatchObject({ partial: true, more: false });
-    expect(seqsOf(first)).toEqual([1101, 1001, 901, 801, 701]);
+    expect(seqsOf(first)).toEqual([1600, 1500, 1400, 1300, 1200]);
     expect(await indexed(room, "old")).toHaveLength(INDEX_BATCH);
+    expect(seqsOf(await found(room, "ninety"))).toEqual([1591]);
 
-    // What happens meanwhile: a new message is indexed at once; the older ones
-    // not yet indexed can still be edited, deleted and trimmed.
+    // Meanwhile a new message is indexed at once, and messages not indexed yet
+    // are edited, deleted and trimmed. (Each of these two writes also trims the
+    // oldest two: the room's history is over its limit.)
     const post = await exports.default.fetch(`http://chat.test/api/rooms/${room}/messages`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ name: "bot", text: "a new centennial" }),
     });
-    expect(await post.json()).toEqual({ seq: newest + 1, duplicate: false });
-    const moderation = (body: object) =>
-      exports.default.fetch(`http://chat.test/api/rooms/${room}/moderation`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
-    expect((await moderation({ type: "delete", seq: 301 })).status).toBe(200);
-    expect(seqsOf(await found(room, "centennial"))).toEqual([newest + 1, 1101, 1001, 901, 801, 701]);
+    expect(await post.json()).toEqual({ seq: 1602, duplicate: false });
+    const deleted = await exports.default.fetch(`http://chat.test/api/rooms/${room}/moderation`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "delete", seq: 700 }),
+    });
+    expect(deleted.status).toBe(200);
+    expect(seqsOf(await found(room, "centennial"))).toEqual([1602, 1600, 1500, 1400, 1300, 1200]);
     await runInDurableObject(stub, (_, state) => {
-      const history = new History(state.storage, new RoomStore(state.storage.sql, [History.SCHEMA]));
-      history.append({ user: { id: "1", name: "ann" }, text: "old note rewritten", at: 0, sender: "ann", change: { kind: "edit", target: 20 } }, 10_000);
-      history.trim(history.size - 10, 10);
+      const { sql } = state.storage;
+      // Edited twice while not indexed: neither edit may take words out of the index that it never had.
+      for (const text of ["old note revised", "old note rewritten"]) sql.exec("UPDATE messages SET text = ?, edited_at = 1 WHERE seq = 530", text);
+      // More rows than the index holds yet: had each taken its words out, the index's count of its rows
+      // would fall below zero, and it would report itself corrupt from then on.
+      const history = new History(state.storage, new RoomStore(sql, [History.SCHEMA]));
+      history.trim(history.size - 520, 520);
     });
     await evictDurableObject(stub);
 
-    // The next batch, 601 down to 102, without 301, deleted meanwhile. (The oldest were trimmed: by the test, and by the room, whose history is over its limit.)
+    // The next batch, 1100 down to 601, without 700.
     const second = await found(room, "centennial");
     expect(second.partial).toBe(true);
-    expect(seqsOf(second)).toEqual([newest + 1, 1101, 1001, 901, 801, 701, 601, 501, 401, 201]);
+    expect(seqsOf(second)).toEqual([1602, 1600, 1500, 1400, 1300, 1200, 1100, 1000, 900, 800]);
     await evictDurableObject(stub);
 
+    // The rest, 600 down to 525, above what was trimmed.
     const done = await found(room, "centennial");
     expect(done.partial).toBeUndefined();
-    expect(seqsOf(done)).toEqual([newest + 1, 1101, 1001, 901, 801, 701, 601, 501, 401, 201, 101]);
-    expect(seqsOf(await found(room, "rewritten"))).toEqual([20]);
-    // The message as edited, not the edit's own row.
-    expect(seqsOf(await found(room, "fifty"))).toEqual([50]);
+    expect(seqsOf(done)).toEqual([1602, 1600, 1500, 1400, 1300, 1200, 1100, 1000, 900, 800, 600]);
+    expect(seqsOf(await found(room, "rewritten"))).toEqual([530]);
 
     // And the index agrees with the messages, word by word: nothing missing, nothing twice, nothing stale.
-    const words = ["old", "note", "centennial", "rewritten", "fifty", "new"];
+    const words = ["old", "note", "centennial", "revised", "rewritten", "ninety", "new"];
     const truth = await runInDurableObject(stub, (_, state) =>
       words.map((word) =>
         state.storage.sql
