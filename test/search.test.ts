@@ -164,6 +164,12 @@ describe("search", () => {
     const room = uniqueRoom("hibernating");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const seq = await say(ann, "remember the alamo", "m1");
+    // More than a wake would index, were it to take the room for one that never had an index.
+    await runInDurableObject(stubOf(room), (_, state) => {
+      for (let i = 1; i <= INDEX_BATCH; i++) {
+        state.storage.sql.exec("INSERT INTO messages (seq, user_id, user_name, text, at, sender) VALUES (?, '1', 'ann', 'later', 0, '1')", seq + i);
+      }
+    });
     await evictDurableObject(stubOf(room), { webSockets: "hibernate" });
     expect(await searchOn(ann, { q: "alamo", id: "after" })).toMatchObject({ id: "after", results: [{ seq }], more: false });
     expect((await searchOn(ann, { q: "alamo" })).partial).toBeUndefined();
