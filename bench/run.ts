@@ -11,6 +11,8 @@ import { parseArgs } from "node:util";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer, type DevServerOptions } from "../test/support/e2e/wrangler.ts";
 import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
 import { report, type Result } from "./report.ts";
+import { signToken } from "../src/auth/grant.ts";
+import type { MyRooms } from "../src/protocol/frames.ts";
 import { alternate, type Runner, burst, connectAll, id, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
 
 const { values: opts } = parseArgs({
@@ -30,6 +32,7 @@ const { values: opts } = parseArgs({
     "storm-inflight": { type: "string", default: "200" },
     "crowd-clients": { type: "string", default: "3000" },
     "crowd-shard-size": { type: "string", default: "500" },
+    "accounts-clients": { type: "string", default: "1000" },
     // Local storage in memory when the machine has /dev/shm: see docs/performance.md ("Storage location").
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : tmpdir() },
     help: { type: "boolean", default: false },
@@ -51,6 +54,8 @@ if (opts.help) {
                        it also runs 200 clients all at once)
   --crowd-clients=3000 --crowd-shard-size=500   one room on several objects (crowd; 5 senders × 1
                        message/s), against the same clients in a one-object room
+  --accounts-clients=1000   token accounts in one room (accounts): what joining, messaging and
+                       reading GET /api/me/rooms cost the accounts' own objects
   --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
   process.exit(0);
 }
@@ -75,6 +80,8 @@ const ROOM_VARS = {
 };
 
 const RELAY_CONFIG = "bench/relay/wrangler.toml";
+/** Signs the accounts scenario's tokens; a local server's only. */
+const BENCH_SECRET = "bench-only-secret";
 
 /** The servers that scenarios run against. */
 const SERVERS = {
@@ -84,6 +91,8 @@ const SERVERS = {
   tracedRoom: { vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1" } },
   tracedRelay: { vars: { TRACE_WAKEUPS: "1" }, config: RELAY_CONFIG },
   shardedRoom: { vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1", SHARD_SIZE: String(opts["crowd-shard-size"]) } },
+  // For the accounts scenario: traced, and signing its own tokens.
+  signingRoom: { vars: { ...ROOM_VARS, TRACE_WAKEUPS: "1", ROOM_SECRET: BENCH_SECRET } },
 } satisfies Record<string, DevServerOptions>;
 type ServerName = keyof typeof SERVERS;
 
@@ -288,6 +297,85 @@ async function crowd(server: DevServer): Promise<Metrics> {
   };
 }
 
+/**
+ * A room of token accounts, each with its own object: how many calls those
+ * objects get while everyone joins, while 5 of them talk, and per read of
+ * `GET /api/me/rooms`, and how long such a read takes for an account in
+ * one room and in 20.
+ */
+async function accounts(server: DevServer): Promise<Result> {
+  const count = n("accounts-clients");
+  const room = `accounts-${Date.now()}`;
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const tokens = await Promise.all(Array.from({ length: count }, (_, i) => signToken(BENCH_SECRET, { room: "*", name: `a${i}`, sub: `acct-${i}`, exp })));
+  let calls = 0;
+  let summaries = 0;
+  const stopCounting = server.onLine((line) => {
+    if (line.includes('"handler":"account.')) calls++;
+    if (line.includes('"handler":"summary"')) summaries++;
+  });
+  const receipts = new Receipts();
+  const { clients } = await connectAll(count, 100, (i) => new Client(`${wsUrl(server, "room", room, `a${i}`)}&token=${tokens[i]}`, "room", receipts));
+  await until(() => calls >= count, 60_000);
+  // Log lines arrive a little after what they tell: count each phase once they stop.
+  await quiet(() => calls);
+  const joinCalls = calls;
+  calls = 0;
+  // 5 senders at 1 message/s each, as in the crowd scenario: the room's own ceiling is not what this measures.
+  const talk = await burst(server, clients, receipts, 5, 5, n("duration"), n("size"));
+  const messages = 5 * n("duration");
+  await quiet(() => calls);
+  const messageCalls = calls;
+  await Promise.all(clients.map((c) => c.close()));
+
+  // A second account list: one account in 20 rooms, each with a message.
+  const wide = tokens[0]!;
+  for (let k = 0; k < 19; k++) {
+    const other = new Client(`${wsUrl(server, "room", `${room}-${k}`, "a0")}&token=${wide}`, "room", receipts);
+    await other.ready();
+    await other.close();
+  }
+  const read = async (token: string) => {
+    const started = performance.now();
+    const response = await fetch(`${server.url}/api/me/rooms`, { headers: { Authorization: `Bearer ${token}` } });
+    const { rooms } = (await response.json()) as MyRooms;
+    return { ms: performance.now() - started, rooms: rooms.length };
+  };
+  // One read after another, each by another account: an account may read its list 10 times per 10 s.
+  const narrow: Array<{ ms: number; rooms: number }> = [];
+  for (const token of tokens.slice(1, 21)) narrow.push(await read(token));
+  await quiet(() => calls + summaries);
+  calls = 0;
+  summaries = 0;
+  const wideReads: number[] = [];
+  for (let i = 0; i < 10; i++) wideReads.push((await read(wide)).ms);
+  await quiet(() => calls + summaries);
+  const wideCalls = { account: calls / 10, rooms: summaries / 10 };
+  stopCounting();
+  return {
+    scenario: `accounts-${count}`,
+    columns: ["in 1 room", "in 20 rooms"],
+    room: {
+      account_calls_per_join: joinCalls / count,
+      account_calls_per_message: messageCalls / messages,
+      delivered_per_s: talk.delivered_per_s!,
+      loss: talk.loss!,
+      rooms_listed: narrow[0]!.rooms,
+      list_read_p50_ms: percentile(sorted(narrow.map((r) => r.ms)), 50),
+      list_read_p99_ms: percentile(sorted(narrow.map((r) => r.ms)), 99),
+    },
+    relay: {
+      rooms_listed: 20,
+      account_calls_per_list_read: wideCalls.account,
+      room_calls_per_list_read: wideCalls.rooms,
+      list_read_p50_ms: percentile(sorted(wideReads), 50),
+      list_read_p99_ms: percentile(sorted(wideReads), 99),
+    },
+  };
+}
+
+const sorted = (values: number[]) => values.toSorted((a, b) => a - b);
+
 const RUNNERS: Record<string, Runner> = {
   fanout,
   capacity,
@@ -296,6 +384,8 @@ const RUNNERS: Record<string, Runner> = {
   idle,
   churn,
 };
+/** Every scenario's name: those above, and the one that needs no baseline. */
+const SCENARIOS = [...Object.keys(RUNNERS), "accounts"];
 
 /** Scenarios that run together, and the servers they run against. */
 interface Step {
@@ -336,6 +426,7 @@ function plan(): Step[] {
       }),
     );
   }
+  if (scenarios.includes("accounts")) steps.push(step("accounts", ["signingRoom"], async ({ signingRoom }) => [await accounts(signingRoom)]));
   // Churn measures loss, not speed, so the idle scenario (minutes of waiting) runs beside it.
   const idling = scenarios.includes("idle")
     ? step("idle", ["tracedRoom", "tracedRelay"], async ({ tracedRoom, tracedRelay }) => {
@@ -383,9 +474,9 @@ async function runSteps(steps: Step[], stateDir: string): Promise<Result[]> {
 }
 
 async function main(): Promise<void> {
-  const unknown = scenarios.filter((s) => !(s in RUNNERS));
+  const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
   if (unknown.length > 0) {
-    console.error(`unknown scenario: ${unknown.join(", ")} (choose from ${Object.keys(RUNNERS).join(", ")})`);
+    console.error(`unknown scenario: ${unknown.join(", ")} (choose from ${SCENARIOS.join(", ")})`);
     process.exit(2);
   }
   console.error(`bench on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}`);

@@ -12,7 +12,7 @@ type Existing = { own: number[]; others: number[] };
 function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 21)) {
+  switch (Math.floor(next() * 22)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -94,6 +94,16 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
     case 19: // a read position that is no seq, or from a connection without an account to keep it for
       return {
         frame: JSON.stringify({ type: "read", seq: pick([0, -1, 1.5, "2", null, 2 ** 53, undefined, 1]), id: pick([undefined, "", "x".repeat(65), "r1"]) }),
+        expect: "error",
+      };
+    case 20: // a search without a query, with one too long or that FTS5 cannot read, or with a before that is no seq
+      return {
+        frame: JSON.stringify({
+          type: "search",
+          q: pick(["", "   ", 5, null, ["lunch"], "x".repeat(201), '"unclosed', "AND", "*", "(a OR", "nope:word", undefined]),
+          before: pick([undefined, 0, -1, "3", 1.5, null]),
+          id: pick([undefined, "s1"]),
+        }),
         expect: "error",
       };
     default:

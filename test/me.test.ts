@@ -151,6 +151,8 @@ describe("direct messages", () => {
     expect([refused.status, (await refused.json<{ code: string }>()).code]).toEqual([403, "forbidden"]);
     const read = await api(`/api/rooms/${room}/messages`, eve);
     expect(read.status).toBe(403);
+    expect((await api(`/api/rooms/${room}/search?q=between`, eve)).status).toBe(403);
+    expect((await api(`/api/rooms/${room}/search?q=between`, bob)).status).toBe(200);
     const post = await api(`/api/rooms/${room}/messages`, eve, {
       method: "POST",
       headers: { "Content-Type": "application/json" },

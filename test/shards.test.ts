@@ -396,6 +396,32 @@ describe("moderation and tokens on a shard", () => {
 });
 
 describe("answers on a shard", () => {
+  it("carry a search's results, or its refusal, to the shard's socket that asked, in its format", async () => {
+    const room = uniqueRoom("search");
+    const [ann] = await crowd(room, 3);
+    ann!.send({ type: "message", text: "where is the kettle", id: "m1" });
+    await ann!.skipTo("ack");
+    const sam = await Client.join(`/rooms/${room}?name=sam`);
+    const tex = await Client.join(`/rooms/${room}?name=tex&format=text`);
+    expect((await info(room)).objects).toBe(2);
+
+    sam.send({ type: "search", q: "kettle", id: "s1" });
+    expect(await sam.skipTo("search")).toEqual({
+      type: "search",
+      id: "s1",
+      q: "kettle",
+      results: [{ seq: 1, user: { id: "1", name: "u0" }, text: "where is the kettle", at: expect.any(Number), snippet: "where is the [kettle]" }],
+      more: false,
+    });
+    sam.send({ type: "search", q: "AND", id: "s2" });
+    expect(await sam.skipTo("error")).toMatchObject({ id: "s2", code: "bad_query" });
+    tex.send({ type: "search", q: "kettle" });
+    await waitFor(
+      () => tex.frames.includes('Found for "kettle":\n  #1 u0: where is the [kettle]'),
+      () => `tex's results; tex has ${tex.frames.join(" | ")}`,
+    );
+  });
+
   it("keep the order of the frames they answer while a token check is slow, and hold up no one else on the shard", async () => {
     const room = uniqueRoom("shard-renewal");
     const secret = "shards-test-secret"; // as set for this project in vitest.config.ts

@@ -18,7 +18,7 @@ const tables = (room: string) =>
 describe("a room's storage", () => {
   it("is not created by reading the room: any name is free to ask about, so asking must cost no storage", async () => {
     const room = uniqueRoom("read-only");
-    for (const path of [`/api/rooms/${room}`, `/api/rooms/${room}/messages`, `/api/rooms/${room}/messages?since=3`]) {
+    for (const path of [`/api/rooms/${room}`, `/api/rooms/${room}/messages`, `/api/rooms/${room}/messages?since=3`, `/api/rooms/${room}/search?q=hello`]) {
       const response = await exports.default.fetch(`http://chat.test${path}`);
       expect(response.status, path).toBe(200);
     }
@@ -37,7 +37,22 @@ describe("a room's storage", () => {
     const room = uniqueRoom("emptied");
     const ann = await Client.join(`/rooms/${room}?name=ann`);
     const bob = await Client.join(`/rooms/${room}?name=bob`);
-    expect(await tables(room)).toEqual(["accounts", "addresses", "counters", "messages", "meta", "reactions", "reads", "remote_members", "sanctions"]);
+    expect(await tables(room)).toEqual([
+      "accounts",
+      "addresses",
+      "counters",
+      "messages",
+      // The search index, and the tables FTS5 keeps it in.
+      "messages_fts",
+      "messages_fts_config",
+      "messages_fts_data",
+      "messages_fts_idx",
+      "meta",
+      "reactions",
+      "reads",
+      "remote_members",
+      "sanctions",
+    ]);
     ann.close();
     await bob.presence({ left: 1 });
     expect(await tables(room)).not.toEqual([]);

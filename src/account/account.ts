@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../platform/config";
 import type { Env } from "../platform/env";
+import { log } from "../platform/log";
 import { fullBucket, take, type Verdict } from "../protocol";
 
 /** Rooms one account's list keeps; past this, the one joined longest ago goes. */
@@ -37,6 +39,7 @@ export class Account extends DurableObject<Env> {
 
   /** The account joined `room` (or, with `withSub`, was given a direct conversation with that account). */
   joined(room: string, at: number, withSub?: string): void {
+    this.#trace("joined");
     const { sql } = this.ctx.storage;
     sql.exec(
       `INSERT INTO rooms (room, joined_at, with_sub) VALUES (?, ?, ?)
@@ -50,14 +53,21 @@ export class Account extends DurableObject<Env> {
 
   /** The account left `room` for good: it is no longer listed, until it joins again. */
   left(room: string): void {
+    this.#trace("left");
     this.ctx.storage.sql.exec("DELETE FROM rooms WHERE room = ?", room);
   }
 
   /** The rooms listed, or how long to wait when the account asks too often. */
   list(): { rooms: ListedRoom[] } | { retryAfterMs: number } {
+    this.#trace("list");
     const verdict: Verdict = take(this.#lists, LISTS_PER_10S, Date.now());
     if (!verdict.ok) return { retryAfterMs: verdict.retryAfterMs };
     const rows = this.ctx.storage.sql.exec<{ room: string; with_sub: string | null }>("SELECT room, with_sub FROM rooms").toArray();
     return { rooms: rows.map((r) => (r.with_sub === null ? { room: r.room } : { room: r.room, with: r.with_sub })) };
+  }
+
+  /** Says which method woke the object, when `TRACE_WAKEUPS` asks for it: `npm run bench` counts what rooms cost accounts. */
+  #trace(handler: string): void {
+    if (readConfig(this.env).traceWakeups) log({ event: "wake", room: this.ctx.id.name ?? "", handler: `account.${handler}` });
   }
 }

@@ -292,8 +292,10 @@ export interface Receipt {
 /**
  * The answer to a `search`: messages whose text matches `q`, newest
  * first; `more`: ask again with `before` set to the last result's seq.
+ * `partial`: the room is still indexing messages stored before it could
+ * search, so older ones may be missing; it indexes more each time it wakes.
  */
-export type SearchFrame = { type: "search"; id?: string; q: string; results: SearchResult[]; more: boolean };
+export type SearchFrame = { type: "search"; id?: string; q: string; results: SearchResult[]; more: boolean; partial?: true };
 /** A message found by a search, as it is now, with the matching words marked in `snippet`. */
 export interface SearchResult {
   seq: number;
@@ -476,6 +478,8 @@ export const REACTION_USERS_SHOWN = 5;
 export const TYPING_USERS_SHOWN = 5;
 /** Characters a search query may have. */
 export const MAX_QUERY_CHARS = 200;
+/** Results a search frame carries at most, and an HTTP search without `limit`. */
+export const SEARCH_RESULTS = 20;
 /** People one message may mention. */
 export const MAX_MENTIONS = 20;
 

@@ -68,13 +68,12 @@ function parseCommand(command: Record<string, unknown> & { type: string }, maxMe
       return { ok: true, frame: { type: "read", seq } };
     }
     case "search": {
-      const { q, before } = command;
-      if (typeof q !== "string" || q.trim() === "" || [...q].length > MAX_QUERY_CHARS) {
-        return fail("bad_query", `a search needs \`q\`: words to look for, 1 to ${MAX_QUERY_CHARS} characters`);
-      }
-      if (before === undefined) return { ok: true, frame: { type: "search", q } };
+      const { before } = command;
+      const q = searchQuery(command.q);
+      if (!q.ok) return q;
+      if (before === undefined) return { ok: true, frame: { type: "search", q: q.q } };
       if (!isSeq(before)) return fail("bad_message", "a search's `before` must be the seq of the last result you have, a whole number from 1");
-      return { ok: true, frame: { type: "search", q, before } };
+      return { ok: true, frame: { type: "search", q: q.q, before } };
     }
     case "thread": {
       const { after } = command;
@@ -225,6 +224,18 @@ export function checkText(raw: string, maxChars: number): { ok: true; text: stri
     return { ok: false, error: errorFrame("bad_message", "the text must not contain control characters") };
   }
   return { ok: true, text };
+}
+
+/**
+ * A search's query, from a socket or over HTTP: trimmed, then 1 to
+ * `MAX_QUERY_CHARS` characters. Whether FTS5 can read it is the room's to say.
+ */
+export function searchQuery(raw: unknown): { ok: true; q: string } | { ok: false; error: ErrorFrame } {
+  const q = typeof raw === "string" ? raw.trim() : "";
+  if (q === "" || (q.length > MAX_QUERY_CHARS && [...q].length > MAX_QUERY_CHARS)) {
+    return { ok: false, error: errorFrame("bad_query", `a search needs \`q\`: words to look for, 1 to ${MAX_QUERY_CHARS} characters`) };
+  }
+  return { ok: true, q };
 }
 
 /** A client's own id for one message, echoed in its `ack` and used to drop resends. */

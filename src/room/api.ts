@@ -10,6 +10,7 @@ import type {
   ReactionRequest,
   Refusal,
   RoomInfo,
+  SearchPage,
   ThreadPage,
 } from "../protocol";
 import { addressKey } from "./addresses";
@@ -76,7 +77,7 @@ export class RoomApi {
   constructor(
     private readonly parts: Pick<
       RoomParts,
-      "name" | "config" | "store" | "history" | "sequencer" | "sockets" | "roster" | "accounts" | "sanctions" | "direct" | "schedule"
+      "name" | "config" | "store" | "history" | "search" | "sequencer" | "sockets" | "roster" | "accounts" | "sanctions" | "direct" | "schedule"
     > &
       ApiLinks,
   ) {}
@@ -112,6 +113,18 @@ export class RoomApi {
     const thread = this.parts.history.thread(seq, after, limit);
     if (thread === null) return { refusal: { status: 404, ...codeAndMessage(missing(seq, null)) } };
     return { seq, ...thread };
+  }
+
+  /**
+   * A page of search results for `GET /api/rooms/<room>/search` (see
+   * `MessageSearch.find`): refused to the banned, as any read is, and taken
+   * from the address's search budget, which its sockets share, not its read budget.
+   */
+  search(q: string, before: number | null, limit: number, caller: Caller): Read<SearchPage> {
+    const now = Date.now();
+    const banned = this.#sanctioned(caller, now, false);
+    if (banned !== null) return { refusal: banned };
+    return this.parts.search.find(q, before, limit, addressKey(caller.address), now);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Peer } from "./peer";
 import type { Reads } from "./reads";
 import type { Roster } from "./roster";
 import type { Sanctions } from "./sanctions";
+import type { MessageSearch } from "./search";
 import type { Sequencer } from "./sequencer";
 import type { RoomStore } from "./store";
 
@@ -25,6 +26,7 @@ export interface RoomParts {
   storage: DurableObjectStorage;
   store: RoomStore;
   history: History;
+  search: MessageSearch;
   sequencer: Sequencer<Peer>;
   /** The room's own sockets; the others are on its shards. */
   sockets: SocketSet;

@@ -14,6 +14,8 @@ import {
   type ModeratedFrame,
   type RenamedFrame,
   type RenewedFrame,
+  SEARCH_RESULTS,
+  type SearchFrame,
   type ServerFrame,
   type ThreadFrame,
   type UsersFrame,
@@ -34,7 +36,7 @@ import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
 
 /** What answers a client's request: the frames that carry its `id` back. */
-type Answer = AckFrame | HistoryFrame | ThreadFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
+type Answer = AckFrame | HistoryFrame | ThreadFrame | SearchFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
 const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "typing", "react", "unreact"] satisfies ClientFrame["type"][]);
@@ -74,7 +76,10 @@ export class FramePipeline {
   readonly #reactionsByAddress = new Buckets();
 
   constructor(
-    private readonly parts: Pick<RoomParts, "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history" | "reads"> &
+    private readonly parts: Pick<
+      RoomParts,
+      "name" | "config" | "addresses" | "sanctions" | "sequencer" | "roster" | "accounts" | "history" | "reads" | "search"
+    > &
       PipelineLinks,
   ) {}
 
@@ -197,9 +202,15 @@ export class FramePipeline {
         if (seq !== null) this.parts.receipts.moved(entry.id, account, seq);
         break;
       }
-      case "search":
-        answer(errorFrame("unsupported", `${frame.type} frames are not supported yet`));
+      case "search": {
+        const found = this.parts.search.find(frame.q, frame.before ?? null, SEARCH_RESULTS, entry.address, now);
+        if (!("refusal" in found)) answer({ type: "search", ...found });
+        else {
+          const { code, message, retryAfterMs } = found.refusal;
+          answer({ type: "error", code, message, ...(retryAfterMs !== undefined && { retryAfterMs }) });
+        }
         break;
+      }
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
         else answer(moderate(frame, now, sanctions, roster, this.parts.expel));

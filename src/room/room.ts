@@ -15,6 +15,7 @@ import {
   type ModerationFrame,
   type Refusal,
   type RoomInfo,
+  type SearchPage,
   type ServerFrame,
   type MyRoom,
   type ThreadPage,
@@ -41,6 +42,7 @@ import { Reads } from "./reads";
 import { Receipts } from "./receipts";
 import { accountOf, entryOf, Roster, toUser, type Entry } from "./roster";
 import { personOf, Sanctions } from "./sanctions";
+import { MessageSearch } from "./search";
 import { Sequencer } from "./sequencer";
 import { summaryFor } from "./summary";
 import { RoomStore } from "./store";
@@ -70,8 +72,18 @@ export class Room extends SocketObject {
     const { config, sockets, schedule } = this;
     const name = this.objectName;
     const sql = ctx.storage.sql;
-    const store = new RoomStore(sql, [History.SCHEMA, AddressBook.SCHEMA, Roster.SCHEMA, Sanctions.SCHEMA, Accounts.SCHEMA, Reads.SCHEMA]);
+    const store = new RoomStore(sql, [
+      History.SCHEMA,
+      MessageSearch.SCHEMA,
+      AddressBook.SCHEMA,
+      Roster.SCHEMA,
+      Sanctions.SCHEMA,
+      Accounts.SCHEMA,
+      Reads.SCHEMA,
+    ]);
     const history = new History(ctx.storage, store);
+    // After History, which gives an older room's messages the columns the index's triggers read.
+    const search = new MessageSearch(ctx.storage, store, config.rateLimitPer10s);
     const sequencer = new Sequencer<Peer>(history, config.historyLimit);
     const addresses = new AddressBook(sql, store, {
       connectsPerMinute: config.connectsPerMinute,
@@ -106,6 +118,7 @@ export class Room extends SocketObject {
       storage: ctx.storage,
       store,
       history,
+      search,
       sequencer,
       sockets,
       roster,
@@ -342,6 +355,12 @@ export class Room extends SocketObject {
   thread(seq: number, after: number, limit: number, caller: Caller): Read<ThreadPage> {
     this.trace("thread");
     return this.#api.thread(seq, after, limit, caller);
+  }
+
+  /** A page of search results for `GET /api/rooms/<room>/search` (see `RoomApi.search`). */
+  search(q: string, before: number | null, limit: number, caller: Caller): Read<SearchPage> {
+    this.trace("search");
+    return this.#api.search(q, before, limit, caller);
   }
 
   /** A reaction over HTTP (see `RoomApi.react`). */

@@ -3,7 +3,7 @@ import type { Env } from "../platform/env";
 import { json, jsonError, readText, refusalResponse, webSocketUrl } from "./http";
 import { BAD_SINCE, parseSeq } from "./join";
 import { checkDisplayName, randomHex } from "../protocol/names";
-import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation, reaction } from "../protocol";
+import { BAD_MESSAGE_ID, checkText, deletion, isMessageId, moderation, reaction, SEARCH_RESULTS, searchQuery } from "../protocol";
 import { signToken } from "../auth/grant";
 import type { Caller, PostResult, Read } from "../room/api";
 import type { Identity } from "../auth/token";
@@ -11,6 +11,8 @@ import type { Identity } from "../auth/token";
 /** Page size for `GET …/messages` without `limit`, and the most one page holds. */
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 500;
+/** The most results one page of `GET …/search` holds. */
+const MAX_SEARCH_PAGE = 100;
 
 /**
  * `POST /api/rooms`: a new room with an unguessable name (128 random bits),
@@ -52,6 +54,21 @@ export async function getMessages(env: Env, room: string, query: URLSearchParams
   const since = parseSeq(query.get("since"));
   if (since === undefined) return jsonError(400, BAD_SINCE.code, BAD_SINCE.message);
   return answerRead(await env.ROOMS.getByName(room).messages(since, size, caller));
+}
+
+/**
+ * `GET /api/rooms/<room>/search?q=&before=&limit=`: a page of the messages
+ * whose text matches `q`, newest first, older than `before`. Whether FTS5
+ * can read `q` only the room can tell; everything else is checked here.
+ */
+export async function searchMessages(env: Env, room: string, query: URLSearchParams, caller: Caller): Promise<Response> {
+  const q = searchQuery(query.get("q"));
+  if (!q.ok) return jsonError(400, q.error.code, q.error.message);
+  const before = parseSeq(query.get("before"));
+  if (before === undefined || before === 0) return jsonError(400, "bad_before", "before must be the seq of the last result you have, a whole number from 1");
+  const limit = parseSeq(query.get("limit"));
+  if (limit === undefined || limit === 0) return jsonError(400, "bad_limit", "limit must be a whole number, 1 or more");
+  return answerRead(await env.ROOMS.getByName(room).search(q.q, before, Math.min(limit ?? SEARCH_RESULTS, MAX_SEARCH_PAGE), caller));
 }
 
 function answerRead<T extends object>(read: Read<T>): Response {

@@ -1,4 +1,4 @@
-import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction } from "./api";
+import { createRoom, getMessages, getRoom, moderate, postMessage, postReaction, searchMessages } from "./api";
 import { accountOf, getMyRooms, leaveRoom, openDirect } from "./me";
 import type { Env } from "../platform/env";
 import { isWebSocketUpgrade, jsonError, refusalResponse, webSocketUrl } from "./http";
@@ -23,6 +23,7 @@ const ROUTES = [
   { pattern: /^\/api\/me\/rooms$/, methods: ["GET"], name: "myRooms" },
   { pattern: /^\/api\/me\/rooms\/([^/]*)$/, methods: ["DELETE"], name: "leave" },
   { pattern: /^\/api\/dms$/, methods: ["POST"], name: "dms" },
+  { pattern: /^\/api\/rooms\/([^/]*)\/search$/, methods: ["GET"], name: "search" },
 ] as const;
 
 /**
@@ -104,6 +105,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
   const caller = callerOf(request, client, access);
   if (route.name === "room") return getRoom(env, room, caller);
   if (route.name === "reactions") return postReaction(env, room, request, url.searchParams, caller);
+  if (route.name === "search") return searchMessages(env, room, url.searchParams, caller);
   return request.method === "POST" ? postMessage(env, room, request, url.searchParams, caller) : getMessages(env, room, url.searchParams, caller);
 }
 
