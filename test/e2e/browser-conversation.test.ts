@@ -1,6 +1,7 @@
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { chromiumAvailable, say, until, useChromium } from "../support/e2e/browser";
+import { signToken } from "../../src/auth/grant";
+import { BROWSER_ROOM_SECRET, chromiumAvailable, openPage, say, until, useChromium } from "../support/e2e/browser";
 import { WsClient } from "../support/e2e/ws-client";
 
 // The web client in Chromium: typing, reactions, replies and threads, mentions.
@@ -31,6 +32,31 @@ async function messageSaying(client: WsClient, text: string) {
     if (message.text === text) return message;
   }
 }
+
+/**
+ * Makes a page start as a tab in the background: `showTab(page, true)` brings
+ * it to the front, as far as the page can tell (Chromium has no other way to
+ * say a tab is hidden).
+ */
+async function startHidden(page: Page): Promise<void> {
+  // As text: these tests are compiled without the DOM's types.
+  await page.addInitScript(`
+    let state = "hidden";
+    Object.defineProperty(Document.prototype, "visibilityState", { configurable: true, get: () => state });
+    Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => state === "hidden" });
+    window.showTab = (visible) => {
+      state = visible ? "visible" : "hidden";
+      document.dispatchEvent(new Event("visibilitychange"));
+    };
+  `);
+}
+
+async function showTab(page: Page, visible: boolean): Promise<void> {
+  await page.evaluate(`window.showTab(${visible})`);
+}
+
+/** A token for `room` (or every room, `*`) that names `name` and the account `sub`. */
+const tokenFor = (room: string, name: string, sub: string) => signToken(BROWSER_ROOM_SECRET, { room, name, sub, exp: Math.floor(Date.now() / 1000) + 600 });
 
 describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation", () => {
   const ws = async (room: string, name: string) => {
@@ -263,5 +289,40 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     anna.ws.close();
     await annLee.close();
     await bob.close();
+  });
+
+  it("draws a new-messages line above what the account has not read, marks read what a visible tab shows, and clears the line on another device's read", async () => {
+    const room = "browser-unread";
+    const token = await tokenFor(room, "ann", "ann-account");
+    const phone = await WsClient.open(`${chrome.server.url.replace("http", "ws")}/rooms/${room}?token=${token}`);
+    await phone.next("welcome");
+    const cat = await ws(room, "cat");
+    cat.send("one");
+    cat.send("two");
+    await messageSaying(phone, "two");
+
+    // Opened in a background tab: both are unread, and stay so.
+    const page = await openPage(chrome.browser, `${chrome.server.url}/rooms/${room}?token=${token}`, "ann", chrome.problems, startHidden);
+    await until(page, (t) => t.length === 2, "cat's two messages");
+    const line = page.locator("#messages li.new-messages");
+    const below = () => line.evaluate((li) => li.nextElementSibling?.getAttribute("data-seq") ?? null);
+    await expect.poll(below).toBe("1");
+    expect(await line.getAttribute("role")).toBe("separator");
+
+    // Brought to the front, it marks both read, which the phone hears, and the line goes.
+    await showTab(page, true);
+    expect(await phone.skipTo("read")).toMatchObject({ seq: 2 });
+    await line.waitFor({ state: "detached" });
+
+    // Back in the background, a new message gets the line; the phone reading it takes it away.
+    await showTab(page, false);
+    cat.send("three");
+    await until(page, (t) => t.includes("three"), "cat's third message");
+    await expect.poll(below).toBe("3");
+    phone.send({ type: "read", seq: 3 });
+    await line.waitFor({ state: "detached" });
+    cat.ws.close();
+    phone.ws.close();
+    await page.close();
   });
 });

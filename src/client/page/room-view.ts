@@ -6,6 +6,7 @@ import { $ } from "./dom";
 import { MentionComplete } from "./mention-complete";
 import { mentionsReader } from "./mentions";
 import { MessageList, notice } from "./message-list";
+import { NewMessagesLine } from "./new-messages-line";
 import { ReplyDraft } from "./reply-draft";
 import { ThreadView } from "./thread-view";
 import { showTyping } from "./typing-line";
@@ -55,6 +56,8 @@ export class RoomView {
     chat.on("presence", (frame) => this.#users.presence(frame));
     chat.on("tick", (frame) => this.#users.tick(frame));
     chat.on("refused", ({ refusal, retryInMs }) => this.#refused(refusal, retryInMs));
+    // After the log's own listeners, so that it places the line among the messages as shown.
+    new NewMessagesLine(chat);
   }
 
   /** Sends a message the reader wrote: a reply, if a quote above the composer says so. */

@@ -108,10 +108,12 @@ export function peopleIn(notice: string): number {
 
 /**
  * A page at `url`, once its socket is open. Whatever it throws, logs as an
- * error or asks in a dialog goes into `problems`, under `name`.
+ * error or asks in a dialog goes into `problems`, under `name`. `prepare`
+ * runs before the page loads: to add scripts that run before its own.
  */
-export async function openPage(browser: Browser, url: string, name: string, problems: string[]): Promise<Page> {
+export async function openPage(browser: Browser, url: string, name: string, problems: string[], prepare?: (page: Page) => Promise<void>): Promise<Page> {
   const page = await browser.newPage();
+  await prepare?.(page);
   page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
   page.on("console", (message) => {
     // While the server restarts or the page is offline, the browser reports the dropped
