@@ -325,4 +325,41 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     phone.ws.close();
     await page.close();
   });
+
+  it("searches the room from its box, marks the matched words, takes the reader to a result the log shows, and says what it cannot", async () => {
+    const room = "browser-search";
+    const cat = await ws(room, "cat");
+    cat.send("lunch at noon?");
+    cat.send("dinner later");
+    cat.send("Lunch tomorrow then");
+    await messageSaying(cat, "Lunch tomorrow then");
+    // The server's history frames hold two messages: the page shows the last two.
+    const page = await chrome.open(room, "ann");
+    expect(await until(page, (t) => t.length === 2, "the last two messages")).toEqual(["dinner later", "Lunch tomorrow then"]);
+
+    await page.getByLabel("Search this room's messages").fill("lunch");
+    await page.getByLabel("Search this room's messages").press("Enter");
+    const results = page.getByRole("list", { name: "Search results" }).getByRole("button");
+    const status = page.locator("#search-status");
+    await expect.poll(() => status.textContent()).toBe("2 messages match.");
+    expect(await status.getAttribute("role")).toBe("status");
+    // Newest first, the matched words highlighted.
+    expect(await results.evaluateAll((buttons) => buttons.map((b) => b.getAttribute("data-seq")))).toEqual(["3", "1"]);
+    expect(await results.locator("mark").allTextContents()).toEqual(["Lunch", "lunch"]);
+
+    // From the keyboard, a result the log shows gets focus; one older than that is said to be.
+    await results.first().focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => focused(page)).toMatchObject({ seq: "3", className: "message" });
+    await results.last().click();
+    await expect.poll(() => status.textContent()).toBe("That message is older than what the log shows.");
+
+    // A query the room cannot read is refused in words.
+    await page.getByLabel("Search this room's messages").fill('"lunch');
+    await page.getByLabel("Search this room's messages").press("Enter");
+    await expect.poll(() => status.textContent()).toMatch(/^That search can't be read \(.+\)\. Put words in double quotes/);
+    expect(await results.count()).toBe(0);
+    cat.ws.close();
+    await page.close();
+  });
 });

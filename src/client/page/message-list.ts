@@ -195,15 +195,18 @@ export class MessageList {
     button.textContent = count === 1 ? "1 reply" : `${count} replies`;
   }
 
+  /** Scrolls to message `seq` and gives it focus; false if the log does not show it. */
+  show(seq: number): boolean {
+    const item = this.#bySeq.get(seq);
+    if (item === undefined) return false;
+    item.scrollIntoView({ block: "center" });
+    item.focus();
+    return true;
+  }
+
   /** Takes the reader to message `seq`: to where the log shows it, or else into its thread. */
   #goTo(seq: number, from: HTMLLIElement): void {
-    const original = this.#bySeq.get(seq);
-    if (original === undefined) {
-      this.#answering.thread(seq, from.querySelector<HTMLElement>(".reply-to")!);
-      return;
-    }
-    original.scrollIntoView({ block: "center" });
-    original.focus();
+    if (!this.show(seq)) this.#answering.thread(seq, from.querySelector<HTMLElement>(".reply-to")!);
   }
 
   /** Edit and delete on one's own messages, and for a moderator delete on everyone's. */

@@ -8,6 +8,7 @@ import { mentionsReader } from "./mentions";
 import { MessageList, notice } from "./message-list";
 import { NewMessagesLine } from "./new-messages-line";
 import { ReplyDraft } from "./reply-draft";
+import { SearchBox } from "./search-box";
 import { ThreadView } from "./thread-view";
 import { showTyping } from "./typing-line";
 import { UserList } from "./user-list";
@@ -58,6 +59,7 @@ export class RoomView {
     chat.on("refused", ({ refusal, retryInMs }) => this.#refused(refusal, retryInMs));
     // After the log's own listeners, so that it places the line among the messages as shown.
     new NewMessagesLine(chat);
+    new SearchBox(chat, (seq) => this.#messages.show(seq));
   }
 
   /** Sends a message the reader wrote: a reply, if a quote above the composer says so. */
