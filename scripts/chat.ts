@@ -323,14 +323,15 @@ async function showSearch(q: string): Promise<void> {
   // As for a thread: the lines just typed are to be found.
   await Promise.allSettled([...sending]);
   let page = await chat.search(q);
-  if (page.results.length === 0) return say(`Nothing found for ${JSON.stringify(q)}.`);
-  say(`Found for ${JSON.stringify(q)}, newest first:`);
+  if (page.results.length === 0) say(`Nothing found for ${JSON.stringify(q)}.`);
+  else say(`Found for ${JSON.stringify(q)}, newest first:`);
   for (;;) {
-    say(page.results.map(found).join("\n"));
+    if (page.results.length > 0) say(page.results.map(found).join("\n"));
     const last = page.results.at(-1);
-    if (!page.more || last === undefined) return;
+    if (!page.more || last === undefined) break;
     page = await chat.search(q, last.seq);
   }
+  if (page.partial) say("(the room is still indexing its older messages: some of them may be missing)");
 }
 
 /** A search result as a message line, with the matching words in brackets: `[hh:mm] #12 ann: …the [lunch] menu…`. */
