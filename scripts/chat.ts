@@ -1,10 +1,11 @@
 // npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]
 // The chat in a terminal, line by line, as the original was over telnet,
 // built on edge-chat/client: every line typed is a message; /reply, /react,
-// /unreact, /thread, /search, /dm, /who, /name, /quit. With stdin that is not a terminal
-// it sends every line, waits for each to be acknowledged or refused, and
-// exits: 0 when all were stored, 1 when any was refused, 2 when the URL is
-// bad, the room refused the connection, or it could not connect at all.
+// /unreact, /thread, /search, /dm, /who, /name, /quit. With stdin that is
+// not a terminal it sends every line, waits for each to be acknowledged or
+// refused, and exits: 0 when all were stored, 1 when any was refused, 2
+// when the URL is bad, the room refused the connection, or it could not
+// connect at all.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import {
