@@ -1,10 +1,11 @@
 // npm run chat -- <room URL or room name> [--name ann] [--token …] [--server http://127.0.0.1:8787]
 // The chat in a terminal, line by line, as the original was over telnet,
 // built on edge-chat/client: every line typed is a message; /reply, /react,
-// /unreact, /thread, /search, /dm, /who, /name, /quit. With stdin that is not a terminal
-// it sends every line, waits for each to be acknowledged or refused, and
-// exits: 0 when all were stored, 1 when any was refused, 2 when the URL is
-// bad, the room refused the connection, or it could not connect at all.
+// /unreact, /thread, /search, /dm, /who, /name, /quit. With stdin that is
+// not a terminal it sends every line, waits for each to be acknowledged or
+// refused, and exits: 0 when all were stored, 1 when any was refused, 2
+// when the URL is bad, the room refused the connection, or it could not
+// connect at all.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import {
@@ -323,14 +324,15 @@ async function showSearch(q: string): Promise<void> {
   // As for a thread: the lines just typed are to be found.
   await Promise.allSettled([...sending]);
   let page = await chat.search(q);
-  if (page.results.length === 0) return say(`Nothing found for ${JSON.stringify(q)}.`);
-  say(`Found for ${JSON.stringify(q)}, newest first:`);
+  if (page.results.length === 0) say(`Nothing found for ${JSON.stringify(q)}.`);
+  else say(`Found for ${JSON.stringify(q)}, newest first:`);
   for (;;) {
-    say(page.results.map(found).join("\n"));
+    if (page.results.length > 0) say(page.results.map(found).join("\n"));
     const last = page.results.at(-1);
-    if (!page.more || last === undefined) return;
+    if (!page.more || last === undefined) break;
     page = await chat.search(q, last.seq);
   }
+  if (page.partial) say("(the room is still indexing its older messages: some of them may be missing)");
 }
 
 /** A search result as a message line, with the matching words in brackets: `[hh:mm] #12 ann: …the [lunch] menu…`. */

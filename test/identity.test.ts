@@ -6,6 +6,7 @@ import { signToken, type Grant } from "../src/auth/grant";
 import worker from "../src/worker/router";
 import { KEY_SET_TIMING } from "../src/auth/key-set";
 import { IDENTITY_HEADER, keysOf, renewal, verifyToken } from "../src/auth/token";
+import type { MessagePage } from "../src/protocol";
 import { Client, nextAddress, uniqueRoom } from "./support/client";
 import { frozenClock } from "./support/clock";
 
@@ -320,5 +321,24 @@ describe("a token's expiry", () => {
     ann.send("still here");
     expect(await ann.skipTo("message")).toMatchObject({ text: "still here" });
     expect(ann.closeEvent).toBeNull();
+  });
+});
+
+describe("a token's account on what its holder writes", () => {
+  it("is on each message and edit, live, in history and over HTTP, so that another device of the same account knows its own", async () => {
+    const room = uniqueRoom("authored");
+    const token = await signToken("runtime-test-secret", { room, name: "ann", sub: "acct-author", exp: Math.floor(Date.now() / 1000) + 3600 });
+    const ann = await Client.join(`/rooms/${room}?token=${token}`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    ann.send({ type: "message", text: "from my phone", id: "m1" });
+    const author = { id: "1", name: "ann", verified: true, account: "acct-author" };
+    expect((await bob.skipTo("message")).user).toEqual(author);
+    ann.send({ type: "edit", seq: 1, text: "from my laptop" });
+    expect((await bob.skipTo("edit")).user).toEqual(author);
+    bob.send("anonymous words");
+    await ann.skipTo("edit");
+    expect((await ann.skipTo("message")).user).toEqual({ id: "2", name: "bob" });
+    const page = await (await exports.default.fetch(`http://chat.test/api/rooms/${room}/messages`)).json<MessagePage>();
+    expect(page.messages.map((m) => m.user)).toEqual([author, { id: "2", name: "bob" }]);
   });
 });

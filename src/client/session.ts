@@ -95,7 +95,7 @@ export class Session {
     return this.#unread.count;
   }
 
-  /** Nothing delivered is read beyond what was delivered: the rest is not there yet to have been read. */
+  /** Never past what was handed over: what has not arrived cannot have been read. */
   markRead(seq = this.#timeline.lastSeq): void {
     if (!this.#stopped) this.#read.mark(Math.min(seq, this.#timeline.lastSeq));
   }

@@ -64,6 +64,8 @@ type Row = {
   seq: number;
   user_id: string;
   user_name: string;
+  /** The author's token `sub`, which only a verified user has. */
+  user_account: string | null;
   text: string;
   at: number;
   kind: ChangeKind | null;
@@ -80,7 +82,7 @@ type Row = {
 };
 
 /** What a read selects: the row (as `m`), and for a reaction the author of its message (as `a`). */
-const SELECT = `SELECT m.seq, m.user_id, m.user_name, m.text, m.at, m.kind, m.target, m.edited_at, m.deleted_at,
+const SELECT = `SELECT m.seq, m.user_id, m.user_name, m.user_account, m.text, m.at, m.kind, m.target, m.edited_at, m.deleted_at,
   m.reply, m.replies, m.reactions, m.mentions, a.user_id AS author_id, a.user_name AS author_name
   FROM messages m LEFT JOIN messages a ON m.kind IN ('react', 'unreact') AND a.seq = m.target`;
 
@@ -103,6 +105,7 @@ export class History {
     seq INTEGER PRIMARY KEY,
     user_id TEXT NOT NULL,
     user_name TEXT NOT NULL,
+    user_account TEXT,
     text TEXT NOT NULL,
     at INTEGER NOT NULL,
     sender TEXT NOT NULL,
@@ -135,6 +138,7 @@ export class History {
     "replies INTEGER",
     "reactions TEXT",
     "mentions TEXT",
+    "user_account TEXT",
   ];
 
   #lastSeq = 0;
@@ -199,13 +203,13 @@ export class History {
   message(seq: number): Kept | null {
     if (!this.store.exists) return null;
     const row = this.sql
-      .exec<{ user_id: string; user_name: string; sender: string; text: string; deleted_at: number | null }>(
-        "SELECT user_id, user_name, sender, text, deleted_at FROM messages WHERE seq = ? AND kind IS NULL",
+      .exec<Pick<Row, "user_id" | "user_name" | "user_account" | "text" | "deleted_at"> & { sender: string }>(
+        "SELECT user_id, user_name, user_account, sender, text, deleted_at FROM messages WHERE seq = ? AND kind IS NULL",
         seq,
       )
       .toArray()[0];
     if (row === undefined) return null;
-    return { seq, user: { id: row.user_id, name: row.user_name }, sender: row.sender, text: row.text, deleted: row.deleted_at !== null };
+    return { seq, user: userOf(row), sender: row.sender, text: row.text, deleted: row.deleted_at !== null };
   }
 
   /** What reactions message `seq` has, for deciding whether a reaction changes anything. */
@@ -242,6 +246,7 @@ export class History {
       seq,
       user_id: user.id,
       user_name: user.name,
+      user_account: user.account ?? null,
       text,
       at,
       kind: change?.kind ?? null,
@@ -290,11 +295,12 @@ export class History {
 
   #insert(seq: number, { user, text, at, sender, id, change, replyTo, mentions }: NewEntry, reactions: string | null): void {
     this.sql.exec(
-      `INSERT INTO messages (seq, user_id, user_name, text, at, sender, client_id, kind, target, reply_to, reply, reactions, mentions)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (seq, user_id, user_name, user_account, text, at, sender, client_id, kind, target, reply_to, reply, reactions, mentions)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       seq,
       user.id,
       user.name,
+      user.account ?? null,
       text,
       at,
       sender,
@@ -358,7 +364,7 @@ export class History {
 }
 
 function toFrame(row: Row): SequenceFrame {
-  const user = { id: row.user_id, name: row.user_name };
+  const user = userOf(row);
   switch (row.kind) {
     case "edit": {
       const frame: ChangeFrame = { type: "edit", seq: row.target!, change: row.seq, user, text: row.text, editedAt: row.at };
@@ -383,6 +389,17 @@ function toFrame(row: Row): SequenceFrame {
   if (row.replies !== null) frame.replies = row.replies;
   if (row.reactions !== null) frame.reactions = JSON.parse(row.reactions);
   return frame;
+}
+
+/**
+ * Who wrote a row, as frames show them: an account comes only from a
+ * token, so a user with one is verified. (A token without a `sub` leaves
+ * nothing to store, and its messages show the name alone once stored.)
+ */
+function userOf(row: Pick<Row, "user_id" | "user_name" | "user_account">): User {
+  return row.user_account === null
+    ? { id: row.user_id, name: row.user_name }
+    : { id: row.user_id, name: row.user_name, verified: true, account: row.user_account };
 }
 
 /** What a reply carries of message `kept`: who wrote it, and how it starts. */

@@ -545,6 +545,25 @@ describe("edge-chat/client against wrangler dev", () => {
     await expect(ChatClient.myRooms(server.url, oneRoom)).rejects.toMatchObject({ name: "ChatError", code: "bad_token" });
   });
 
+  it("finds a message by its words, in pages older than a seq, and refuses a query the room cannot read", async () => {
+    const room = "client-search";
+    const ann = client({ url: wsUrl(room), name: "ann" });
+    const bob = client({ url: wsUrl(room), name: "bob" });
+    await Promise.all([until(ann, "open"), until(bob, "open")]);
+    const first = await ann.send("the quarterly numbers are in");
+    await ann.send("lunch at noon?");
+    const second = await ann.send("quarterly review on Friday");
+    const found = await bob.search("quarterly");
+    expect(found).toMatchObject({ type: "search", q: "quarterly", more: false });
+    expect(found.results.map((r) => [r.seq, r.user.name, r.text])).toEqual([
+      [second, "ann", "quarterly review on Friday"],
+      [first, "ann", "the quarterly numbers are in"],
+    ]);
+    expect(found.results[0]!.snippet).toContain("[quarterly]");
+    expect((await bob.search("quarterly", second)).results.map((r) => r.seq)).toEqual([first]);
+    await expect(bob.search('"unclosed')).rejects.toMatchObject({ name: "ChatError", code: "bad_query", message: expect.stringMatching(/\S/) });
+  });
+
   it("pages through the user list with who(after), each user once", async () => {
     const room = "client-who";
     // One after another, so that the list, in join order, is in this order.

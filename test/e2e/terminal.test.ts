@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signToken } from "../../src/auth/grant";
 import { storedTexts } from "../support/e2e/rooms";
 import { type DevServer, ONE_ADDRESS_FOR_ALL, startDevServer } from "../support/e2e/wrangler";
 import { WsClient } from "../support/e2e/ws-client";
@@ -10,6 +11,8 @@ import { waitFor } from "../support/frames";
 /** A restart of wrangler dev on a loaded machine takes a while; every wait across one allows this long. */
 const RESTART_DEADLINE_MS = 90_000;
 
+const SECRET = "terminal-room-secret";
+
 let server: DevServer;
 
 beforeAll(async () => {
@@ -17,7 +20,7 @@ beforeAll(async () => {
   // per-address limits are lifted; 200 frames per 10 s, so that pacing a script to it is quick
   // to test, and still pacing; a secret, so that private rooms ask for tokens; and threads in pages of three.
   server = await startDevServer({
-    vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: "terminal-room-secret", RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3", HISTORY_REPLAY_LIMIT: "3" },
+    vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: SECRET, RATE_LIMIT_PER_10S: "200", PRESENCE_LIST_LIMIT: "3", HISTORY_REPLAY_LIMIT: "3" },
   });
 }, 120_000);
 
@@ -124,6 +127,37 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
+  it("searches from a script, newest first and page after page, refuses a bad query in words, and opens a direct conversation, exit 0", async () => {
+    const room = "terminal-search";
+    const token = await signToken(SECRET, { room: "*", name: "ann", sub: "ann-terminal-sub", exp: Math.floor(Date.now() / 1000) + 600 });
+    // More than the 20 results a search frame holds: two pages.
+    const lunches = Array.from({ length: 23 }, (_, i) => `lunch number ${i + 1}`);
+    const ann = terminal([room, "--token", token, "--server", server.url]);
+    try {
+      for (const line of ["dinner first", ...lunches, "dinner again"]) ann.type(line);
+      ann.type("/search lunch");
+      ann.type('/search "unclosed');
+      ann.type("/search nowhere");
+      ann.type("/dm bob-terminal-sub");
+      ann.end();
+      expect(await ann.exited()).toBe(0);
+      const out = ann.lines();
+      const from = out.indexOf('Found for "lunch", newest first:');
+      expect(from, `ann's output:\n${out.join("\n")}`).toBeGreaterThanOrEqual(0);
+      const results = out.slice(from + 1, from + 1 + lunches.length);
+      expect(results.map((l) => l.replace(/^\[\d\d:\d\d\] #\d+ /, ""))).toEqual(lunches.map((l) => `ann: ${l.replace("lunch", "[lunch]")}`).reverse());
+      const seqs = results.map((l) => Number(/#(\d+)/.exec(l)![1]));
+      expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+      expect(out[from + 1 + lunches.length]).toMatch(/^! .+/);
+      expect(out).toContain('Nothing found for "nowhere".');
+      expect(out.find((l) => l.startsWith("* your direct conversation with bob-terminal-sub: "))).toMatch(
+        new RegExp(`: ${server.url.replace(/[.]/g, "\\.")}/rooms/dm-[^ ]+$`),
+      );
+    } finally {
+      ann.kill();
+    }
+  });
+
   it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async () => {
     const room = "terminal-script";
     const bot = terminal([room, "--name", "bot", "--server", server.url]);
@@ -204,7 +238,7 @@ describe("npm run chat against wrangler dev", () => {
     expect(await help.exited()).toBe(0);
     expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
     expect(help.lines()).toContain("  -h, --help               this text");
-    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>"]) {
+    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>", "/search <words>", "/dm <sub>"]) {
       expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
     }
   });
