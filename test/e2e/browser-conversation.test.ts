@@ -362,4 +362,57 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     cat.ws.close();
     await page.close();
   });
+
+  it("lists the rooms of a token for every room with their unread badges, and opens a direct conversation that the other person's list shows", async () => {
+    const annToken = await tokenFor("*", "ann", "acct-ann");
+    // Ann joined browser-inbox with her token, where cat then wrote twice.
+    const annPhone = await WsClient.open(`${chrome.server.url.replace("http", "ws")}/rooms/browser-inbox?token=${annToken}`);
+    await annPhone.next("welcome");
+    annPhone.ws.close();
+    const cat = await ws("browser-inbox", "cat");
+    cat.send("are you there?");
+    cat.send("@ann lunch?");
+    await messageSaying(cat, "@ann lunch?");
+    cat.ws.close();
+
+    const ann = await openPage(chrome.browser, `${chrome.server.url}/rooms/browser-home?token=${annToken}`, "ann", chrome.problems);
+    const rooms = ann.getByRole("navigation", { name: "Your rooms" });
+    const inbox = rooms.getByRole("link", { name: "browser-inbox, 2 unread" });
+    await inbox.waitFor();
+    expect(await inbox.locator(".badge").textContent()).toBe("2");
+    expect(await inbox.getAttribute("href")).toBe("/rooms/browser-inbox");
+    expect(await rooms.getByRole("link", { name: "browser-home" }).getAttribute("aria-current")).toBe("page");
+
+    // A direct conversation: the page goes to its room, still under ann's token, which no address shows.
+    await ann.getByLabel("Message someone").fill("acct-bob");
+    await ann.getByLabel("Message someone").press("Enter");
+    await ann.waitForURL(/\/rooms\/dm-/);
+    await ann.locator("#status[data-state=open]").waitFor();
+    expect(ann.url()).not.toContain("token");
+    await rooms.getByRole("link", { name: "Direct conversation with acct-bob" }).waitFor();
+    await say(ann, "hello bob");
+    await until(ann, (t) => t.includes("hello bob"), "ann's message in the direct conversation");
+
+    const bob = await openPage(
+      chrome.browser,
+      `${chrome.server.url}/rooms/browser-home?token=${await tokenFor("*", "bob", "acct-bob")}`,
+      "bob",
+      chrome.problems,
+    );
+    const direct = bob.getByRole("navigation", { name: "Your rooms" }).getByRole("link", { name: "Direct conversation with acct-ann, 1 unread" });
+    await direct.waitFor();
+    expect(await direct.getAttribute("href")).toBe(new URL(ann.url()).pathname);
+
+    // A token for one room lists nothing.
+    const zoe = await openPage(
+      chrome.browser,
+      `${chrome.server.url}/rooms/browser-home?token=${await tokenFor("browser-home", "zoe", "acct-zoe")}`,
+      "zoe",
+      chrome.problems,
+    );
+    expect(await zoe.locator("#rooms-nav").isHidden()).toBe(true);
+    await ann.close();
+    await bob.close();
+    await zoe.close();
+  });
 });
