@@ -24,17 +24,20 @@ export class NewMessagesLine {
     // A separator, not a message: the live region announces it only as where the new ones start.
     this.#line.setAttribute("role", "separator");
     this.#line.setAttribute("aria-label", "New messages below");
-    chat.on("message", () => this.#seen());
+    chat.on("message", () => {
+      this.#seen();
+      this.#place();
+    });
+    // Marking read moves the position at once, and says so with this event.
     chat.on("read", () => this.#place());
     chat.on("reset", () => this.#place());
     log.addEventListener("scroll", () => this.#seen(), { passive: true });
     document.addEventListener("visibilitychange", () => this.#seen());
   }
 
-  /** Marks read what the reader can see now, and puts the line where it then belongs. */
+  /** Marks read what the reader can see now. */
   #seen(): void {
     if (document.visibilityState === "visible" && atBottom() && this.#chat.lastSeq > this.#chat.readSeq) this.#chat.markRead();
-    this.#place();
   }
 
   /** Above the first message after the read position that someone else wrote; nowhere if there is none. */
