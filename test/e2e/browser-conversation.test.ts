@@ -363,6 +363,27 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     await page.close();
   });
 
+  it("pages search results with More results, 20 at a time, saying how many match", async () => {
+    const room = "browser-search-more";
+    // 21 matches, three from each socket, within each one's burst.
+    const writers = await Promise.all(Array.from({ length: 7 }, (_, i) => ws(room, `w${i}`)));
+    for (const [i, writer] of writers.entries()) for (let j = 0; j < 3; j++) writer.send(`lunch ${i * 3 + j}`);
+    await Promise.all(writers.map((writer, i) => messageSaying(writer, `lunch ${i * 3 + 2}`)));
+    const page = await chrome.open(room, "ann");
+    await page.getByLabel("Search this room's messages").fill("lunch");
+    await page.getByLabel("Search this room's messages").press("Enter");
+    const results = page.getByRole("list", { name: "Search results" }).getByRole("button");
+    const status = page.locator("#search-status");
+    await expect.poll(() => status.textContent()).toBe("20 or more messages match.");
+    expect(await results.count()).toBe(20);
+    await page.getByRole("button", { name: "More results" }).click();
+    await expect.poll(() => status.textContent()).toBe("21 messages match.");
+    expect(await results.count()).toBe(21);
+    await page.getByRole("button", { name: "More results" }).waitFor({ state: "hidden" });
+    for (const writer of writers) writer.ws.close();
+    await page.close();
+  });
+
   it("lists the rooms of a token for every room with their unread badges, and opens a direct conversation that the other person's list shows", async () => {
     const annToken = await tokenFor("*", "ann", "acct-ann");
     // Ann joined browser-inbox with her token, where cat then wrote twice.
