@@ -55,7 +55,9 @@ export class RoomList {
     this.#loadedAt = performance.now();
     try {
       const { rooms } = await ChatClient.myRooms(location.origin, this.#token);
-      this.#list.replaceChildren(...rooms.map((room) => this.#item(room)));
+      // The room joins the account's list just after the socket's welcome: until then, the page knows it is here.
+      const here = rooms.some(({ room }) => room === this.#current) ? [] : [{ room: this.#current, lastSeq: 0, lastAt: null, read: 0, unread: 0, mentions: 0 }];
+      this.#list.replaceChildren(...[...here, ...rooms].map((room) => this.#item(room)));
       $("rooms-error").hidden = true;
     } catch (error) {
       const shown = $("rooms-error");
