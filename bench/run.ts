@@ -12,7 +12,7 @@ import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer, type DevServerOpti
 import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } from "./load.ts";
 import { report, type Result } from "./report.ts";
 import { signToken } from "../src/auth/grant.ts";
-import type { MyRooms } from "../src/protocol/frames.ts";
+import type { MyRooms } from "../src/protocol/http.ts";
 import { alternate, type Runner, burst, connectAll, id, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
 
 const { values: opts } = parseArgs({

@@ -1,7 +1,8 @@
 /**
- * Every frame the room sends or accepts, the close and error codes, and
- * what HTTP answers hold: the types that the server, the page, ChatClient
- * and the terminal chat share. docs/protocol.md describes them.
+ * Every frame the room sends, the close and error codes, and the limits
+ * the protocol fixes: the types that the server, the page, ChatClient and
+ * the terminal chat share. What clients send is in `requests.ts`, what the
+ * HTTP API answers in `http.ts`. docs/protocol.md describes them all.
  */
 
 export type Format = "json" | "text";
@@ -352,118 +353,6 @@ export type ServerFrame =
   | ModeratedFrame
   | ErrorFrame
   | ClosingFrame;
-
-/** The body of every HTTP error: a stable `code`, words for people, and for a 429 when to retry. */
-export interface ErrorBody {
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-  /** For `banned` and `muted`: until when (epoch ms). */
-  until?: number;
-}
-
-/** Why a request is refused: its HTTP status and error body. */
-export interface Refusal extends ErrorBody {
-  status: number;
-}
-
-/** `GET /api/rooms/<room>` */
-export interface RoomInfo {
-  room: string;
-  online: number;
-  users: User[];
-  lastSeq: number;
-  /** How many Durable Objects hold the room's sockets: the room itself and its shards. */
-  objects: number;
-}
-
-/** `GET /api/rooms/<room>/messages` */
-export interface MessagePage {
-  messages: MessageFrame[];
-  /** With `since`: the edits and deletes after it of messages up to it, as in a history frame. */
-  changes: ChangeFrame[];
-  oldestSeq: number;
-  lastSeq: number;
-  gap: boolean;
-  /** The history's epoch, as in `welcome`; null for a room that has never stored anything. */
-  epoch: string | null;
-}
-
-/** `GET /api/rooms/<room>/search?q=`: as a search frame. */
-export type SearchPage = Omit<SearchFrame, "type" | "id">;
-
-/** One of a person's rooms in `GET /api/me/rooms`: its newest seq, how far they read, and what they have not. */
-export interface MyRoom {
-  room: string;
-  lastSeq: number;
-  /** When the newest message arrived (epoch ms); null in a room without one. */
-  lastAt: number | null;
-  read: number;
-  /** Messages after `read` by others. */
-  unread: number;
-  /** Of those, the ones that mention this person. */
-  mentions: number;
-  /** For a direct message: the other person's `sub`. */
-  with?: string;
-}
-
-/** `GET /api/me/rooms`: newest activity first. */
-export interface MyRooms {
-  rooms: MyRoom[];
-}
-
-/** `POST /api/dms`: the private room of two accounts, the same whichever asks. */
-export interface DirectRoom {
-  room: string;
-  url: string;
-  wsUrl: string;
-  with: string;
-}
-
-/** `GET /api/rooms/<room>/messages?thread=<seq>`: as a thread frame. */
-export type ThreadPage = Omit<ThreadFrame, "type" | "id">;
-
-/**
- * Every frame a client may send. Each may carry an `id` (1 to 64
- * characters), which its answer carries back; for a message, an edit or a
- * delete the id also makes a resend harmless.
- */
-export type ClientFrame =
-  | MessageRequest
-  | TypingRequest
-  | ReactionRequest
-  | ThreadRequest
-  | ReadRequest
-  | SearchRequest
-  | { type: "rename"; name: string; id?: string }
-  | { type: "who"; after?: string; id?: string }
-  | { type: "history"; after: number; id?: string }
-  | { type: "token"; token: string; id?: string }
-  | EditRequest
-  | DeleteRequest
-  | ModerationFrame;
-
-/** A message; with `replyTo`, a reply to message `replyTo`. */
-export type MessageRequest = { type: "message"; text: string; replyTo?: number; id?: string };
-/** Its sender is typing, or with `stop`, no longer; a message stops it too, and it stops by itself after `typingSeconds`. */
-export type TypingRequest = { type: "typing"; stop?: true; id?: string };
-/** Adds or takes back the sender's reaction `emoji` to message `seq`; `id` as for a message. */
-export type ReactionRequest = { type: "react" | "unreact"; seq: number; emoji: string; id?: string };
-/** The replies to message `seq` after reply `after` (0 or absent: from the first). */
-export type ThreadRequest = { type: "thread"; seq: number; after?: number; id?: string };
-
-/** The sender's account has read up to message `seq`; a lower one than before changes nothing. */
-export type ReadRequest = { type: "read"; seq: number; id?: string };
-/** Messages whose text matches `q` (SQLite FTS5 syntax), newest first, older than `before` if set. */
-export type SearchRequest = { type: "search"; q: string; before?: number; id?: string };
-
-/** An author's new text for their message `seq`; `id` as for a message, answered by an `ack` of the edit's seq. */
-export type EditRequest = { type: "edit"; seq: number; text: string; id?: string };
-/** Deletes message `seq`: an author's own, or any for a moderator. */
-export type DeleteRequest = { type: "delete"; seq: number; id?: string };
-
-/** A moderator's action on the user with this id; `seconds` for a ban or mute. */
-export type ModerationFrame = { type: Sanction; user: string; seconds?: number; id?: string };
 
 /** The longest ban or mute: a year. */
 export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;
