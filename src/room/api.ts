@@ -17,7 +17,7 @@ import { addressKey } from "./addresses";
 import { tooMany } from "./admission";
 import type { Broadcast } from "./broadcast";
 import { HTTP_USER_ID, missing } from "./changes";
-import { split } from "./history";
+import { split } from "./replay";
 import type { RoomParts } from "./parts";
 import type { Expel } from "./peer";
 import { mentionedIn } from "./mentions";

@@ -25,7 +25,7 @@ import { slowDown } from "../sockets/socket-object";
 import type { OwnVerdict, Payload } from "../sockets/socket-set";
 import type { Broadcast } from "./broadcast";
 import { missing } from "./changes";
-import type { ReplayFrom } from "./history";
+import type { ReplayFrom } from "./replay";
 import type { RoomParts } from "./parts";
 import { mentionedIn } from "./mentions";
 import type { Expel, Peer } from "./peer";
