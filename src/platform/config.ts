@@ -55,6 +55,19 @@ export interface Config {
    * as it is done. Default 50.
    */
   presenceBatchMs: number;
+  /**
+   * Milliseconds a busy object gathers frames for before it sends each
+   * socket that asked for batches (`?batch=1`) one `batch` frame with all of
+   * them. 0 never batches. Default 20.
+   */
+  batchMs: number;
+  /**
+   * Frames per second that one object (a room, or a shard) must send to
+   * everyone before it batches; below it every frame leaves at once. 0
+   * batches whenever a socket asked for it. Default 100: from there on a
+   * window holds two frames or more.
+   */
+  batchAbove: number;
   /** How long the moderator token that `POST /api/rooms` gives a room's creator lasts, in seconds. Default 30 days. */
   ownerTokenSeconds: number;
   /**
@@ -89,6 +102,8 @@ export interface ConfigVars {
   CONNECTS_PER_MINUTE?: string | number;
   ADDRESS_SHARE?: string | number;
   PRESENCE_BATCH_MS?: string | number;
+  BATCH_MS?: string | number;
+  BATCH_ABOVE?: string | number;
   PRESENCE_LIST_LIMIT?: string | number;
   OWNER_TOKEN_SECONDS?: string | number;
   AUTH_CLOCK_SKEW_SECONDS?: string | number;
@@ -115,6 +130,8 @@ export const DEFAULTS: Config = {
   connectsPerMinute: 30,
   addressShare: 3,
   presenceBatchMs: 50,
+  batchMs: 20,
+  batchAbove: 100,
   ownerTokenSeconds: 30 * 24 * 3600,
   authClockSkewSeconds: 30,
   presenceListLimit: 200,
@@ -144,6 +161,8 @@ export function readConfig(vars: ConfigVars): Config {
     connectsPerMinute: whole(vars, "CONNECTS_PER_MINUTE", DEFAULTS.connectsPerMinute, 0),
     addressShare: whole(vars, "ADDRESS_SHARE", DEFAULTS.addressShare, 1),
     presenceBatchMs: whole(vars, "PRESENCE_BATCH_MS", DEFAULTS.presenceBatchMs, 0),
+    batchMs: whole(vars, "BATCH_MS", DEFAULTS.batchMs, 0),
+    batchAbove: whole(vars, "BATCH_ABOVE", DEFAULTS.batchAbove, 0),
     ownerTokenSeconds: whole(vars, "OWNER_TOKEN_SECONDS", DEFAULTS.ownerTokenSeconds, 1),
     authClockSkewSeconds: whole(vars, "AUTH_CLOCK_SKEW_SECONDS", DEFAULTS.authClockSkewSeconds, 0),
     presenceListLimit: whole(vars, "PRESENCE_LIST_LIMIT", DEFAULTS.presenceListLimit, 1),

@@ -308,6 +308,11 @@ export interface SearchResult {
 }
 /** The answer to a `token` frame that renewed the socket's token: it now lasts until `exp` (seconds since the epoch). */
 export type RenewedFrame = { type: "renewed"; id?: string; exp: number };
+/**
+ * The answer to a `batching` request: whether the socket now takes
+ * `batch` frames. Everything after this frame follows the new setting.
+ */
+export type BatchingFrame = { type: "batching"; id?: string; on: boolean };
 /** The answer to a `rename`: who you are now, and your name before. Everyone else learns it from `presence`. */
 export type RenamedFrame = { type: "renamed"; id?: string; user: User; from: string };
 /** What moderators may do to someone. */
@@ -350,9 +355,22 @@ export type ServerFrame =
   | TickFrame
   | RenewedFrame
   | RenamedFrame
+  | BatchingFrame
   | ModeratedFrame
   | ErrorFrame
   | ClosingFrame;
+
+/**
+ * Several frames in one, in the order they would have come one by one:
+ * what a socket that opted in (`?batch=1`, or a `batching` request) gets
+ * while its room is busy. Never empty, never nested; a lone frame comes
+ * as itself. In the text format a busy room instead puts several lines in
+ * one WebSocket message.
+ */
+export type BatchFrame = { type: "batch"; frames: ServerFrame[] };
+
+/** What one WebSocket message from the room may hold: a frame, or a batch of them. */
+export type WireFrame = ServerFrame | BatchFrame;
 
 /** The longest ban or mute: a year. */
 export const MAX_SANCTION_SECONDS = 365 * 24 * 3600;

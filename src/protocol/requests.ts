@@ -18,10 +18,13 @@ export type ClientFrame =
   | { type: "who"; after?: string; id?: string }
   | { type: "history"; after: number; id?: string }
   | { type: "token"; token: string; id?: string }
+  | BatchingRequest
   | EditRequest
   | DeleteRequest
   | ModerationFrame;
 
+/** Asks for `batch` frames while the room is busy (`on: true`) or for every frame by itself, as `?batch=1` or its absence does at join. */
+export type BatchingRequest = { type: "batching"; on: boolean; id?: string };
 /** A message; with `replyTo`, a reply to message `replyTo`. */
 export type MessageRequest = { type: "message"; text: string; replyTo?: number; id?: string };
 /** Its sender is typing, or with `stop`, no longer; a message stops it too, and it stops by itself after `typingSeconds`. */

@@ -61,6 +61,8 @@ export function toText(frame: ServerFrame): string | null {
       return `Your token now lasts until ${new Date(frame.exp * 1000).toISOString()}.`;
     case "renamed":
       return `You are now known as ${frame.user.name}.`;
+    case "batching":
+      return frame.on ? "While the room is busy, several lines may now come in one message." : "Each line now comes in a message of its own.";
     case "moderated":
       return moderatedText(frame);
     case "error":

@@ -6,6 +6,7 @@ import {
   exceedsBytes,
   parseClientFrame,
   type AckFrame,
+  type BatchingFrame,
   type Bucket,
   type ClientFrame,
   type ErrorFrame,
@@ -36,7 +37,7 @@ import { moderate } from "./sanctions";
 import { refusalOf, type Published } from "./sequencer";
 
 /** What answers a client's request: the frames that carry its `id` back. */
-type Answer = AckFrame | HistoryFrame | ThreadFrame | SearchFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
+type Answer = AckFrame | BatchingFrame | HistoryFrame | ThreadFrame | SearchFrame | UsersFrame | RenamedFrame | RenewedFrame | ModeratedFrame | ErrorFrame;
 
 /** The frames that write to the room, which a mute refuses. */
 const WRITES: ReadonlySet<string> = new Set(["message", "edit", "delete", "rename", "typing", "react", "unreact"] satisfies ClientFrame["type"][]);
@@ -185,6 +186,10 @@ export class FramePipeline {
       }
       case "history":
         answer(this.parts.replay({ since: frame.after, epoch: null }));
+        break;
+      case "batching":
+        // The object that holds the socket switches it as it sends this answer, so the switch keeps its place among the frames.
+        answer({ type: "batching", on: frame.on });
         break;
       case "token":
         return this.#renew(peer, frame.token, answer);

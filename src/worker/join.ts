@@ -13,10 +13,12 @@ export interface Join {
   client: string | null;
   /** The epoch of the history that `since` counts in, from the last `welcome`. */
   epoch: string | null;
+  /** Whether the socket takes `batch` frames while the room is busy (`?batch=1`). */
+  batch: boolean;
 }
 
 export type JoinError = {
-  code: "bad_room" | "bad_name" | "bad_format" | "bad_since" | "bad_client" | "bad_epoch";
+  code: "bad_room" | "bad_name" | "bad_format" | "bad_since" | "bad_client" | "bad_epoch" | "bad_batch";
   message: string;
 };
 
@@ -61,7 +63,10 @@ export function parseJoin(segment: string, query: URLSearchParams): JoinResult {
 
   const epoch = query.get("epoch");
   if (epoch !== null && !EPOCH.test(epoch)) return { ok: false, code: "bad_epoch", message: "epoch must be the `epoch` of a welcome: 16 hex digits" };
-  return { ok: true, join: { room, name, format, since, client, epoch } };
+
+  const batch = query.get("batch") ?? "0";
+  if (batch !== "0" && batch !== "1") return { ok: false, code: "bad_batch", message: "batch must be 1 (batch frames while the room is busy) or 0" };
+  return { ok: true, join: { room, name, format, since, client, epoch, batch: batch === "1" } };
 }
 
 // Shared with the HTTP API, which checks the same parameters.
