@@ -89,7 +89,8 @@ function parseCommand(command: Record<string, unknown> & { type: string }, maxMe
       return { ok: true, frame: { type: "who", after } };
     }
     case "batching": {
-      if (typeof command.on !== "boolean") return fail("bad_message", "a batching request needs `on`: true for batch frames while the room is busy, false for none");
+      if (typeof command.on !== "boolean")
+        return fail("bad_message", "a batching request needs `on`: true for batch frames while the room is busy, false for none");
       return { ok: true, frame: { type: "batching", on: command.on } };
     }
     case "history": {
