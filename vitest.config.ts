@@ -44,7 +44,12 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "runtime", include: ["test/*.test.ts"], exclude: ["test/presence.test.ts", "test/shards.test.ts"], ...inWorkerd },
+        test: {
+          name: "runtime",
+          include: ["test/*.test.ts"],
+          exclude: ["test/presence.test.ts", "test/shards.test.ts", "test/batching.test.ts"],
+          ...inWorkerd,
+        },
       },
       {
         // Rooms spread over several objects: three sockets to an object, so a
@@ -76,6 +81,21 @@ export default defineConfig({
           }),
         ],
         test: { name: "presence", include: ["test/presence.test.ts"], ...inWorkerd },
+      },
+      {
+        // Batches whenever a socket asks, and a batch window that never ends
+        // by itself: a test decides where a window ends for a socket (by
+        // switching it out of batching, or closing it), however slow the
+        // machine. Three sockets to an object, so that a fourth is on a shard.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: { BATCH_ABOVE: "0", BATCH_MS: "3600000", SHARD_SIZE: "3", MAX_CONNECTIONS_PER_ROOM: "20", ROOM_SECRET: "batching-test-secret" },
+            },
+          }),
+        ],
+        test: { name: "batching", include: ["test/batching.test.ts"], ...inWorkerd },
       },
       {
         // edge-chat/client in Node, against a fake WebSocket and fake timers:

@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { MessageFrame, ServerFrame } from "../src/protocol";
+import { DEFAULTS } from "../src/platform/config";
 import { Inbox } from "../src/shard/inbox";
 import type { Delivery } from "../src/shard/messages";
 import { type Member, SocketSet } from "../src/sockets/socket-set";
@@ -25,7 +26,7 @@ describe("a shard's inbox", () => {
     const message = (seq: number): MessageFrame => ({ type: "message", seq, user: { id: "1", name: "1" }, text: `#${seq}`, at: 0 });
     await runInDurableObject(shardOf(uniqueRoom("inbox"), 1), async (_, state) => {
       const inbox = new Inbox(state.storage.sql);
-      const sockets = new SocketSet();
+      const sockets = new SocketSet(DEFAULTS, () => "inbox");
       const old = pair();
       sockets.add(old.server, member("1"));
       const deliver = (items: Delivery["items"]) => inbox.apply({ instance: "i", fill: null, items, online: 2 }, sockets);
@@ -43,7 +44,7 @@ describe("a shard's inbox", () => {
       const late = pair();
       const newcomer = { ...member("2"), mark: { instance: "i", n: 1 }, after: 4 };
       sockets.add(late.server, newcomer);
-      expect(inbox.admit(late.server, newcomer)).toBe(true);
+      expect(inbox.admit(late.server, newcomer, sockets)).toBe(true);
       deliver([{ n: 5, frame: message(6) }]);
 
       await waitFor(

@@ -1,6 +1,5 @@
 import { log, describe } from "../platform/log";
 import { positionOf, type ServerFrame } from "../protocol";
-import { deliver } from "../sockets/socket-set";
 import { PresenceBatch, PresenceQueue, presenceWindowMs, type PresenceEvent } from "./presence";
 import type { RoomParts } from "./parts";
 import type { Entry } from "./roster";
@@ -120,7 +119,7 @@ export class Broadcast {
     const at = Date.now();
     const named = online <= config.announceLimit;
     const batch = new PresenceBatch(pending, online, at, named);
-    for (const [ws, member] of sockets.entries()) deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
+    sockets.toEach((_, member) => batch.for(member.id)?.in(member.format) ?? null);
     const presence = { events: pending.events, known: Array.from(pending.known), online, at, named };
     for (const k of roster.shards()) shards.push(k, { presence });
   }

@@ -158,7 +158,7 @@ export class Room extends SocketObject {
     const parsed = parseJoin(roomSegment(url.pathname) ?? "", url.searchParams);
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
     if (!isWebSocketUpgrade(request)) return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
-    const { room, name, format, since, client, epoch } = parsed.join;
+    const { room, name, format, since, client, epoch, batch } = parsed.join;
     const now = Date.now();
     const address = addressKey(request.headers.get("CF-Connecting-IP"));
     // Every attempt counts, refused ones too, so hammering only lengthens the wait.
@@ -178,6 +178,7 @@ export class Room extends SocketObject {
       bucket: fullBucket(config.rateLimitPer10s, now),
     };
     if (client !== null) member.client = client;
+    if (batch) member.batch = true;
     if (identity !== null) identify(member, identity);
     // Either of a direct conversation's two may moderate it: a ban is how one stops hearing from the other.
     if (this.#parts.direct.has(identity?.sub)) member.moderator = true;

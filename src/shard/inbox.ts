@@ -1,6 +1,6 @@
 import { PresenceBatch, type PresenceEvent } from "../room/presence";
 import { Outgoing, positionOf, type SequenceFrame } from "../protocol";
-import { deliver, type Member, type SocketSet } from "../sockets/socket-set";
+import type { Member, SocketSet } from "../sockets/socket-set";
 import { sequenced, type Delivered, type Delivery, type Item, type PresenceNews } from "./messages";
 
 /** Items a shard keeps after applying them, for a socket whose upgrade arrives after its welcome. */
@@ -111,13 +111,13 @@ export class Inbox {
    * after its mark before it came, its welcome among it. False when that is
    * no longer all in the log, and the socket must reconnect.
    */
-  admit(ws: WebSocket, member: Member): boolean {
+  admit(ws: WebSocket, member: Member, sockets: SocketSet): boolean {
     const mark = member.mark;
     if (mark === undefined || mark.instance !== this.#state.instance || mark.n >= this.#state.applied) return true;
     if (this.#droppedThrough > mark.n) return false;
     for (const { at, item } of this.#log) {
       const forOther = "to" in item && item.to !== undefined && item.to !== member.id;
-      if (at > mark.n && !forOther) sendItem(item, ws, member, at, this.#state.instance!);
+      if (at > mark.n && !forOther) sockets.deliver(ws, itemText(item, member, at, this.#state.instance!));
     }
     return true;
   }
@@ -140,31 +140,34 @@ export class Inbox {
     if ("frame" in item && "to" in item && item.to !== undefined) {
       const ws = sockets.socketOf(item.to);
       const member = ws === undefined ? undefined : sockets.get(ws);
-      if (ws !== undefined && member !== undefined) sendItem(item, ws, member, at, instance);
+      if (ws !== undefined && member !== undefined) {
+        // A batching answer, sent as a frame, switches the socket where it stands; it answers the socket's own frame, so it is after its mark.
+        if (item.frame.type === "batching") sockets.send(ws, item.frame);
+        else sockets.deliver(ws, itemText(item, member, at, instance));
+      }
     } else {
       const encoded =
         "frame" in item ? new Outgoing(item.frame) : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
-      for (const [ws, member] of sockets.entries()) sendItem(item, ws, member, at, instance, encoded);
+      sockets.toEach((_, member) => itemText(item, member, at, instance, encoded));
     }
     this.#log.push({ at, item });
     if (this.#log.length > LOG_ITEMS) this.#droppedThrough = this.#log.shift()!.at;
   }
 }
 
-/** Sends one item to one member, if it is theirs: after their mark, and a message newer than their welcome's history. */
-function sendItem(item: Logged["item"], ws: WebSocket, member: Member, at: number, instance: string, encoded?: Outgoing | PresenceBatch): void {
+/** An item's text for one member, if it is theirs (after their mark, and a message newer than their welcome's history); else null. */
+function itemText(item: Logged["item"], member: Member, at: number, instance: string, encoded?: Outgoing | PresenceBatch): string | null {
   const mark = member.mark;
-  if (mark !== undefined && mark.instance === instance && at <= mark.n) return;
+  if (mark !== undefined && mark.instance === instance && at <= mark.n) return null;
   if ("frame" in item) {
     const position = positionOf(item.frame);
-    if (position !== null && position <= (member.after ?? 0)) return;
+    if (position !== null && position <= (member.after ?? 0)) return null;
     const out = encoded instanceof Outgoing ? encoded : new Outgoing(item.frame);
-    deliver(ws, out.in(member.format));
-    return;
+    return out.in(member.format);
   }
   const batch =
     encoded instanceof PresenceBatch ? encoded : new PresenceBatch(toPending(item.presence), item.presence.online, item.presence.at, item.presence.named);
-  deliver(ws, batch.for(member.id)?.in(member.format) ?? null);
+  return batch.for(member.id)?.in(member.format) ?? null;
 }
 
 function toPending(news: PresenceNews): { events: PresenceEvent[]; known: Map<string, number> } {

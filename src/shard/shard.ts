@@ -45,7 +45,7 @@ export class Shard extends SocketObject {
     const [socket, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     this.sockets.add(server, member);
-    if (!this.#inbox.admit(server, member)) this.end(server, closing("tryAgain", "the room could not catch this connection up; reconnect"));
+    if (!this.#inbox.admit(server, member, this.sockets)) this.end(server, closing("tryAgain", "the room could not catch this connection up; reconnect"));
     await this.settle();
     return new Response(null, { status: 101, webSocket: socket });
   }

@@ -30,7 +30,7 @@ export abstract class SocketObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
-    this.sockets = SocketSet.restore(ctx.getWebSockets());
+    this.sockets = SocketSet.restore(ctx.getWebSockets(), this.config, () => this.objectName);
     this.schedule = new Alarm(ctx.storage, (now) => this.alarmDue(now));
     // Answered by the runtime itself, so heartbeats never wake the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));

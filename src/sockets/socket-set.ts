@@ -1,3 +1,4 @@
+import { Batching } from "./batching";
 import { isSilent } from "./heartbeat";
 import { fullBucket, laneOf, take, type Bucket, type Lane } from "../protocol";
 import { Outgoing, type ClosingFrame, type Format, type ServerFrame } from "../protocol";
@@ -29,6 +30,8 @@ export interface Member {
    * so that hibernation does not refill it (see `AddressBook`).
    */
   addressFrames?: Bucket;
+  /** Whether it takes `batch` frames while its object is busy: `?batch=1`, or a `batching` request. */
+  batch?: true;
   /** The stable id from `?client=`, if the client gave one. */
   client?: string;
   /** The socket's rate limit, here so that hibernation does not refill it. */
@@ -83,9 +86,15 @@ export type Budgets = Pick<Config, "rateLimitPer10s" | "typingPer10s" | "reactio
 export class SocketSet {
   readonly #members = new Map<WebSocket, Member>();
   readonly #byId = new Map<string, WebSocket>();
+  readonly #batching: Batching;
 
-  static restore(sockets: Iterable<WebSocket>): SocketSet {
-    const set = new SocketSet();
+  /** Batches as `config` says while the object is busy; `name` is what its log lines call it. */
+  constructor(config: Pick<Config, "batchMs" | "batchAbove">, name: () => string) {
+    this.#batching = new Batching(config.batchMs, config.batchAbove, send, name);
+  }
+
+  static restore(sockets: Iterable<WebSocket>, config: Pick<Config, "batchMs" | "batchAbove">, name: () => string): SocketSet {
+    const set = new SocketSet(config, name);
     for (const ws of sockets) {
       const member = ws.deserializeAttachment() as Member | null;
       if (member) set.#track(ws, member);
@@ -127,6 +136,7 @@ export class SocketSet {
     if (member === undefined) return undefined;
     this.#members.delete(ws);
     this.#byId.delete(member.id);
+    this.#batching.forget(ws);
     try {
       ws.serializeAttachment(null);
     } catch {
@@ -142,6 +152,7 @@ export class SocketSet {
    * its member the first time, as `remove` does.
    */
   close(ws: WebSocket, code: number, why: string): Member | undefined {
+    this.#batching.release(ws);
     const member = this.remove(ws);
     try {
       ws.close(sendableCloseCode(code), why);
@@ -200,11 +211,45 @@ export class SocketSet {
   /** Sends a frame to every socket, encoded once per format. */
   fanOut(frame: ServerFrame): void {
     const out = new Outgoing(frame);
-    for (const [ws, member] of this.#members) deliver(ws, out.in(member.format));
+    this.toEach((_, member) => out.in(member.format));
   }
 
+  /** Sends every socket its own text of one frame (null: nothing for it), which counts as one broadcast. */
+  toEach(textFor: (ws: WebSocket, member: Member) => string | null): void {
+    this.#batching.broadcast(Date.now());
+    for (const [ws, member] of this.#members) this.#out(ws, member, textFor(ws, member));
+  }
+
+  /**
+   * Sends one socket a frame. The answer to a `batching` request also
+   * switches the socket, where the answer stands among its frames: what the
+   * window holds for it goes first, and only frames after the answer come
+   * batched.
+   */
   send(ws: WebSocket, frame: ServerFrame): void {
-    deliver(ws, new Outgoing(frame).in(this.#members.get(ws)?.format ?? "json"));
+    const member = this.#members.get(ws);
+    if (frame.type === "batching" && member !== undefined) {
+      this.#batching.release(ws);
+      send(ws, new Outgoing(frame).in(member.format));
+      if (frame.on) member.batch = true;
+      else delete member.batch;
+      this.save(ws, member);
+      return;
+    }
+    const data = new Outgoing(frame).in(member?.format ?? "json");
+    if (member === undefined) send(ws, data);
+    else this.#out(ws, member, data);
+  }
+
+  /** Sends one socket a frame already in its format (null: nothing to send). */
+  deliver(ws: WebSocket, data: string | null): void {
+    const member = this.#members.get(ws);
+    if (member === undefined) send(ws, data);
+    else this.#out(ws, member, data);
+  }
+
+  #out(ws: WebSocket, member: Member, data: string | null): void {
+    if (data !== null) this.#batching.out(ws, member.batch, member.format, data);
   }
 }
 
@@ -215,7 +260,7 @@ function laneBucket(member: Member, lane: Lane, capacity: number, now: number): 
 }
 
 /** A socket that fails to take a frame never stops the others from getting it. */
-export function deliver(ws: WebSocket, data: string | null): void {
+function send(ws: WebSocket, data: string | null): void {
   if (data === null || ws.readyState !== OPEN) return;
   try {
     ws.send(data);
