@@ -139,6 +139,8 @@ export class Session {
     url.search = "";
     if (this.#name !== undefined) url.searchParams.set("name", this.#name);
     url.searchParams.set("client", this.#clientId);
+    // A busy room may then put several frames in one message, which the transport hands over one by one.
+    url.searchParams.set("batch", "1");
     this.#timeline.resume(url.searchParams);
     return url;
   }

@@ -1,4 +1,4 @@
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, WEBSOCKET_CLOSE, type ClientFrame, type Refusal, type ServerFrame } from "../protocol";
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, WEBSOCKET_CLOSE, type ClientFrame, type Refusal, type ServerFrame, type WireFrame } from "../protocol";
 import { backoffMs } from "./backoff";
 import { closeWords, finalRefusal } from "./closes";
 import type { ChatClientOptions } from "./options";
@@ -18,7 +18,7 @@ export interface TransportEvents {
   address(): URL;
   /** A new socket is on its way (first its token, if the token is a function). */
   connecting(): void;
-  /** A frame from the current socket. */
+  /** A frame from the current socket, each of a batch's by itself. */
   frame(frame: ServerFrame): void;
   /** The current socket is gone: nothing sent on it will be answered. */
   dropped(): void;
@@ -34,8 +34,9 @@ export interface TransportEvents {
  * The socket under a session, one at a time: it connects with the token as
  * a subprotocol, reconnects with backoff, asks the room over HTTP why a
  * socket was refused (a WebSocket client is told nothing), and replaces a
- * socket whose pong is late. It reads no frame but `pong`; what the frames
- * mean, closes included, is the session's.
+ * socket whose pong is late. It reads no frame but `pong`, and hands over
+ * each frame of a `batch` as if it had come alone; what the frames mean,
+ * closes included, is the session's.
  */
 export class Transport {
   readonly #options: TransportOptions;
@@ -52,7 +53,7 @@ export class Transport {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #pongTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Frames received: any frame after a ping shows the socket is alive. */
+  /** Messages received, a batch counting once: any message after a ping shows the socket is alive. */
   #heard = 0;
   readonly #wake = () => this.wake();
   readonly #wakeIfVisible = () => {
@@ -139,24 +140,41 @@ export class Transport {
     const ws = token === undefined ? new WebSocket(url) : new WebSocket(url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`]);
     this.#ws = ws;
     ws.addEventListener("message", (event) => {
-      if (ws === this.#ws) this.#receive(String(event.data));
+      if (ws === this.#ws) this.#receive(ws, String(event.data));
     });
     ws.addEventListener("close", (event) => void this.#closed(ws, event.code));
   }
 
-  #receive(data: string): void {
+  #receive(ws: WebSocket, data: string): void {
     this.#heard++;
     if (data === "pong") {
       clearTimeout(this.#pongTimer);
       return;
     }
-    let frame: ServerFrame;
+    let wire: WireFrame;
     try {
-      frame = JSON.parse(data) as ServerFrame;
+      wire = JSON.parse(data) as WireFrame;
     } catch {
       return;
     }
-    this.#events.frame(frame);
+    if (wire.type !== "batch") {
+      this.#events.frame(wire);
+      return;
+    }
+    // Unreadable as a whole, like a message that is not JSON. A nested batch is passed on, to be ignored as any unknown frame is.
+    if (!Array.isArray(wire.frames)) return;
+    for (const frame of wire.frames) {
+      // A frame may have ended this socket (a `closing` frame, or the app closing the client): what follows it is as dead as later messages would be.
+      if (ws !== this.#ws) return;
+      try {
+        this.#events.frame(frame);
+      } catch (error) {
+        // Alone, this frame would have thrown from a listener of its own, and the next would still have come: report it the same way, and go on.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   async #closed(ws: WebSocket, code: number): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ClientFrame, HistoryFrame, Limits, ServerFrame, WelcomeFrame } from "../../src/protocol";
+import type { ClientFrame, HistoryFrame, Limits, WelcomeFrame, WireFrame } from "../../src/protocol";
 
 type Sent = ClientFrame & { id?: string };
 
@@ -46,8 +46,8 @@ export class FakeSocket extends EventTarget {
     return this.sent.filter((s) => s !== "ping").map((s) => JSON.parse(s) as Sent);
   }
 
-  /** A frame from the room. */
-  receive(frame: ServerFrame | string): void {
+  /** A message from the room: a frame, a batch of them, or text as it comes. */
+  receive(frame: WireFrame | string): void {
     this.dispatchEvent(new MessageEvent("message", { data: typeof frame === "string" ? frame : JSON.stringify(frame) }));
   }
 
