@@ -46,8 +46,10 @@ describe("an object's batching", () => {
       const sockets = new SocketSet({ batchMs: 20, batchAbove: 5 }, () => "window");
       const opted = pair();
       const plain = pair();
+      const other = pair();
       sockets.add(opted.server, member("1", true));
       sockets.add(plain.server, member("2", false));
+      sockets.add(other.server, member("3", true));
 
       // Five broadcasts in no time are a rate of 5 a second, not above it; the sixth is.
       for (let seq = 1; seq <= 12; seq++) sockets.fanOut(message(seq));
@@ -59,6 +61,11 @@ describe("an object's batching", () => {
       expect(opted.received.map((f) => (JSON.parse(f) as WireFrame).type)).toEqual([...Array(5).fill("message"), "batch"]);
       expect(seqs(opted.received)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
       expect(plain.received.map((f) => (JSON.parse(f) as ServerFrame).type)).toEqual(Array(12).fill("message"));
+      await waitFor(
+        () => other.received.length === 6,
+        () => `the other opted-in socket's batch; it has ${other.received.join(" | ")}`,
+      );
+      expect(other.received).toEqual(opted.received);
 
       // Still busy a moment later: the next broadcast opens a window again, whatever else it holds goes with it.
       clock.advance(100);
@@ -69,6 +76,12 @@ describe("an object's batching", () => {
         () => `a second batch; the opted-in socket has ${opted.received.slice(6).join(" | ")}`,
       );
       expect(JSON.parse(opted.received[6]!)).toMatchObject({ type: "batch", frames: [{ seq: 13 }, { type: "ack", id: "a" }] });
+      // Its ack is its own: the other socket's window held the message alone, which comes as itself.
+      await waitFor(
+        () => other.received.length === 7,
+        () => `message 13 at the other opted-in socket; it has ${other.received.slice(6).join(" | ")}`,
+      );
+      expect(JSON.parse(other.received[6]!)).toMatchObject({ type: "message", seq: 13 });
 
       // Seconds later the rate has fallen below the threshold: each frame at once again.
       clock.advance(5_000);

@@ -12,7 +12,7 @@ type Existing = { own: number[]; others: number[] };
 function fuzzFrame(next: () => number, existing: Existing): Fuzz {
   const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
   const bytes = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 256));
-  switch (Math.floor(next() * 22)) {
+  switch (Math.floor(next() * 23)) {
     case 0: // random bytes as text: lone surrogates, controls and all; chat or refused, never both
       return { frame: String.fromCharCode(...bytes(1 + Math.floor(next() * 64)).map((b) => b * 257)), expect: "either" };
     case 1:
@@ -106,6 +106,8 @@ function fuzzFrame(next: () => number, existing: Existing): Fuzz {
         }),
         expect: "error",
       };
+    case 21: // a batching request whose `on` is no boolean
+      return { frame: JSON.stringify({ type: "batching", on: pick(["yes", 1, null, undefined, {}, "true"]), id: pick([undefined, "b1"]) }), expect: "error" };
     default:
       return { frame: JSON.stringify({ type: "message", text: `fuzz ok ${next()}`, id: `f${next()}` }), expect: "message" };
   }

@@ -190,14 +190,14 @@ describe("parseJoin", () => {
     expect(roomSegment("/api/rooms/a")).toBeNull();
   });
 
-  it("defaults to JSON and the room's own name for the user", () => {
+  it("defaults to JSON, the room's own name for the user, and no batches", () => {
     expect(parseJoin("lobby", new URLSearchParams())).toEqual({
       ok: true,
-      join: { room: "lobby", name: null, format: "json", since: null, client: null, epoch: null },
+      join: { room: "lobby", name: null, format: "json", since: null, client: null, epoch: null, batch: false },
     });
-    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text&since=12&client=tab-1&epoch=00ff00ff00ff00ff"))).toEqual({
+    expect(parseJoin("lobby", new URLSearchParams("name=+ann+&format=text&since=12&client=tab-1&epoch=00ff00ff00ff00ff&batch=1"))).toEqual({
       ok: true,
-      join: { room: "lobby", name: "ann", format: "text", since: 12, client: "tab-1", epoch: "00ff00ff00ff00ff" },
+      join: { room: "lobby", name: "ann", format: "text", since: 12, client: "tab-1", epoch: "00ff00ff00ff00ff", batch: true },
     });
   });
 
@@ -212,6 +212,9 @@ describe("parseJoin", () => {
     ["epoch=", "bad_epoch"],
     ["epoch=00FF00FF00FF00FF", "bad_epoch"],
     ["epoch=00ff00ff", "bad_epoch"],
+    ["batch=", "bad_batch"],
+    ["batch=true", "bad_batch"],
+    ["batch=2", "bad_batch"],
   ])("refuses %s with %s", (query, code) => {
     expect(parseJoin("lobby", new URLSearchParams(query))).toMatchObject({ ok: false, code });
   });
