@@ -54,7 +54,8 @@ export class Unread {
   }
 
   #set(seq: number, mentionsMe: boolean): void {
-    this.#delete(seq);
+    // Not deleted first: setting a key that is there keeps its place, and the map must stay in seq order.
+    if (this.#messages.get(seq) === true) this.#mentions--;
     this.#messages.set(seq, mentionsMe);
     if (mentionsMe) this.#mentions++;
   }

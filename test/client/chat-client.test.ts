@@ -1010,6 +1010,15 @@ describe("unread", () => {
     expect(seen.unread.at(-1)).toEqual({ count: 1, mentions: 1 });
   });
 
+  it("still counts a message as read once the position passes it, after an edit of it", async () => {
+    const { chat, ws } = await start();
+    ws.open({ lastSeq: 7, messages: [message(3), message(5), message(7)] });
+    ws.receive({ type: "edit", seq: 3, change: 8, user: bob, text: "@ann now", editedAt: 9, ...mentioningAnn });
+    expect(chat.unread).toBe(3);
+    ws.receive({ type: "read", seq: 5 });
+    expect(chat.unread).toBe(1);
+  });
+
   it("starts over with the room's read position and its messages when the room's history starts over", async () => {
     const { chat, ws } = await start();
     const seen = reading(chat);
