@@ -1,6 +1,7 @@
 import { ChatClient, ChatError, type ChangeFrame, type ChatEvents, type ChatMessage, type ReactionsFrame, type TypingUsers } from "edge-chat/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
+import type { WireFrame } from "../../src/protocol";
 import { waitFor } from "../support/frames";
 import { ONE_ADDRESS_FOR_ALL, startDevServer, type DevServer } from "../support/e2e/wrangler";
 import { WsClient } from "../support/e2e/ws-client";
@@ -22,8 +23,8 @@ const HISTORY_LIMIT = 300;
 beforeAll(async () => {
   // Its own wrangler dev, since tests here restart it. Every client is 127.0.0.1, so the
   // per-address limits are lifted; the alarm runs every second and no clock skew is
-  // forgiven, so that a token that lasts seconds expires in a test; and the user list
-  // comes in pages of three.
+  // forgiven, so that a token that lasts seconds expires in a test; the user list
+  // comes in pages of three; and the room batches however quiet it is.
   server = await startDevServer({
     vars: {
       ...ONE_ADDRESS_FOR_ALL,
@@ -33,6 +34,8 @@ beforeAll(async () => {
       PRESENCE_LIST_LIMIT: "3",
       TICK_SECONDS: "1",
       AUTH_CLOCK_SKEW_SECONDS: "0",
+      // Batches whenever two frames for a socket that asked (every ChatClient) come within a window: every test here goes through unpacking.
+      BATCH_ABOVE: "0",
     },
   });
 }, 120_000);
@@ -226,6 +229,35 @@ describe("edge-chat/client against wrangler dev", () => {
     expect(got.map((m) => m.text)).toEqual(texts("s", burst));
     expect(new Set(got.map((m) => m.seq)).size).toBe(burst);
     writer.ws.close();
+  });
+
+  it("hands an app the same messages in the same order as a socket that takes no batches, through bursts the room batches", async () => {
+    const room = "client-batched";
+    const chat = client({ url: wsUrl(room), name: "app" });
+    const got = collect(chat);
+    await until(chat, "open");
+    const plain = await WsClient.open(`${wsUrl(room)}?name=plain`);
+    const batched = await WsClient.open(`${wsUrl(room)}?name=batched&batch=1`);
+    const writers = await Promise.all(["w0", "w1", "w2", "w3"].map((name) => WsClient.open(`${wsUrl(room)}?name=${name}`)));
+    await Promise.all([plain, batched, ...writers].map((c) => c.skipTo("history")));
+    // Four sockets sending at once, as fast as they can: the room interleaves them as it stores them.
+    writers.forEach((writer, w) => {
+      for (const text of texts(`w${w}-`, 40)) writer.send(text);
+    });
+    const messagesAt = (c: WsClient) =>
+      c.frames
+        .map((f) => JSON.parse(f) as WireFrame)
+        .flatMap((f) => (f.type === "batch" ? f.frames : [f]))
+        .flatMap((f) => (f.type === "message" ? [`${f.seq} ${f.text}`] : []));
+    await received(got, 160, "the app");
+    await waitFor(
+      () => messagesAt(plain).length >= 160 && messagesAt(batched).length >= 160,
+      () => `160 messages at both sockets; the plain one has ${messagesAt(plain).length}, the batched one ${messagesAt(batched).length}`,
+    );
+    expect(got.map((m) => `${m.seq} ${m.text}`)).toEqual(messagesAt(plain));
+    expect(messagesAt(batched)).toEqual(messagesAt(plain));
+    expect(plain.frames.some((f) => f.startsWith('{"type":"batch"'))).toBe(false);
+    for (const c of [plain, batched, ...writers]) c.ws.close();
   });
 
   it("comes back with a fresh token when the room closes its socket for an expired one", async () => {
