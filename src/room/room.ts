@@ -1,5 +1,4 @@
 import { IDENTITY_HEADER, identityFrom, keysOf, type Identity } from "../auth/token";
-import type { Config } from "../platform/config";
 import type { Env } from "../platform/env";
 import { log } from "../platform/log";
 import {
@@ -9,7 +8,6 @@ import {
   type DeleteRequest,
   type HistoryFrame,
   type LeaveReason,
-  type Limits,
   type MessagePage,
   type ModeratedFrame,
   type ModerationFrame,
@@ -22,33 +20,26 @@ import {
 } from "../protocol";
 import { defaultName } from "../protocol/names";
 import type { Departure, Forward } from "../shard/messages";
-import { Shards } from "../shard/outbox";
 import { SocketObject } from "../sockets/socket-object";
 import { identify, type Member, type Received } from "../sockets/socket-set";
 import { isWebSocketUpgrade, jsonError, refusalResponse } from "../worker/http";
 import { parseJoin, roomSegment } from "../worker/join";
-import { Accounts } from "./accounts";
-import { AddressBook, addressKey } from "./addresses";
-import { DirectMembers } from "./direct";
+import { addressKey } from "./addresses";
 import { connectingTooFast, refusal } from "./admission";
 import { RoomApi, type Caller, type HttpReaction, type Post, type PostResult, type Read } from "./api";
 import { Broadcast } from "./broadcast";
-import { History } from "./history";
 import { replay, type ReplayFrom } from "./replay";
-import type { RoomParts } from "./parts";
+import { roomParts, type RoomParts } from "./parts";
 import { localPeer, remotePeer, type Ending, type Peer } from "./peer";
 import { FramePipeline } from "./pipeline";
 import { handOver, placeOn } from "./placement";
-import { Reads } from "./reads";
 import { Receipts } from "./receipts";
-import { accountOf, entryOf, Roster, toUser, type Entry } from "./roster";
-import { personOf, Sanctions } from "./sanctions";
-import { MessageSearch } from "./search";
-import { Sequencer } from "./sequencer";
+import { accountOf, entryOf, toUser, type Entry } from "./roster";
+import { personOf } from "./sanctions";
 import { summaryFor } from "./summary";
-import { RoomStore } from "./store";
 import { TypingIndicator } from "./typing";
 import { Upkeep } from "./upkeep";
+import { welcomeOf } from "./welcome";
 
 /**
  * One chat room, and the single writer of its history. It accepts sockets
@@ -72,65 +63,10 @@ export class Room extends SocketObject {
     super(ctx, env);
     const { config, sockets, schedule } = this;
     const name = this.objectName;
-    const sql = ctx.storage.sql;
-    const store = new RoomStore(sql, [
-      History.SCHEMA,
-      MessageSearch.SCHEMA,
-      AddressBook.SCHEMA,
-      Roster.SCHEMA,
-      Sanctions.SCHEMA,
-      Accounts.SCHEMA,
-      Reads.SCHEMA,
-    ]);
-    const history = new History(ctx.storage, store);
-    // After History, which gives an older room's messages the columns the index's triggers read.
-    const search = new MessageSearch(ctx.storage, store, config.rateLimitPer10s);
-    const sequencer = new Sequencer<Peer>(history, config.historyLimit);
-    const addresses = new AddressBook(sql, store, {
-      connectsPerMinute: config.connectsPerMinute,
-      framesPer10s: config.addressShare * config.rateLimitPer10s,
-    });
-    const roster = new Roster(
-      sql,
-      store,
-      Array.from(sockets.entries(), ([, member]) => member),
-    );
-    for (const [, member] of sockets.entries()) {
-      if (member.addressFrames !== undefined) addresses.restoreFrames(member.address, member.addressFrames);
-    }
-    const shards = new Shards({
-      room: name,
+    const parts = roomParts(ctx, name, config, sockets, schedule, {
       stub: (k) => this.env.SHARDS.getByName(`${name}#${k}`),
-      online: () => roster.size,
-      broadcastSeq: () => sequencer.broadcastSeq,
-      // Whatever a shard's sockets missed, changes to any message included: some of them may hold it.
-      history: (after, limit) => history.after(after, limit, Number.MAX_SAFE_INTEGER),
-      count: (k) => roster.countOn(k),
-      members: (k) => roster.onShard(k),
       lost: (id) => this.#depart({ id, reason: "error", code: 1006 }),
     });
-    const sanctions = new Sanctions(sql, store);
-    const accounts = new Accounts(sql, store);
-    const reads = new Reads(sql, store, history);
-    const direct = new DirectMembers(sql, store, name);
-    const parts = {
-      name,
-      config,
-      storage: ctx.storage,
-      store,
-      history,
-      search,
-      sequencer,
-      sockets,
-      roster,
-      accounts,
-      reads,
-      shards,
-      addresses,
-      sanctions,
-      direct,
-      schedule,
-    };
     const broadcast = new Broadcast(parts);
     const expel = (entry: Entry, why: Ending) => this.#expel(entry, why);
     this.#parts = parts;
@@ -153,7 +89,7 @@ export class Room extends SocketObject {
 
   /** Takes the socket itself while it has space, else places it on a shard; either way its welcome, history and join are queued here. */
   protected override async join(request: Request): Promise<Response> {
-    const { config, store, history, sockets, roster, shards, addresses, reads } = this.#parts;
+    const { config, store, history, sockets, roster, shards, addresses } = this.#parts;
     const url = new URL(request.url);
     const parsed = parseJoin(roomSegment(url.pathname) ?? "", url.searchParams);
     if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
@@ -210,19 +146,9 @@ export class Room extends SocketObject {
       peer = remotePeer(entry, shards);
     }
     const online = roster.size;
-    const { users, more } = roster.page(null, config.presenceListLimit);
-    const you = toUser(member);
-    const { tickSeconds, typingSeconds } = config;
-    const welcome = { type: "welcome", room, you, users, more, online, tickSeconds, typingSeconds, limits: limitsOf(config) } as const;
-    const account = accountOf(member);
-    const read = account === null ? 0 : reads.of(account);
-    peer.deliver({ ...welcome, lastSeq: history.lastSeq, epoch: store.epoch!, read, at: now });
-    peer.deliver(this.#replay({ since, epoch }));
-    const typing = this.#typing.current();
-    if (typing !== null) peer.deliver(typing);
-    const receipts = this.#receipts.current();
-    if (receipts !== null) peer.deliver(receipts);
-    this.#broadcast.record({ kind: "joined", user: you });
+    const ongoing = [this.#typing.current(), this.#receipts.current()];
+    for (const frame of welcomeOf(this.#parts, room, member, now, this.#replay({ since, epoch }), ongoing)) peer.deliver(frame);
+    this.#broadcast.record({ kind: "joined", user: toUser(member) });
     log({ event: "connect", room, id: member.id, format, online });
 
     const response =
@@ -414,10 +340,4 @@ export class Room extends SocketObject {
     this.#broadcast.record({ kind: "left", user: toUser(entry), reason });
     log({ event: "close", room: name, id, code, reason, online });
   }
-}
-
-/** What the welcome tells a client it may send, so that it can pace itself. */
-function limitsOf(config: Config): Limits {
-  const { rateLimitPer10s, maxFrameBytes, maxMessageChars, typingPer10s, reactionsPer10s } = config;
-  return { framesPer10s: rateLimitPer10s, frameBytes: maxFrameBytes, messageChars: maxMessageChars, typingPer10s, reactionsPer10s };
 }
