@@ -1,4 +1,5 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signToken } from "../src/auth/grant";
 import { TYPING_USERS_SHOWN, type TypingFrame, type User } from "../src/protocol";
@@ -199,6 +200,33 @@ describe("typing", () => {
     await sendQuietly(mod, { type: "typing" }, run);
     const shown = { id: "1", name: "mod", verified: true, account: "mod-1", moderator: true } as const;
     expect(await bob.skipTo("typing")).toEqual(typing([shown], [shown]));
+  });
+
+  it.each([
+    ["a moderator's frame", "socket"],
+    ["the HTTP API", "http"],
+  ])("ends the typing of someone muted through %s", async (_, path) => {
+    const { room, run } = heldRoom(`typing-mute-ends-${path}`);
+    const token = await signToken(SECRET, { room, name: "mod", role: "moderator", sub: "mod-1", exp: Math.floor(Date.now() / 1000) + 3600 });
+    const mod = await Client.join(`/rooms/${room}?token=${token}`);
+    const bob = await Client.join(`/rooms/${room}?name=bob`);
+    await sendQuietly(bob, { type: "typing" }, run);
+    const shown = user("2", "bob");
+    expect(await mod.skipTo("typing")).toEqual(typing([shown], [shown]));
+    const mute = { type: "mute", user: "2", seconds: 60 };
+    if (path === "socket") {
+      mod.send(mute);
+      await mod.skipTo("moderated");
+    } else {
+      const response = await exports.default.fetch(`http://chat.test/api/rooms/${room}/moderation`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify(mute),
+      });
+      expect(response.status).toBe(200);
+    }
+    await run();
+    expect(await mod.skipTo("typing")).toEqual(typing([]));
   });
 
   it("keeps the room awake until the last typing ends, and takes no number in its sequence", async () => {

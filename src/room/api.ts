@@ -16,6 +16,7 @@ import type {
 import { addressKey } from "./addresses";
 import { tooMany } from "./admission";
 import type { Broadcast } from "./broadcast";
+import type { TypingIndicator } from "./typing";
 import { HTTP_USER_ID, missing } from "./changes";
 import { split } from "./replay";
 import type { RoomParts } from "./parts";
@@ -61,6 +62,8 @@ export type Read<T> = T | { refusal: Refusal };
 export interface ApiLinks {
   broadcast: Broadcast;
   expel: Expel;
+  /** Who is typing, which a mute ends. */
+  typing: Pick<TypingIndicator, "stop">;
   /** Keeps the alarm, and gives storage back if nothing is left to keep (see `Upkeep.settle`). */
   settle(): Promise<void>;
 }
@@ -180,7 +183,7 @@ export class RoomApi {
    * delete is answered with the frame everyone got.
    */
   async moderation(frame: ModerationFrame | DeleteRequest, moderator: Caller & { identity: Identity }): Promise<ModeratedFrame | DeleteFrame | Refusal> {
-    const { sequencer, sanctions, roster, broadcast, expel } = this.parts;
+    const { sequencer, sanctions, roster, broadcast, expel, typing } = this.parts;
     const now = Date.now();
     const { identity } = moderator;
     const sanction = this.#sanctioned(moderator, now, frame.type === "delete");
@@ -192,7 +195,7 @@ export class RoomApi {
       answer = published.ok ? { type: "delete", seq: frame.seq, change: published.seq, deletedAt: now } : refusalOf(published);
       await broadcast.whenStored();
     } else {
-      answer = moderate(frame, now, sanctions, roster, expel);
+      answer = moderate(frame, now, sanctions, roster, { expel, hush: (held) => typing.stop(held.id) });
     }
     await this.parts.settle();
     return answer.type === "error" ? { status: 404, code: answer.code, message: answer.message } : answer;

@@ -218,7 +218,7 @@ export class FramePipeline {
       }
       default:
         if (!entry.moderator) answer(errorFrame("forbidden", "only moderators may kick, ban or mute; a moderator's token says role: moderator"));
-        else answer(moderate(frame, now, sanctions, roster, this.parts.expel));
+        else answer(moderate(frame, now, sanctions, roster, { expel: this.parts.expel, hush: (held) => typing.stop(held.id) }));
     }
   }
 

@@ -74,7 +74,7 @@ export class Room extends SocketObject {
     this.#typing = new TypingIndicator(parts, (frame) => broadcast.toEveryone(frame));
     this.#receipts = new Receipts({ ...parts, broadcast });
     this.#upkeep = new Upkeep({ ...parts, broadcast, expel, tick: (now, online, first) => this.tick(now, online, first) });
-    this.#api = new RoomApi({ ...parts, broadcast, expel, settle: () => this.settle() });
+    this.#api = new RoomApi({ ...parts, broadcast, expel, typing: this.#typing, settle: () => this.settle() });
     this.#pipeline = new FramePipeline({
       ...parts,
       broadcast,

@@ -153,13 +153,19 @@ function holds(row: Row, person: Person): boolean {
   return !person.verified && person.address === row.address;
 }
 
+/** What a sanction does to those it holds who are in the room now: a ban closes their sockets, a mute ends their typing. */
+export interface Enforcement {
+  expel: Expel;
+  hush(entry: Entry): void;
+}
+
 /**
  * Does a moderator's kick, ban, unban, mute or unmute, and says what came
  * of it for the moderator. Whether the sender may is the caller's check. A
  * ban closes every socket it holds, not only the one it was imposed on: the
  * same person on another device is the same person.
  */
-export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctions, roster: Roster, expel: Expel): ModeratedFrame | ErrorFrame {
+export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctions, roster: Roster, { expel, hush }: Enforcement): ModeratedFrame | ErrorFrame {
   const { type: action, user: id } = frame;
   if (action === "unban" || action === "unmute") {
     const name = sanctions.lift(action === "unban" ? "ban" : "mute", id, now);
@@ -175,9 +181,12 @@ export function moderate(frame: ModerationFrame, now: number, sanctions: Sanctio
   }
   const until = now + frame.seconds! * 1000;
   sanctions.impose(action, target, until);
+  const held = roster.all().filter((entry) => sanctions.against(action, entry, now) !== null);
   if (action === "ban") {
     const { message } = sanctioned("ban", until);
-    for (const held of roster.all().filter((entry) => sanctions.against("ban", entry, now) !== null)) expel(held, closing("banned", message, until));
+    for (const entry of held) expel(entry, closing("banned", message, until));
+  } else {
+    for (const entry of held) hush(entry);
   }
   return { type: "moderated", action, user, until };
 }
