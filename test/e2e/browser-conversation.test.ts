@@ -411,6 +411,9 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
     await ann.locator("#status[data-state=open]").waitFor();
     expect(ann.url()).not.toContain("token");
     await rooms.getByRole("link", { name: "Direct conversation with acct-bob" }).waitFor();
+    // Titled by whom it is with, not by the room's name.
+    await expect.poll(() => ann.locator("#room-name").textContent()).toBe("Conversation with acct-bob");
+    expect(await ann.title()).toBe("acct-bob · Edge chat");
     await say(ann, "hello bob");
     await until(ann, (t) => t.includes("hello bob"), "ann's message in the direct conversation");
 
@@ -432,6 +435,15 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
       chrome.problems,
     );
     expect(await zoe.locator("#rooms-nav").isHidden()).toBe(true);
+
+    // A tab whose token for every room has expired drops it, says so, and asks for a name rather than being refused.
+    const expired = await signToken(BROWSER_ROOM_SECRET, { room: "*", name: "ann", sub: "acct-ann", exp: Math.floor(Date.now() / 1000) - 60 });
+    await ann.evaluate((token) => sessionStorage.setItem("edge-chat.account-token", token), expired);
+    await ann.goto(`${chrome.server.url}/rooms/browser-home`);
+    await ann.getByText("Your token for every room has expired").waitFor();
+    await ann.getByLabel("Choose a name to join").waitFor();
+    expect(await ann.locator("#rooms-nav").isHidden()).toBe(true);
+    expect(await ann.evaluate(() => sessionStorage.getItem("edge-chat.account-token"))).toBeNull();
     await ann.close();
     await bob.close();
     await zoe.close();

@@ -58,6 +58,12 @@ export class RoomList {
       // The room joins the account's list just after the socket's welcome: until then, the page knows it is here.
       const here = rooms.some(({ room }) => room === this.#current) ? [] : [{ room: this.#current, lastSeq: 0, lastAt: null, read: 0, unread: 0, mentions: 0 }];
       this.#list.replaceChildren(...[...here, ...rooms].map((room) => this.#item(room)));
+      // A direct conversation's name says nothing to a person: the page is titled by whom it is with.
+      const direct = rooms.find(({ room }) => room === this.#current)?.with;
+      if (direct !== undefined) {
+        $("room-name").textContent = `Conversation with ${direct}`;
+        document.title = `${direct} · Edge chat`;
+      }
       $("rooms-error").hidden = true;
     } catch (error) {
       const shown = $("rooms-error");
