@@ -52,7 +52,8 @@ if (room === null) {
   document.title = `${room} · Edge chat`;
   const query = new URLSearchParams(location.search);
   const { token, everyRoom, expired } = pageToken(query.get("token"));
-  if (expired) notice("Your token for every room has expired, so this tab no longer lists your rooms. Open a link with a new one to see them again.", "warning");
+  if (expired)
+    notice("Your token for every room has expired, so this tab no longer lists your rooms. Open a link with a new one to see them again.", "warning");
   const given = query.get("name") ?? storedName();
   const checked = given === null ? null : checkDisplayName(given);
   // A token names its holder, so a link with one needs nothing more.
