@@ -30,17 +30,13 @@ export class Batching {
     private readonly name: () => string,
   ) {}
 
-  /**
-   * A frame goes to everyone: counts it, and opens a window if the object is
-   * busy and none is open. Returns whether one is open, for this frame too.
-   */
-  broadcast(now: number): boolean {
-    if (this.windowMs === 0) return false;
+  /** A frame goes to everyone: counts it, and opens a window, this frame's too, if the object is busy and none is open. */
+  broadcast(now: number): void {
+    if (this.windowMs === 0) return;
     const elapsed = Math.max(0, now - this.#rateAt) / 1000;
     this.#rate = this.#rate * Math.exp(-elapsed / RATE_SECONDS) + 1 / RATE_SECONDS;
     this.#rateAt = now;
     if (this.#window === null && this.#rate > this.above) this.#open();
-    return this.#window !== null;
   }
 
   /** Sends or, while a window is open and the socket asked for batches, holds a socket's frame. */
