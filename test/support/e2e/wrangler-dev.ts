@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { startBrowsers } from "./chromium";
 import { ONE_ADDRESS_FOR_ALL, startDevServer } from "./wrangler";
 
 declare module "vitest" {
@@ -10,11 +11,26 @@ declare module "vitest" {
 /** The secret the end-to-end dev server signs `private-` room tokens with, as `.dev.vars` would set it. */
 export const E2E_ROOM_SECRET = "e2e-room-secret";
 
-/** One `wrangler dev` for the whole end-to-end project, stopped by PID when it ends. */
+/**
+ * One `wrangler dev` for the whole end-to-end project, and the browser tests'
+ * Chromium and server (./chromium.ts), started side by side and stopped when
+ * the project ends.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // The tests' clients all come from 127.0.0.1; per-address limits are tested in the runtime project.
   // Ten sockets to an object, so that a crowd of 45 spreads over the room and four shards.
-  const server = await startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: E2E_ROOM_SECRET, SHARD_SIZE: "10" } });
-  project.provide("devUrl", server.url);
-  return () => server.stop();
+  const [server, browsers] = await Promise.allSettled([
+    startDevServer({ vars: { ...ONE_ADDRESS_FOR_ALL, ROOM_SECRET: E2E_ROOM_SECRET, SHARD_SIZE: "10" } }),
+    startBrowsers(),
+  ]);
+  const stop = async () => {
+    await Promise.all([server.status === "fulfilled" && server.value.stop(), browsers.status === "fulfilled" && browsers.value?.stop()]);
+  };
+  if (server.status === "rejected" || browsers.status === "rejected") {
+    await stop();
+    throw server.status === "rejected" ? server.reason : (browsers as PromiseRejectedResult).reason;
+  }
+  project.provide("devUrl", server.value.url);
+  project.provide("browsers", browsers.value?.browsers ?? null);
+  return stop;
 }
