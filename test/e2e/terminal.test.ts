@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
 import { storedTexts } from "../support/e2e/rooms";
@@ -16,10 +16,6 @@ const SECRET = "terminal-room-secret";
 let server: DevServer;
 
 beforeAll(async () => {
-  // The client library that npm run chat's prechat script builds, built once
-  // here: the terminals below skip it (--ignore-scripts), so that those that
-  // start at once do not rewrite dist/client.js while another one loads it.
-  execFileSync("npm", ["run", "-s", "build:client"]);
   // Its own wrangler dev, since a test here restarts it. Every client is 127.0.0.1, so the
   // per-address limits are lifted; 200 frames per 10 s, so that pacing a script to it is quick
   // to test, and still pacing; a secret, so that private rooms ask for tokens; and threads in pages of three.
@@ -280,7 +276,12 @@ interface Terminal {
   kill(): void;
 }
 
-/** `npm run -s chat -- <args>` with piped stdin and stdout, as a script would run it, but for its prechat build (see beforeAll). */
+/**
+ * `npm run -s chat -- <args>` with piped stdin and stdout, as a script would
+ * run it, but for its prechat build of the client library, which the global
+ * setup (test/support/e2e/wrangler-dev.ts) ran once: terminals started at once
+ * would rewrite dist/client.js while another one loads it.
+ */
 function terminal(args: string[]): Terminal {
   const child: ChildProcessWithoutNullStreams = spawn("npm", ["run", "-s", "--ignore-scripts", "chat", "--", ...args], { env: { ...process.env, TZ: "UTC" } });
   let out = "";

@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import type { TestProject } from "vitest/node";
 import { startBrowsers } from "./chromium";
 import { ONE_ADDRESS_FOR_ALL, startDevServer } from "./wrangler";
@@ -17,6 +19,10 @@ export const E2E_ROOM_SECRET = "e2e-room-secret";
  * the project ends.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The pages and the client library, built once: the servers run without the
+  // project's custom build (see prebuilt() in ./wrangler.ts), and the terminals
+  // without their prechat build.
+  await promisify(execFile)("npm", ["run", "-s", "build"]);
   // The tests' clients all come from 127.0.0.1; per-address limits are tested in the runtime project.
   // Ten sockets to an object, so that a crowd of 45 spreads over the room and four shards.
   const [server, browsers] = await Promise.allSettled([
