@@ -4,6 +4,8 @@ import { WsClient } from "../support/e2e/ws-client";
 
 // The web client in Chromium, coming back after its server restarts: a file of
 // its own, with a server of its own, since a restart drops every page's socket.
+// That server allows a socket a burst of 3 frames (PACED_BROWSER_VARS), so the
+// pacing test is here too.
 
 // At the file level, so that without Chromium its stand-in test runs and says why.
 const chrome = useChromiumWithOwnServer();
@@ -99,4 +101,15 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, through server 
     cat.ws.close();
     await ann.close();
   }, 90_000);
+
+  it("paces messages typed faster than the room takes them: every one stored, in order, none refused", async () => {
+    const ann = await openRoom("browser-pace", "ann");
+    const typed = ["one", "two", "three", "four"];
+    // Four at once against a burst of 3: without pacing, the room refuses one.
+    for (const text of typed) await say(ann, text);
+    expect(await until(ann, (t) => t.length === typed.length, "all four stored")).toEqual(typed);
+    expect(await ann.locator("#messages li.failed").count()).toBe(0);
+    expect(await ann.locator("#composer-error").textContent()).toBe("");
+    await ann.close();
+  }, 60_000);
 });

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { moderate, peopleIn, say, until, useChromium, chromiumAvailable } from "../support/e2e/browser";
 import { WsClient } from "../support/e2e/ws-client";
 
-// The web client in Chromium: chatting, pacing and refusals. Coming back after a server restart is in
-// browser-restart.test.ts, access and moderation in browser-access.test.ts.
+// The web client in Chromium: chatting and refusals. Coming back after a server restart, and pacing, are
+// in browser-restart.test.ts, access and moderation in browser-access.test.ts.
 
 // At the file level, so that without Chromium its stand-in test runs and says why.
 const chrome = useChromium();
@@ -86,17 +86,6 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium", () => {
     await evil.close();
     await ann.close();
   });
-
-  it("paces messages typed faster than the room takes them: every one stored, in order, none refused", async () => {
-    const ann = await openRoom("browser-pace", "ann");
-    const typed = ["one", "two", "three", "four"];
-    // Four at once against a burst of 3: without pacing, the room refuses one.
-    for (const text of typed) await say(ann, text);
-    expect(await until(ann, (t) => t.length === typed.length, "all four stored")).toEqual(typed);
-    expect(await ann.locator("#messages li.failed").count()).toBe(0);
-    expect(await ann.locator("#composer-error").textContent()).toBe("");
-    await ann.close();
-  }, 60_000);
 
   it("shows a refusal in words and keeps the refused message to retry once the reason is gone", async () => {
     const ann = await openRoom("browser-retry", "ann");

@@ -1,7 +1,7 @@
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { signToken } from "../../../src/auth/grant";
-import { BROWSER_ROOM_SECRET, BROWSER_VARS, CHROMIUM, chromiumAvailable } from "./chromium";
+import { BROWSER_ROOM_SECRET, CHROMIUM, chromiumAvailable, PACED_BROWSER_VARS } from "./chromium";
 import { type DevServer, startDevServer } from "./wrangler";
 import { WsClient } from "./ws-client";
 
@@ -34,11 +34,11 @@ export function useChromium(): Chromium {
   );
 }
 
-/** As `useChromium`, with a wrangler dev of the file's own, which its tests may restart, started before them and stopped after. */
+/** As `useChromium`, with a wrangler dev of the file's own (PACED_BROWSER_VARS), which its tests may restart, started before them and stopped after. */
 export function useChromiumWithOwnServer(): Chromium<DevServer> {
   let server: DevServer | undefined;
   return connected(
-    async () => (server = await startDevServer({ vars: BROWSER_VARS })),
+    async () => (server = await startDevServer({ vars: PACED_BROWSER_VARS })),
     async () => server?.stop(),
   );
 }
