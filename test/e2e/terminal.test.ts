@@ -30,11 +30,11 @@ afterAll(async () => {
 
 const wsUrl = (room: string) => `${server.url.replace("http", "ws")}/rooms/${room}`;
 
-// At once, but for the restart: each test has rooms of its own, and most of
-// their time is spent waiting on a child process (the pacing, a give-up
-// deadline, npm and Node starting).
+// Three tests that mostly wait run at once, first: one waits out a script's
+// 15-s deadline, one the room's pace, one only prints. The others start several
+// terminals each, which on a loaded machine would slow each other down past
+// their deadlines; they run one after another, the restart last.
 describe("npm run chat against wrangler dev", () => {
-  // First, since it waits longest.
   it.concurrent("gives up with the reason and exit 2 when a script cannot reach the server", async ({ expect }) => {
     const lost = terminal(["lobby", "--name", "bot", "--server", "http://127.0.0.1:1"]);
     lost.type("hello?");
@@ -45,7 +45,37 @@ describe("npm run chat against wrangler dev", () => {
     expect(lost.lines().at(-1)).toMatch(/^\* gave up connecting after 15 s: cannot reach 127\.0\.0\.1:1\b/);
   }, 60_000);
 
-  it.concurrent("lets two terminals and a ws client chat, with /who and /name", async ({ expect }) => {
+  it.concurrent(
+    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
+    async ({ expect }) => {
+      const room = "terminal-paced";
+      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
+      const bot = terminal([room, "--name", "bot", "--server", server.url]);
+      try {
+        for (const line of lines) bot.type(line);
+        bot.end();
+        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
+        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
+        expect(await storedTexts(server, room)).toEqual(lines);
+      } finally {
+        bot.kill();
+      }
+    },
+    RESTART_DEADLINE_MS + 30_000,
+  );
+
+  it.concurrent("prints its usage for --help and exits 0", async ({ expect }) => {
+    const help = terminal(["--help"]);
+    expect(await help.exited()).toBe(0);
+    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
+    expect(help.lines()).toContain("  -h, --help               this text");
+    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>", "/search <words>", "/dm <sub>"]) {
+      expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
+    }
+  });
+
+  it("lets two terminals and a ws client chat, with /who and /name", async ({ expect }) => {
     const room = "terminal-chat";
     const ann = terminal([room, "--name", "ann", "--server", server.url]);
     let bob: Terminal | undefined;
@@ -85,7 +115,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it.concurrent("replies, reacts and reads a whole thread from a script, by the numbers messages show, and marks a message that mentions its reader", async ({
+  it("replies, reacts and reads a whole thread from a script, by the numbers messages show, and marks a message that mentions its reader", async ({
     expect,
   }) => {
     const room = "terminal-threads";
@@ -143,9 +173,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it.concurrent("searches from a script, newest first and page after page, refuses a bad query in words, and opens a direct conversation, exit 0", async ({
-    expect,
-  }) => {
+  it("searches from a script, newest first and page after page, refuses a bad query in words, and opens a direct conversation, exit 0", async ({ expect }) => {
     const room = "terminal-search";
     const token = await signToken(SECRET, { room: "*", name: "ann", sub: "ann-terminal-sub", exp: Math.floor(Date.now() / 1000) + 600 });
     // More than the 20 results a search frame holds: two pages.
@@ -176,7 +204,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it.concurrent("exits 1 when a line was refused, and 2 with the reason when the room refuses it or the URL is bad", async ({ expect }) => {
+  it("exits 1 when a line was refused, and 2 with the reason when the room refuses it or the URL is bad", async ({ expect }) => {
     // 2001 characters: too long to send.
     const long = terminal(["terminal-refused", "--name", "bot", "--server", server.url]);
     long.type("x".repeat(2001));
@@ -197,27 +225,7 @@ describe("npm run chat against wrangler dev", () => {
     expect(bad.errors()).toMatch(/^not a room's URL/);
   });
 
-  it.concurrent(
-    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
-    async ({ expect }) => {
-      const room = "terminal-paced";
-      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
-      const bot = terminal([room, "--name", "bot", "--server", server.url]);
-      try {
-        for (const line of lines) bot.type(line);
-        bot.end();
-        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
-        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
-        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
-        expect(await storedTexts(server, room)).toEqual(lines);
-      } finally {
-        bot.kill();
-      }
-    },
-    RESTART_DEADLINE_MS + 30_000,
-  );
-
-  it.concurrent("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async ({ expect }) => {
+  it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async ({ expect }) => {
     const room = "terminal-quit";
     const ann = terminal([room, "--name", "ann", "--server", server.url]);
     try {
@@ -232,17 +240,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it.concurrent("prints its usage for --help and exits 0", async ({ expect }) => {
-    const help = terminal(["--help"]);
-    expect(await help.exited()).toBe(0);
-    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
-    expect(help.lines()).toContain("  -h, --help               this text");
-    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>", "/search <words>", "/dm <sub>"]) {
-      expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
-    }
-  });
-
-  // Alone, after the others: it restarts the server that they use.
+  // Last, since it restarts the server that the others use.
   it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async ({ expect }) => {
     const room = "terminal-script";
     const bot = terminal([room, "--name", "bot", "--server", server.url]);
