@@ -5,9 +5,7 @@ import { BROWSER_ROOM_SECRET, chromiumAvailable, openPage, say, until, useChromi
 import { WsClient } from "../support/e2e/ws-client";
 
 // The web client in Chromium: typing, reactions, replies and threads, mentions.
-// Each socket here sends at most 3 frames that count against the room's burst
-// of 3 (typing and reactions have budgets of their own), so nothing waits on the
-// room's pace; and typing lasts until it is stopped (TYPING_SECONDS is long).
+// Typing lasts until it is stopped (TYPING_SECONDS is long).
 
 // At the file level, so that without Chromium its stand-in test runs and says why.
 const chrome = useChromium();
@@ -365,7 +363,7 @@ describe.skipIf(!chromiumAvailable)("the web client in Chromium, in conversation
 
   it("pages search results with More results, 20 at a time, saying how many match", async () => {
     const room = "browser-search-more";
-    // 21 matches, three from each socket, within each one's burst.
+    // 21 matches, three from each socket.
     const writers = await Promise.all(Array.from({ length: 7 }, (_, i) => ws(room, `w${i}`)));
     for (const [i, writer] of writers.entries()) for (let j = 0; j < 3; j++) writer.send(`lunch ${i * 3 + j}`);
     await Promise.all(writers.map((writer, i) => messageSaying(writer, `lunch ${i * 3 + 2}`)));

@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { signToken } from "../../src/auth/grant";
 import { storedTexts } from "../support/e2e/rooms";
 import { type DevServer, ONE_ADDRESS_FOR_ALL, startDevServer } from "../support/e2e/wrangler";
@@ -30,8 +30,52 @@ afterAll(async () => {
 
 const wsUrl = (room: string) => `${server.url.replace("http", "ws")}/rooms/${room}`;
 
+// Three tests that mostly wait run at once, first: one waits out a script's
+// 15-s deadline, one the room's pace, one only prints. The others start several
+// terminals each, which on a loaded machine would slow each other down past
+// their deadlines; they run one after another, the restart last.
 describe("npm run chat against wrangler dev", () => {
-  it("lets two terminals and a ws client chat, with /who and /name", async () => {
+  it.concurrent("gives up with the reason and exit 2 when a script cannot reach the server", async ({ expect }) => {
+    const lost = terminal(["lobby", "--name", "bot", "--server", "http://127.0.0.1:1"]);
+    lost.type("hello?");
+    lost.end();
+    // It gives up 15 s after it starts, by its own clock; the rest of this wait is for npm and Node to start.
+    expect(await lost.exited(45_000)).toBe(2);
+    expect(lost.lines()).toContain("! not sent (the session was closed): hello?");
+    expect(lost.lines().at(-1)).toMatch(/^\* gave up connecting after 15 s: cannot reach 127\.0\.0\.1:1\b/);
+  }, 60_000);
+
+  it.concurrent(
+    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
+    async ({ expect }) => {
+      const room = "terminal-paced";
+      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
+      const bot = terminal([room, "--name", "bot", "--server", server.url]);
+      try {
+        for (const line of lines) bot.type(line);
+        bot.end();
+        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
+        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
+        expect(await storedTexts(server, room)).toEqual(lines);
+      } finally {
+        bot.kill();
+      }
+    },
+    RESTART_DEADLINE_MS + 30_000,
+  );
+
+  it.concurrent("prints its usage for --help and exits 0", async ({ expect }) => {
+    const help = terminal(["--help"]);
+    expect(await help.exited()).toBe(0);
+    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
+    expect(help.lines()).toContain("  -h, --help               this text");
+    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>", "/search <words>", "/dm <sub>"]) {
+      expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
+    }
+  });
+
+  it("lets two terminals and a ws client chat, with /who and /name", async ({ expect }) => {
     const room = "terminal-chat";
     const ann = terminal([room, "--name", "ann", "--server", server.url]);
     let bob: Terminal | undefined;
@@ -71,7 +115,9 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it("replies, reacts and reads a whole thread from a script, by the numbers messages show, and marks a message that mentions its reader", async () => {
+  it("replies, reacts and reads a whole thread from a script, by the numbers messages show, and marks a message that mentions its reader", async ({
+    expect,
+  }) => {
     const room = "terminal-threads";
     const ann = terminal([room, "--name", "ann", "--server", server.url]);
     let bob: Terminal | undefined;
@@ -127,7 +173,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it("searches from a script, newest first and page after page, refuses a bad query in words, and opens a direct conversation, exit 0", async () => {
+  it("searches from a script, newest first and page after page, refuses a bad query in words, and opens a direct conversation, exit 0", async ({ expect }) => {
     const room = "terminal-search";
     const token = await signToken(SECRET, { room: "*", name: "ann", sub: "ann-terminal-sub", exp: Math.floor(Date.now() / 1000) + 600 });
     // More than the 20 results a search frame holds: two pages.
@@ -158,26 +204,7 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async () => {
-    const room = "terminal-script";
-    const bot = terminal([room, "--name", "bot", "--server", server.url]);
-    try {
-      bot.type("first");
-      await bot.line(/^\[\d\d:\d\d\] #\d+ bot: first$/);
-      const restarted = server.restart();
-      await bot.line(/^\* connection lost \(.+\); reconnecting in \d+ s$/);
-      bot.type("second");
-      bot.end();
-      await restarted;
-      expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
-      expect(bot.lines().filter((l) => /bot: (first|second)$/.test(l))).toEqual([expect.stringMatching(/first$/), expect.stringMatching(/second$/)]);
-      expect(bot.lines()).toContain("* reconnected");
-    } finally {
-      bot.kill();
-    }
-  });
-
-  it("exits 1 when a line was refused, and 2 with the reason when the room refuses it or the URL is bad", async () => {
+  it("exits 1 when a line was refused, and 2 with the reason when the room refuses it or the URL is bad", async ({ expect }) => {
     // 2001 characters: too long to send.
     const long = terminal(["terminal-refused", "--name", "bot", "--server", server.url]);
     long.type("x".repeat(2001));
@@ -198,27 +225,7 @@ describe("npm run chat against wrangler dev", () => {
     expect(bad.errors()).toMatch(/^not a room's URL/);
   });
 
-  it(
-    "paces a script of 250 lines to the room's limit: every line stored once, in order, exit 0",
-    async () => {
-      const room = "terminal-paced";
-      const lines = Array.from({ length: 250 }, (_, i) => String(i + 1));
-      const bot = terminal([room, "--name", "bot", "--server", server.url]);
-      try {
-        for (const line of lines) bot.type(line);
-        bot.end();
-        // A burst of 99, then ten a second: about 15 s on any machine, and not one frame refused.
-        expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
-        expect(bot.lines().filter((l) => l.startsWith("!"))).toEqual([]);
-        expect(await storedTexts(server, room)).toEqual(lines);
-      } finally {
-        bot.kill();
-      }
-    },
-    RESTART_DEADLINE_MS + 30_000,
-  );
-
-  it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async () => {
+  it("leaves on /quit once what was sent is stored, sends nothing typed after it, and needs no end of input", async ({ expect }) => {
     const room = "terminal-quit";
     const ann = terminal([room, "--name", "ann", "--server", server.url]);
     try {
@@ -233,25 +240,25 @@ describe("npm run chat against wrangler dev", () => {
     }
   });
 
-  it("prints its usage for --help and exits 0", async () => {
-    const help = terminal(["--help"]);
-    expect(await help.exited()).toBe(0);
-    expect(help.lines()[0]).toMatch(/^usage: npm run chat -- <room URL or room name>/);
-    expect(help.lines()).toContain("  -h, --help               this text");
-    for (const command of ["/reply <seq> <text>", "/react <seq> <emoji>", "/unreact <seq> <emoji>", "/thread <seq>", "/search <words>", "/dm <sub>"]) {
-      expect(help.lines().some((l) => l.startsWith(`  ${command} `))).toBe(true);
+  // Last, since it restarts the server that the others use.
+  it("runs a script through a server restart: every line sent once, every one acknowledged, exit 0", async ({ expect }) => {
+    const room = "terminal-script";
+    const bot = terminal([room, "--name", "bot", "--server", server.url]);
+    try {
+      bot.type("first");
+      await bot.line(/^\[\d\d:\d\d\] #\d+ bot: first$/);
+      const restarted = server.restart();
+      await bot.line(/^\* connection lost \(.+\); reconnecting in \d+ s$/);
+      bot.type("second");
+      bot.end();
+      await restarted;
+      expect(await bot.exited(RESTART_DEADLINE_MS)).toBe(0);
+      expect(bot.lines().filter((l) => /bot: (first|second)$/.test(l))).toEqual([expect.stringMatching(/first$/), expect.stringMatching(/second$/)]);
+      expect(bot.lines()).toContain("* reconnected");
+    } finally {
+      bot.kill();
     }
   });
-
-  it("gives up with the reason and exit 2 when a script cannot reach the server", async () => {
-    const lost = terminal(["lobby", "--name", "bot", "--server", "http://127.0.0.1:1"]);
-    lost.type("hello?");
-    lost.end();
-    // It gives up 15 s after it starts, by its own clock; the rest of this wait is for npm and Node to start.
-    expect(await lost.exited(45_000)).toBe(2);
-    expect(lost.lines()).toContain("! not sent (the session was closed): hello?");
-    expect(lost.lines().at(-1)).toMatch(/^\* gave up connecting after 15 s: cannot reach 127\.0\.0\.1:1\b/);
-  }, 60_000);
 });
 
 interface Terminal {
@@ -267,9 +274,14 @@ interface Terminal {
   kill(): void;
 }
 
-/** `npm run -s chat -- <args>` with piped stdin and stdout, as a script would run it. */
+/**
+ * `npm run -s chat -- <args>` with piped stdin and stdout, as a script would
+ * run it, but for its prechat build of the client library, which the global
+ * setup (test/support/e2e/wrangler-dev.ts) ran once: terminals started at once
+ * would rewrite dist/client.js while another one loads it.
+ */
 function terminal(args: string[]): Terminal {
-  const child: ChildProcessWithoutNullStreams = spawn("npm", ["run", "-s", "chat", "--", ...args], { env: { ...process.env, TZ: "UTC" } });
+  const child: ChildProcessWithoutNullStreams = spawn("npm", ["run", "-s", "--ignore-scripts", "chat", "--", ...args], { env: { ...process.env, TZ: "UTC" } });
   let out = "";
   let err = "";
   let read = 0;

@@ -1,45 +1,17 @@
-import { existsSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { signToken } from "../../../src/auth/grant";
-import { type DevServer, ONE_ADDRESS_FOR_ALL, startDevServer } from "./wrangler";
+import { BROWSER_ROOM_SECRET, CHROMIUM, chromiumAvailable, PACED_BROWSER_VARS } from "./chromium";
+import { type DevServer, startDevServer } from "./wrangler";
 import { WsClient } from "./ws-client";
 
 // What the browser tests (test/e2e/browser*.test.ts) do with Chromium and its pages.
 
-// Debian's Chromium, driven by playwright-core: no browser is downloaded.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const chromiumAvailable = existsSync(CHROMIUM);
-if (!chromiumAvailable && process.env.CI === "true") throw new Error(`Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt`);
-
-/** The secret the browser tests' server signs tokens with. */
-export const BROWSER_ROOM_SECRET = "browser-room-secret";
-/** A name for 127.0.0.1 that, unlike it, is not a secure context: a page from it is what a phone gets from http://<LAN address>:8787. */
-export const INSECURE_HOST = "chat.lan.test";
-
-/**
- * The browser tests' server. Each socket may send a burst of 3, refilled at
- * 0.3 a second: small, so that the pacing test types faster than that
- * however slowly this machine types, and enough for every other test, none
- * of which sends more than 3 frames on one socket. History frames of two
- * messages, so that every resume and thread is fetched page by page, and
- * users in pages of three, so that a handful of people need pages. Typing
- * lasts ten minutes unless stopped, so that no test sees it expire on a slow
- * machine. Every page comes from 127.0.0.1, so the per-address limits are
- * lifted.
- */
-const BROWSER_VARS = {
-  ...ONE_ADDRESS_FOR_ALL,
-  ROOM_SECRET: BROWSER_ROOM_SECRET,
-  RATE_LIMIT_PER_10S: "3",
-  HISTORY_REPLAY_LIMIT: "2",
-  PRESENCE_LIST_LIMIT: "3",
-  TYPING_SECONDS: "600",
-};
+export { BROWSER_ROOM_SECRET, chromiumAvailable, INSECURE_HOST } from "./chromium";
 
 /** A test file's server and browser, and how its pages open a room and its moderators join. */
-export interface Chromium {
-  readonly server: DevServer;
+export interface Chromium<Server extends { url: string } = { url: string }> {
+  readonly server: Server;
   readonly browser: Browser;
   /** What pages did wrong: thrown errors, console errors, dialogs. The file fails if any. */
   readonly problems: string[];
@@ -48,24 +20,42 @@ export interface Chromium {
 }
 
 /**
- * Starts a wrangler dev of its own (a test may restart it) and Chromium
- * before a file's tests, and stops both after them. Without Chromium, one
- * test stands for the file's and says why, in words that
- * test/support/skip-reasons.ts prints at the end of the run.
+ * Connects a file's tests to the Chromium and the server that the global
+ * setup started for every browser test file (./chromium.ts), and lets go of
+ * the browser after them. Without Chromium, one test stands for the file's
+ * and says why, in words that test/support/skip-reasons.ts prints at the end
+ * of the run.
  */
 export function useChromium(): Chromium {
-  let server: DevServer;
+  const shared = inject("browsers");
+  return connected(
+    async () => ({ url: shared!.url }),
+    async () => {},
+  );
+}
+
+/** As `useChromium`, with a wrangler dev of the file's own (PACED_BROWSER_VARS), which its tests may restart, started before them and stopped after. */
+export function useChromiumWithOwnServer(): Chromium<DevServer> {
+  let server: DevServer | undefined;
+  return connected(
+    async () => (server = await startDevServer({ vars: PACED_BROWSER_VARS })),
+    async () => server?.stop(),
+  );
+}
+
+function connected<Server extends { url: string }>(start: () => Promise<Server>, stop: () => Promise<void>): Chromium<Server> {
+  let server: Server;
   let browser: Browser;
   const problems: string[] = [];
   if (!chromiumAvailable) it("runs the web client in Chromium", ({ skip }) => skip(`no Chromium at ${CHROMIUM}; install it with: apt-get install chromium`));
   beforeAll(async () => {
     if (!chromiumAvailable) return;
-    server = await startDevServer({ vars: BROWSER_VARS });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs(INSECURE_HOST) });
+    [server, browser] = await Promise.all([start(), chromium.connect(inject("browsers")!.endpoint)]);
   }, 120_000);
   afterAll(async () => {
+    // Closes the contexts this file made, and leaves the browser to the others.
     await browser?.close();
-    await server?.stop();
+    await stop();
     // Nothing the pages did may have broken the Content-Security-Policy or thrown.
     expect(problems).toEqual([]);
   });
@@ -80,22 +70,6 @@ export function useChromium(): Chromium {
     open: (room, name) => openPage(browser, `${server.url}/rooms/${room}?name=${encodeURIComponent(name)}`, name, problems),
     moderatorOf: (room, name) => moderatorIn(server, BROWSER_ROOM_SECRET, room, name),
   };
-}
-
-/** How Chromium runs here; `insecureHost` names 127.0.0.1 as a host that is not a secure context. */
-export function chromiumArgs(insecureHost: string): string[] {
-  return [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    // A name for 127.0.0.1 that, unlike it, is not a secure context: a page from it
-    // is what a phone gets from http://<LAN address>:8787.
-    `--host-resolver-rules=MAP ${insecureHost} 127.0.0.1`,
-  ];
 }
 
 /** How many people a join notice names: `ann`, `ann and bob`, `ann, bob and cat`, `ann, bob and 3 others`. */
@@ -151,7 +125,7 @@ export async function until(page: Page, ready: (texts: string[]) => boolean, wha
 }
 
 /** A moderator's socket in `room`, and the id of the person named `name` there. */
-export async function moderatorIn(server: DevServer, secret: string, room: string, name: string): Promise<{ mod: WsClient; id: string }> {
+export async function moderatorIn(server: { url: string }, secret: string, room: string, name: string): Promise<{ mod: WsClient; id: string }> {
   const token = await signToken(secret, { room, name: "mod", role: "moderator", exp: Math.floor(Date.now() / 1000) + 600 });
   const mod = await WsClient.open(`${server.url.replace("http", "ws")}/rooms/${room}?token=${token}`);
   const user = (await mod.next("welcome")).users.find((u) => u.name === name);

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { constants, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { LineSplitter, Tail } from "./output.ts";
 
 export interface DevServer {
@@ -45,10 +46,44 @@ export const ONE_ADDRESS_FOR_ALL: Record<string, string> = {
 export interface DevServerOptions {
   /** Override `[vars]` from the config. */
   vars?: Record<string, string>;
-  /** Another Worker's wrangler.toml (the benchmark's baseline); the project's by default. */
+  /** Another Worker's wrangler.toml (the benchmark's baseline); the project's by default, without its custom build (see `prebuilt`). */
   config?: string;
   /** Where the fresh local storage goes; the system's temporary directory by default. */
   stateDir?: string;
+}
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+
+/**
+ * The project's wrangler.toml, written into `dir`, without its custom build
+ * (`[build]`: `npm run build`, for people running `wrangler dev`) and with its
+ * paths made absolute. Every server start and restart would run that build
+ * again, seconds of CPU each, and rewrite the built pages and client library
+ * while other servers' pages and terminals load them. `npm test` builds them
+ * once before the tests, and so does the end-to-end project's global setup;
+ * the benchmark needs neither.
+ */
+async function prebuilt(dir: string): Promise<string> {
+  const source = await readFile(join(root, "wrangler.toml"), "utf8");
+  let changes = 0;
+  const absolute = (key: string) => (_: string, path: string) => {
+    changes++;
+    return `${key} = ${JSON.stringify(resolve(root, path))}`;
+  };
+  const toml = source
+    // The table and every line up to the next table.
+    .replace(/^\[build\]\n(?:[^[\n].*\n|\n)*/m, () => {
+      changes++;
+      return "";
+    })
+    .replace(/^main = "(.+)"$/m, absolute("main"))
+    .replace(/^directory = "(.+)"$/m, absolute("directory"));
+  if (changes !== 3)
+    throw new Error("wrangler.toml no longer has one [build], main and assets directory each: update prebuilt() in test/support/e2e/wrangler.ts");
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, "wrangler.toml");
+  await writeFile(path, toml);
+  return path;
 }
 
 /** How much of wrangler's output a server keeps for failure messages, and the longest line it holds. */
@@ -83,6 +118,8 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
   };
 
   const start = async () => {
+    // In the storage directory, which a wipe deletes, and which goes with the server.
+    const configPath = config ?? (await prebuilt(persist));
     const args = [
       wranglerBin,
       "dev",
@@ -91,7 +128,7 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
       "--inspector-port=0",
       `--persist-to=${persist}`,
       "--show-interactive-dev-session=false",
-      ...(config === undefined ? [] : [`--config=${config}`]),
+      `--config=${configPath}`,
       ...Object.entries(vars).map(([key, value]) => `--var=${key}:${value}`),
     ];
     // The Node running this file (Node 24 under npm scripts) runs wrangler too,
