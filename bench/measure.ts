@@ -16,11 +16,13 @@ let nextId = 0;
 /** A fresh id for each message sent, across scenarios. */
 export const id = () => ++nextId;
 
-export function wsUrl(server: DevServer, kind: Kind, room: string, name: string, since?: number): string {
+/** A room's URL for one client: resuming after `since`, and taking `batch` frames while the room is busy (`?batch=1`). */
+export function wsUrl(server: DevServer, kind: Kind, room: string, name: string, { since, batch = false }: { since?: number; batch?: boolean } = {}): string {
   const url = new URL(`/rooms/${room}`, server.url.replace("http", "ws"));
   if (kind === "room") {
     url.searchParams.set("name", name);
     if (since !== undefined) url.searchParams.set("since", String(since));
+    if (batch) url.searchParams.set("batch", "1");
   }
   return url.href;
 }
