@@ -48,6 +48,18 @@ export async function connectAll(count: number, inflight: number, make: (i: numb
   return { clients, times: times.sort((a, b) => a - b) };
 }
 
+/**
+ * Pings from every client every 20 s, as real clients do, until the returned
+ * function is called: for runs that outlast HEARTBEAT_TIMEOUT_SECONDS (60),
+ * after which the room closes sockets it has not heard from.
+ */
+export function keepAlive(clients: Client[]): () => void {
+  const timer = setInterval(() => {
+    for (const client of clients) client.ws.send("ping");
+  }, 20_000);
+  return () => clearInterval(timer);
+}
+
 /** Waits until `value` has not changed for half a second (or 30 s have passed). */
 export async function quiet(value: () => number): Promise<void> {
   const deadline = performance.now() + 30_000;

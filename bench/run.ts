@@ -13,7 +13,7 @@ import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } 
 import { report, type Result } from "./report.ts";
 import { signToken } from "../src/auth/grant.ts";
 import type { MyRooms } from "../src/protocol/http.ts";
-import { alternate, type Runner, burst, connectAll, id, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
+import { alternate, type Runner, burst, connectAll, id, keepAlive, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -126,6 +126,7 @@ async function capacity(server: DevServer, kind: Kind, batch = true): Promise<Me
   const room = `capacity-${Date.now()}`;
   const receipts = new Receipts();
   const { clients } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`, { batch }), kind, receipts));
+  const stopPinging = keepAlive(clients);
   await sleep(1_000);
   let best: Metrics = { delivered_per_s: 0 };
   for (let offered = 10_000; offered <= 200_000; offered += 10_000) {
@@ -138,6 +139,7 @@ async function capacity(server: DevServer, kind: Kind, batch = true): Promise<Me
     best = step;
     await sleep(500);
   }
+  stopPinging();
   await Promise.all(clients.map((c) => c.close()));
   return { sustained_per_s: best.delivered_per_s!, p99_ms_at_best: best.p99_ms ?? NaN, cpu_percent_at_best: best.cpu_percent ?? NaN };
 }
@@ -162,6 +164,7 @@ async function hot(room: DevServer, relay: DevServer): Promise<Result[]> {
     const { clients } = await connectAll(n("clients"), n("clients"), make);
     joined.push({ ...way, receipts, clients });
   }
+  const stopPinging = keepAlive(joined.flatMap(({ clients }) => clients));
   await sleep(1_000);
   const results: Result[] = [];
   for (const rate of String(opts["hot-rates"]).split(",").map(Number)) {
@@ -182,6 +185,7 @@ async function hot(room: DevServer, relay: DevServer): Promise<Result[]> {
     const [batched, baseline, unbatched] = measured as [Metrics, Metrics, Metrics];
     results.push({ scenario: `hot-${batched.offered_per_s}`, room: batched, relay: baseline, third: unbatched, columns: ["batched", "relay", "unbatched"] });
   }
+  stopPinging();
   await Promise.all(joined.flatMap(({ clients }) => clients.map((c) => c.close())));
   return results;
 }
