@@ -28,12 +28,18 @@ export class Receipts {
   duplicates = 0;
   /** When the latest delivery arrived. */
   last = 0;
+  /** Messages older than this measurement (ids below `from`): a backlog that ran over from the one before. */
+  stale = 0;
+  from = 0;
 
-  reset(): void {
+  /** Starts a measurement of the messages from id `from` on. */
+  reset(from = 0): void {
     this.latencies = [];
     this.deliveries = 0;
     this.duplicates = 0;
     this.last = 0;
+    this.stale = 0;
+    this.from = from;
   }
 }
 
@@ -85,6 +91,10 @@ export class Client {
           const token = readToken(frame, from);
           if (token === null) return;
           from = token.next;
+          if (token.id < receipts.from) {
+            receipts.stale++;
+            continue;
+          }
           if (this.seen.has(token.id)) {
             receipts.duplicates++;
             continue;
