@@ -7,6 +7,8 @@ import { type Client, type Kind, pace, percentile, type Receipts, workerdUsage }
 
 export type Metrics = Record<string, number>;
 
+const OPEN = 1;
+
 /** A scenario: what it measured on one server. */
 export type Runner = (server: DevServer, kind: Kind) => Promise<Metrics>;
 
@@ -49,13 +51,14 @@ export async function connectAll(count: number, inflight: number, make: (i: numb
 }
 
 /**
- * Pings from every client every 20 s, as real clients do, until the returned
- * function is called: for runs that outlast HEARTBEAT_TIMEOUT_SECONDS (60),
- * after which the room closes sockets it has not heard from.
+ * Pings from every open client every 20 s, as real clients do, until the
+ * returned function is called: for runs that outlast
+ * HEARTBEAT_TIMEOUT_SECONDS (60), after which the room closes sockets it
+ * has not heard from. `clients` may still be filling up.
  */
 export function keepAlive(clients: Client[]): () => void {
   const timer = setInterval(() => {
-    for (const client of clients) client.ws.send("ping");
+    for (const client of clients) if (client.ws.readyState === OPEN) client.ws.send("ping");
   }, 20_000);
   return () => clearInterval(timer);
 }
