@@ -7,6 +7,8 @@ import { type Client, type Kind, pace, percentile, type Receipts, workerdUsage }
 
 export type Metrics = Record<string, number>;
 
+const OPEN = 1;
+
 /** A scenario: what it measured on one server. */
 export type Runner = (server: DevServer, kind: Kind) => Promise<Metrics>;
 
@@ -16,11 +18,13 @@ let nextId = 0;
 /** A fresh id for each message sent, across scenarios. */
 export const id = () => ++nextId;
 
-export function wsUrl(server: DevServer, kind: Kind, room: string, name: string, since?: number): string {
+/** A room's URL for one client: resuming after `since`, and taking `batch` frames while the room is busy (`?batch=1`). */
+export function wsUrl(server: DevServer, kind: Kind, room: string, name: string, { since, batch = false }: { since?: number; batch?: boolean } = {}): string {
   const url = new URL(`/rooms/${room}`, server.url.replace("http", "ws"));
   if (kind === "room") {
     url.searchParams.set("name", name);
     if (since !== undefined) url.searchParams.set("since", String(since));
+    if (batch) url.searchParams.set("batch", "1");
   }
   return url.href;
 }
@@ -44,6 +48,19 @@ export async function connectAll(count: number, inflight: number, make: (i: numb
   };
   await Promise.all(Array.from({ length: Math.min(inflight, count) }, lane));
   return { clients, times: times.sort((a, b) => a - b) };
+}
+
+/**
+ * Pings from every open client every 20 s, as real clients do, until the
+ * returned function is called: for runs that outlast
+ * HEARTBEAT_TIMEOUT_SECONDS (60), after which the room closes sockets it
+ * has not heard from. `clients` may still be filling up.
+ */
+export function keepAlive(clients: Client[]): () => void {
+  const timer = setInterval(() => {
+    for (const client of clients) if (client.ws.readyState === OPEN) client.ws.send("ping");
+  }, 20_000);
+  return () => clearInterval(timer);
 }
 
 /** Waits until `value` has not changed for half a second (or 30 s have passed). */
@@ -71,7 +88,8 @@ export async function burst(
   seconds: number,
   size: number,
 ): Promise<Metrics> {
-  receipts.reset();
+  // What is still on its way from an earlier measurement is told apart by its id.
+  receipts.reset(id() + 1);
   for (const client of clients) client.seen.clear();
   const before = workerdUsage(server.pid());
   const start = performance.now();

@@ -6,24 +6,35 @@ export interface Result {
   scenario: string;
   room: Metrics;
   relay: Metrics;
-  /** What the two columns are, when not the room and the relay. */
-  columns?: [string, string];
+  /** A third column, compared with the first as the second is. */
+  third?: Metrics;
+  /** What the columns are, when not the room and the relay. */
+  columns?: [string, string] | [string, string, string];
 }
 
-function row(label: string, room: number | undefined, relay: number | undefined): string {
-  const show = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(1));
-  const ratio = room !== undefined && relay !== undefined && relay !== 0 ? (room / relay).toFixed(2) : "—";
-  return `| ${label.padEnd(22)} | ${show(room).padStart(10)} | ${show(relay).padStart(10)} | ${ratio.padStart(6)} |`;
-}
+const show = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(1));
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? (a / b).toFixed(2) : "—");
 
 /** Prints the tables, then the JSON lines, rounded to a tenth. */
 export function report(results: Result[]): void {
   for (const result of results) {
-    const [left, right] = result.columns ?? ["room", "relay"];
-    console.log(`\n${result.scenario}\n| metric                 | ${left.padStart(10)} | ${right.padStart(10)} |  ratio |\n|---|---|---|---|`);
-    for (const key of Object.keys(result.room)) console.log(row(key, result.room[key], result.relay[key]));
+    const columns = result.columns ?? ["room", "relay"];
+    const values = [result.room, result.relay, ...(result.third === undefined ? [] : [result.third])];
+    // The first column against each other: room ÷ relay, or ÷ each of two others.
+    const ratios = values.slice(1).map((_, i) => (values.length === 2 ? "ratio" : `1st÷${["2nd", "3rd"][i]}`));
+    const header = [...columns.map((c) => c.padStart(10)), ...ratios.map((r) => r.padStart(7))];
+    console.log(`\n${result.scenario}\n| ${"metric".padEnd(22)} | ${header.join(" | ")} |\n|${"---|".repeat(header.length + 1)}`);
+    for (const key of Object.keys(result.room)) {
+      const cells = [...values.map((m) => show(m[key]).padStart(10)), ...values.slice(1).map((m) => ratio(result.room[key], m[key]).padStart(7))];
+      console.log(`| ${key.padEnd(22)} | ${cells.join(" | ")} |`);
+    }
   }
   console.log("");
   const round = (metrics: Metrics) => Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, Math.round(v * 10) / 10]));
-  for (const result of results) console.log(JSON.stringify({ scenario: result.scenario, room: round(result.room), relay: round(result.relay) }));
+  for (const result of results) {
+    const line: Record<string, unknown> = { scenario: result.scenario, room: round(result.room), relay: round(result.relay) };
+    if (result.third !== undefined) line.third = round(result.third);
+    if (result.columns !== undefined) line.columns = result.columns;
+    console.log(JSON.stringify(line));
+  }
 }

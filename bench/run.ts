@@ -13,7 +13,7 @@ import { Client, pace, percentile, Receipts, tokened, workerdUsage, type Kind } 
 import { report, type Result } from "./report.ts";
 import { signToken } from "../src/auth/grant.ts";
 import type { MyRooms } from "../src/protocol/http.ts";
-import { alternate, type Runner, burst, connectAll, id, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
+import { alternate, type Runner, burst, connectAll, id, keepAlive, latencyMetrics, quiet, sleep, until, wsUrl, type Metrics } from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -30,7 +30,10 @@ const { values: opts } = parseArgs({
     churners: { type: "string", default: "100" },
     "storm-clients": { type: "string", default: "1000" },
     "storm-inflight": { type: "string", default: "200" },
-    "crowd-clients": { type: "string", default: "3000" },
+    "hot-rates": { type: "string", default: "5,30,60" },
+    "batch-ms": { type: "string" },
+    "batch-above": { type: "string" },
+    "crowd-clients": { type: "string", default: "4000" },
     "crowd-shard-size": { type: "string", default: "500" },
     "accounts-clients": { type: "string", default: "1000" },
     // Local storage in memory when the machine has /dev/shm: see docs/performance.md ("Storage location").
@@ -40,11 +43,14 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   console.log(`npm run bench -- [options]
-  --scenarios=fanout,capacity,storm,crowd,idle,churn   which to run (default: all)
-  --clients=200        clients in the room (fanout, capacity)
-  --senders=10         how many of them send (fanout, capacity)
+  --scenarios=fanout,capacity,storm,crowd,idle,churn   which to run (default: these; also hot and accounts)
+  --clients=200        clients in the room (fanout, capacity, hot)
+  --senders=10         how many of them send (fanout, capacity, hot)
   --rate=5             messages per second per sender (fanout)
-  --duration=8         seconds of sending (fanout, churn)
+  --duration=8         seconds of sending (fanout, churn, hot)
+  --hot-rates=5,30,60  messages per second per sender, one step each (hot: a busy room whose clients
+                       take batches, the relay, and the room's clients without batches, in one run)
+  --batch-ms=N --batch-above=N   the room's BATCH_MS and BATCH_ABOVE (default: the room's own, 20 and 100)
   --rounds=3           fanout runs per server, alternating; the table shows medians
   --size=100           characters of message text
   --step-seconds=2.5   seconds per rate step (capacity)
@@ -52,8 +58,9 @@ if (opts.help) {
   --churners=100       clients reconnecting in a loop (churn)
   --storm-clients=1000 --storm-inflight=200   clients joining at once, and handshakes in flight (storm;
                        it also runs 200 clients all at once)
-  --crowd-clients=3000 --crowd-shard-size=500   one room on several objects (crowd; 5 senders × 1
-                       message/s), against the same clients in a one-object room
+  --crowd-clients=4000 --crowd-shard-size=500   one room on several objects (crowd; 5 senders × 1
+                       message/s), against the same clients in a one-object room; about 4,800 sockets
+                       is where one local server runs out of file descriptors
   --accounts-clients=1000   token accounts in one room (accounts): what joining, messaging and
                        reading GET /api/me/rooms cost the accounts' own objects
   --state-dir=DIR      where wrangler keeps local storage (default /dev/shm if present)`);
@@ -77,6 +84,8 @@ const ROOM_VARS = {
   MAX_CONNECTIONS_PER_ROOM: "100000",
   MAX_FRAME_BYTES: "1048576",
   SHARD_SIZE: "100000",
+  ...(opts["batch-ms"] !== undefined && { BATCH_MS: opts["batch-ms"] }),
+  ...(opts["batch-above"] !== undefined && { BATCH_ABOVE: opts["batch-above"] }),
 };
 
 const RELAY_CONFIG = "bench/relay/wrangler.toml";
@@ -109,25 +118,78 @@ async function fanout(server: DevServer, kind: Kind): Promise<Metrics> {
   return { connect_p50_ms: percentile(times, 50), connect_p99_ms: percentile(times, 99), ...metrics };
 }
 
-/** Steps the rate up until p99 passes 100 ms, a message is lost, or deliveries fall behind. */
-async function capacity(server: DevServer, kind: Kind): Promise<Metrics> {
+/**
+ * Steps the rate up until p99 passes 100 ms, a message is lost, or
+ * deliveries fall behind. The room's clients take batches unless `batch` is false.
+ */
+async function capacity(server: DevServer, kind: Kind, batch = true): Promise<Metrics> {
   const room = `capacity-${Date.now()}`;
   const receipts = new Receipts();
-  const { clients } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`), kind, receipts));
+  const { clients } = await connectAll(n("clients"), n("clients"), (i) => new Client(wsUrl(server, kind, room, `c${i}`, { batch }), kind, receipts));
+  const stopPinging = keepAlive(clients);
   await sleep(1_000);
   let best: Metrics = { delivered_per_s: 0 };
   for (let offered = 10_000; offered <= 200_000; offered += 10_000) {
     const step = await burst(server, clients, receipts, n("senders"), offered / clients.length, n("step-seconds"), n("size"));
     const held = step.p99_ms! <= 100 && step.loss === 0 && step.delivered_per_s! >= 0.97 * step.offered_per_s!;
     console.error(
-      `  ${kind} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`,
+      `  ${kind}${kind === "room" && !batch ? " without batches" : ""} capacity: offered ${offered}/s -> delivered ${Math.round(step.delivered_per_s!)}/s, p99 ${step.p99_ms!.toFixed(1)} ms, loss ${step.loss}${held ? "" : "  (limit)"}`,
     );
     if (!held) break;
     best = step;
     await sleep(500);
   }
+  stopPinging();
   await Promise.all(clients.map((c) => c.close()));
   return { sustained_per_s: best.delivered_per_s!, p99_ms_at_best: best.p99_ms ?? NaN, cpu_percent_at_best: best.cpu_percent ?? NaN };
+}
+
+/**
+ * A busy room three ways, in one run: the room with clients that take
+ * batches (`?batch=1`), the relay, and the room with clients that do not.
+ * Each has its own 200 clients, joined before the first step; at each rate
+ * the three take turns, each left to drain before the next starts.
+ */
+async function hot(room: DevServer, relay: DevServer): Promise<Result[]> {
+  const ways = [
+    { label: "batched", server: room, kind: "room", batch: true },
+    { label: "relay", server: relay, kind: "relay", batch: false },
+    { label: "unbatched", server: room, kind: "room", batch: false },
+  ] as const;
+  const joined = [];
+  for (const way of ways) {
+    const name = `hot-${way.label}-${Date.now()}`;
+    const receipts = new Receipts();
+    const make = (i: number) => new Client(wsUrl(way.server, way.kind, name, `c${i}`, { batch: way.batch }), way.kind, receipts);
+    const { clients } = await connectAll(n("clients"), n("clients"), make);
+    joined.push({ ...way, receipts, clients });
+  }
+  const everyone = joined.flatMap(({ clients }) => clients);
+  const stopPinging = keepAlive(everyone);
+  // The first turn must not meet the joins' presence batches still going out.
+  await quiet(() => everyone.reduce((sum, c) => sum + c.frames, 0));
+  const results: Result[] = [];
+  for (const rate of String(opts["hot-rates"]).split(",").map(Number)) {
+    const measured: Metrics[] = [];
+    for (const { label, server, receipts, clients } of joined) {
+      const frames = () => clients.reduce((sum, c) => sum + c.frames, 0);
+      const before = frames();
+      const metrics = await burst(server, clients, receipts, n("senders"), n("senders") * rate, n("duration"), n("size"));
+      // What a backlog still brings counts as late, not as the next turn's.
+      await quiet(() => receipts.deliveries);
+      // Frames on the wire per client per second: batches count once.
+      const frames_per_client_s = (frames() - before) / clients.length / n("duration");
+      console.error(
+        `  hot ${label} at ${metrics.offered_per_s}/s: delivered ${Math.round(metrics.delivered_per_s!)}/s, loss ${metrics.loss}, p50 ${metrics.p50_ms!.toFixed(1)} ms, p99 ${metrics.p99_ms!.toFixed(1)} ms, cpu ${metrics.cpu_percent!.toFixed(0)} %, ${frames_per_client_s.toFixed(0)} frames/s per client`,
+      );
+      measured.push({ ...metrics, frames_per_client_s });
+    }
+    const [batched, baseline, unbatched] = measured as [Metrics, Metrics, Metrics];
+    results.push({ scenario: `hot-${batched.offered_per_s}`, room: batched, relay: baseline, third: unbatched, columns: ["batched", "relay", "unbatched"] });
+  }
+  stopPinging();
+  await Promise.all(joined.flatMap(({ clients }) => clients.map((c) => c.close())));
+  return results;
 }
 
 /** Idle clients that only ping: how often does the object run a handler? */
@@ -230,7 +292,7 @@ async function churn(server: DevServer, kind: Kind): Promise<Metrics> {
     let since: number | undefined;
     let firstJoined = Infinity;
     const visit = async (stayMs: number) => {
-      const client = new Client(wsUrl(server, kind, room, `p${i}`, since), kind, receipts, seen);
+      const client = new Client(wsUrl(server, kind, room, `p${i}`, { since }), kind, receipts, seen);
       await client.ready();
       firstJoined = Math.min(firstJoined, performance.now());
       await sleep(stayMs);
@@ -261,7 +323,14 @@ async function crowd(server: DevServer): Promise<Metrics> {
   const room = `crowd-${Date.now()}`;
   const receipts = new Receipts();
   const count = n("crowd-clients");
-  const { clients, times } = await connectAll(count, 200, (i) => new Client(wsUrl(server, "room", room, `c${i}`), "room", receipts));
+  // Joining thousands can outlast the room's heartbeat timeout on a loaded machine: the first ping while they join.
+  const joining: Client[] = [];
+  const stopPinging = keepAlive(joining);
+  const { clients, times } = await connectAll(count, 200, (i) => {
+    const client = new Client(wsUrl(server, "room", room, `c${i}`), "room", receipts);
+    joining.push(client);
+    return client;
+  });
   await quiet(() => clients.reduce((sum, c) => sum + c.frames, 0));
   // Senders spread over the crowd, so that in a sharded room most of them are on shards.
   const senders = [0, 1, 2, 3, 4].map((i) => clients[Math.floor((i * count) / 5) + 1]!);
@@ -284,6 +353,7 @@ async function crowd(server: DevServer): Promise<Metrics> {
   });
   const metrics = await burst(server, ordered, receipts, senders.length, senders.length, n("duration"), n("size"));
   stopCounting();
+  stopPinging();
   console.error(
     `  crowd of ${count} on ${shards + 1} objects: p99 ${metrics.p99_ms!.toFixed(1)} ms, ${(sends / messages).toFixed(0)} sends and ${(calls / messages).toFixed(1)} calls per message by the room`,
   );
@@ -384,8 +454,8 @@ const RUNNERS: Record<string, Runner> = {
   idle,
   churn,
 };
-/** Every scenario's name: those above, and the one that needs no baseline. */
-const SCENARIOS = [...Object.keys(RUNNERS), "accounts"];
+/** Every scenario's name: those above, and those that run otherwise. */
+const SCENARIOS = [...Object.keys(RUNNERS), "hot", "accounts"];
 
 /** Scenarios that run together, and the servers they run against. */
 interface Step {
@@ -401,13 +471,18 @@ function step<N extends ServerName>(label: string, uses: N[], run: (servers: Rec
 /** The chosen scenarios in the order they run. */
 function plan(): Step[] {
   const steps: Step[] = [];
-  for (const scenario of ["fanout", "capacity"].filter((s) => scenarios.includes(s))) {
+  if (scenarios.includes("fanout")) {
+    steps.push(step("fanout", ["room", "relay"], async ({ room, relay }) => [await alternate("fanout", room, relay, n("rounds"), fanout)]));
+  }
+  if (scenarios.includes("capacity")) {
+    // The room's ceiling with batches, against the relay's; and without them, for what batching adds.
     steps.push(
-      step(scenario, ["room", "relay"], async ({ room, relay }) => [
-        await alternate(scenario, room, relay, scenario === "fanout" ? n("rounds") : 1, RUNNERS[scenario]!),
+      step("capacity", ["room", "relay"], async ({ room, relay }) => [
+        { ...(await alternate("capacity", room, relay, 1, capacity)), third: await capacity(room, "room", false), columns: ["batched", "relay", "unbatched"] },
       ]),
     );
   }
+  if (scenarios.includes("hot")) steps.push(step("hot", ["room", "relay"], ({ room, relay }) => hot(room, relay)));
   if (scenarios.includes("storm")) {
     // 200 all at once as well, so that what a join costs can be compared at two sizes.
     steps.push(
