@@ -1,5 +1,6 @@
 // The wire protocol, platform-neutral: the server, the page, `ChatClient` and the terminal chat import it from here.
 export * from "./frames";
+export * from "./sizes";
 export * from "./http";
 export * from "./requests";
 export * from "./limits";

@@ -5,7 +5,8 @@
 
 import { isReactionEmoji } from "./emoji";
 import { checkDisplayName } from "./names";
-import { type ErrorCode, type ErrorFrame, MAX_MESSAGE_ID_CHARS, MAX_QUERY_CHARS, MAX_SANCTION_SECONDS, type Sanction, errorFrame } from "./frames";
+import { type ErrorCode, type ErrorFrame, type Sanction, errorFrame } from "./frames";
+import { MAX_MESSAGE_ID_CHARS, MAX_QUERY_CHARS, MAX_SANCTION_SECONDS } from "./sizes";
 import type { ClientFrame, DeleteRequest, ModerationFrame, ReactionRequest } from "./requests";
 
 const SANCTIONS: readonly string[] = ["kick", "ban", "unban", "mute", "unmute"] satisfies Sanction[];
