@@ -66,11 +66,17 @@ export class Client extends FrameReader {
   }
 }
 
-/** A room name no other test in the file uses, since storage is shared per file. */
+/**
+ * A room name no other test uses. Storage is shared by the tests of a file,
+ * and by the files that share a runtime (isolate: false in
+ * vitest.config.ts), which may each load this module afresh: the count
+ * alone could come round again.
+ */
+const loaded = crypto.randomUUID().slice(0, 8);
 let rooms = 0;
 export function uniqueRoom(label: string): string {
   rooms += 1;
-  return `${label}-${rooms}`;
+  return `${label}-${loaded}-${rooms}`;
 }
 
 /** A fresh address in the range set aside for benchmarks (198.18.0.0/15). */

@@ -101,6 +101,14 @@ const OUTPUT_LIMIT = 64 * 1024;
 const LIFELINE = 'exec 3<&0 </dev/null; (trap "" TERM; read -r _ <&3; kill -TERM 0; sleep 5; kill -KILL 0) >/dev/null 2>&1 & exec "$@" 3<&-';
 
 /**
+ * Node's cache of compiled modules, for every wrangler the tests and the
+ * benchmark start: with it, one `wrangler dev` spends 2.5–3 s of CPU before
+ * it serves instead of 3.8 s, most of the difference in compiling wrangler's
+ * bundle, and the suite starts a few dozen.
+ */
+const COMPILE_CACHE = join(root, "node_modules", ".cache", "wrangler-compile");
+
+/**
  * Starts `wrangler dev` on a loopback port that the system picks, with fresh
  * local storage, and resolves once the Worker answers. The server is stopped
  * with this process if nothing stops it before (see `live`).
@@ -134,7 +142,11 @@ export async function startDevServer({ vars = {}, config, stateDir = tmpdir() }:
     // The Node running this file (Node 24 under npm scripts) runs wrangler too,
     // through the lifeline's shell, which becomes it. Its own process group
     // lets stopGroup() end workerd along with wrangler.
-    const started = spawn("/bin/sh", ["-c", LIFELINE, "wrangler", process.execPath, ...args], { detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    const started = spawn("/bin/sh", ["-c", LIFELINE, "wrangler", process.execPath, ...args], {
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? COMPILE_CACHE },
+    });
     child = started;
     // A wrangler that ended by itself takes what it left in its group along.
     started.on("exit", () => started.stdin!.destroy());
