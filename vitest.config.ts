@@ -24,7 +24,8 @@ export default defineConfig({
     // The room's structured log lines are shown only for failing tests.
     silent: "passed-only",
     // Which also hides why a test was skipped: this reporter says it at the end.
-    reporters: ["default", "./test/support/skip-reasons.ts"],
+    // A run that never ends after its last file fails in two minutes, saying so.
+    reporters: ["default", "./test/support/skip-reasons.ts", "./test/support/stalls.ts"],
     // At least three files at a time, where Vitest would run one on a 2-core
     // machine: the end-to-end files mostly wait on servers and browsers, and
     // the other workers run other files meanwhile (243 s → 172 s on 2 cores
