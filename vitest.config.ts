@@ -13,10 +13,11 @@ const mocks = { restoreMocks: true };
 // Every wait in a test has its own deadline that names what it waited for;
 // the test timeout is only a backstop above those, for a loaded machine.
 // A project's files run one after another in the runtimes they share
-// (isolate: false) instead of each starting its own: 36 workerd starts cost
-// about 40 s of CPU, a sixth of the suite's. Storage and the objects in it
-// are therefore shared by those files, so every test uses rooms of its own
-// (uniqueRoom in test/support/client.ts), as it must within a file anyway.
+// (isolate: false) instead of each starting its own: 36 workerd starts, and
+// loading the tests into each, cost about 60 s of CPU, an eighth of the
+// suite's. Storage and the objects in it are therefore shared by those
+// files, so every test uses rooms of its own (uniqueRoom in
+// test/support/client.ts), as it must within a file anyway.
 const inWorkerd = { testTimeout: 30_000, expect: expectations, ...mocks, isolate: false };
 
 export default defineConfig({

@@ -61,7 +61,8 @@ export function chromiumArgs(insecureHost: string): string[] {
     "--disable-component-update",
     "--disable-sync",
     // The tests' pages share two renderer processes instead of starting one
-    // each: a tenth less CPU for the browser tests, which open dozens.
+    // each: about a tenth less renderer CPU for the browser tests, which
+    // open dozens.
     "--renderer-process-limit=2",
     // A name for 127.0.0.1 that, unlike it, is not a secure context: a page from it
     // is what a phone gets from http://<LAN address>:8787.

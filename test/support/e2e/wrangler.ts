@@ -104,7 +104,7 @@ const LIFELINE = 'exec 3<&0 </dev/null; (trap "" TERM; read -r _ <&3; kill -TERM
  * Node's cache of compiled modules, for every wrangler the tests and the
  * benchmark start: with it, one `wrangler dev` spends 2.5–3 s of CPU before
  * it serves instead of 3.8 s, most of the difference in compiling wrangler's
- * bundle, and the suite starts a few dozen.
+ * bundle, and the suite starts about twenty.
  */
 const COMPILE_CACHE = join(root, "node_modules", ".cache", "wrangler-compile");
 
